@@ -1,0 +1,104 @@
+// Server configuration: read once from the environment, validated, with a precise error naming the variable.
+import os from "node:os";
+import path from "node:path";
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  drainSeconds: number;
+  retentionDays: number;
+  sweepIntervalSeconds: number;
+  maxUploadBytes: number;
+  analyzerWorkers: number;
+  analyzerQueue: number;
+  analyzerTimeoutSeconds: number;
+  analyzerPython: string | undefined;
+  healthIntervalSeconds: number;
+  dbBusyRetrySeconds: number;
+  logLevel: string;
+  corsOrigins: string[];
+  version: string;
+  deployment: {
+    imageTag: string | null;
+    imageDigest: string | null;
+    deployedAt: string | null;
+    gitCommit: string | null;
+    instanceId: string | null;
+    availabilityZone: string | null;
+    region: string | null;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function text(env: Env, name: string): string | null {
+  const value = env[name]?.trim();
+  return value ? value : null;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function origins(env: Env, name: string): string[] {
+  const raw = text(env, name);
+  if (raw === null) return [];
+  return raw.split(",").map((origin) => {
+    const trimmed = origin.trim();
+    if (trimmed === "*") throw new ConfigError(`${name} must list exact origins; "*" is not allowed`);
+    let url: URL;
+    try {
+      url = new URL(trimmed);
+    } catch {
+      throw new ConfigError(`${name} has an invalid origin "${trimmed}" (expected e.g. https://app.example.org)`);
+    }
+    if (url.origin !== trimmed) throw new ConfigError(`${name} has "${trimmed}", which is not a bare origin (scheme://host[:port])`);
+    return trimmed;
+  });
+}
+
+export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): ServerConfig {
+  const dataDir = text(env, "DATA_DIR") ?? path.resolve("data");
+  const logLevel = text(env, "LOG_LEVEL") ?? "info";
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+  const cpus = Math.max(1, os.availableParallelism());
+  return {
+    host: text(env, "HOST") ?? "0.0.0.0",
+    port: integer(env, "PORT", 5000, 0, 65535),
+    dataDir: path.resolve(dataDir),
+    drainSeconds: integer(env, "DRAIN_SECONDS", 30, 0, 3600),
+    retentionDays: integer(env, "RETENTION_DAYS", 7, 1, 3650),
+    sweepIntervalSeconds: integer(env, "SWEEP_INTERVAL_SECONDS", 3600, 1, 86400),
+    maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1, 5 * 1024 * 1024),
+    analyzerWorkers: integer(env, "ANALYZER_WORKERS", cpus, 1, 64),
+    analyzerQueue: integer(env, "ANALYZER_QUEUE", 16, 0, 10000),
+    analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
+    analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
+    healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
+    dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
+    logLevel,
+    corsOrigins: origins(env, "CORS_ORIGINS"),
+    version: text(env, "APP_VERSION") ?? packageVersion,
+    deployment: {
+      imageTag: text(env, "IMAGE_TAG"),
+      imageDigest: text(env, "IMAGE_DIGEST"),
+      deployedAt: text(env, "DEPLOYED_AT"),
+      gitCommit: text(env, "GIT_COMMIT"),
+      instanceId: text(env, "INSTANCE_ID"),
+      availabilityZone: text(env, "AVAILABILITY_ZONE"),
+      region: text(env, "AWS_REGION") ?? text(env, "AWS_DEFAULT_REGION"),
+    },
+  };
+}

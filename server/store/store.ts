@@ -1,0 +1,67 @@
+// The storage interface the server depends on: one small contract, so a PostgreSQL backend can follow SQLite.
+
+/** One acknowledged analysis, as counted by the dashboard: no file name, no code. */
+export interface AnalysisRow {
+  fileHash: string;
+  timestamp: string;
+  score: number;
+  totalIssues: number;
+  securityIssues: number;
+  complexityIssues: number;
+}
+
+/** The full answer given for a file, kept for the retention period and then swept. */
+export interface StoredResult {
+  fileHash: string;
+  resultJson: string;
+}
+
+export interface TrendPoint {
+  label: string;
+  timestamp: string;
+  score: number;
+  total_issues: number;
+  security_issues: number;
+  complexity_issues: number;
+}
+
+export interface Stats {
+  total_analyses: number;
+  avg_score: number;
+  total_security_issues: number;
+  total_quality_issues: number;
+  trend_data: TrendPoint[];
+}
+
+export interface FeedbackReport {
+  email: string;
+  type: "bug" | "feature" | "feedback";
+  message: string;
+  createdAt: string;
+}
+
+export interface SweepOutcome {
+  results: number;
+  reports: number;
+  fileHashes: string[];
+}
+
+export interface Store {
+  /** Records a fresh analysis: its statistics row and its full result, in one transaction. */
+  recordAnalysis(row: AnalysisRow, resultJson: string): Promise<void>;
+  /** Answers a repeat upload from the stored result and counts it, in one transaction; null when none is stored. */
+  recordRepeat(fileHash: string, timestamp: string): Promise<StoredResult | null>;
+  findResult(fileHash: string): Promise<StoredResult | null>;
+  stats(trendLength: number): Promise<Stats>;
+  addReport(report: FeedbackReport): Promise<void>;
+  /** Removes results and reports last seen before the cutoff; returns the hashes whose files may go. */
+  sweep(cutoff: string): Promise<SweepOutcome>;
+  /** Proves the store accepts writes now (a real write, cheap). */
+  probeWrite(host: string, timestamp: string): Promise<void>;
+  close(): void;
+}
+
+/** A write or read could not be made in time (locked, read-only, I/O error): the client gets 503, nothing is half-written. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
