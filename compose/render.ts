@@ -1,0 +1,77 @@
+// Renders a StackModel to compose.yaml with the `yaml` package: same model, same bytes.
+import YAML from "yaml";
+import { imageRefString, type StackModel } from "./model.ts";
+
+/** The image's health probe (server/healthcheck.ts, built): plain node, no curl or wget in the image. */
+export const HEALTH_COMMAND = ["CMD", "node", "/app/dist/server/healthcheck.js"];
+
+function byKey(entries: [string, string][]): Record<string, string> {
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The environment the container gets: the model's own keys plus its extra environment, sorted. */
+export function containerEnvironment(model: StackModel): Record<string, string> {
+  return byKey([
+    ...Object.entries(model.environment),
+    ["DATA_DIR", model.dataDir],
+    ["PORT", String(model.port.container)],
+    ["HOST", "0.0.0.0"],
+    ["DRAIN_SECONDS", String(model.drainSeconds)],
+    ["IMAGE_TAG", model.image.tag],
+    ["IMAGE_DIGEST", model.image.digest],
+  ]);
+}
+
+function logging(model: StackModel): Record<string, unknown> {
+  const log = model.logging;
+  if (log.driver === "json-file") return { driver: "json-file", options: { "max-size": log.maxSize, "max-file": String(log.maxFiles) } };
+  const options: Record<string, string> = { "awslogs-group": log.group, "awslogs-create-group": "false" };
+  if (log.region) options["awslogs-region"] = log.region;
+  if (log.stream) options["awslogs-stream"] = log.stream;
+  return { driver: "awslogs", options };
+}
+
+/** The Compose document as plain data, keys in a fixed order. */
+export function composeDocument(model: StackModel): Record<string, unknown> {
+  const bind = (source: string, target: string) => ({ type: "bind", source, target, bind: { create_host_path: false } });
+  const h = model.health;
+  return {
+    name: model.project,
+    services: {
+      [model.service]: {
+        image: imageRefString(model.image),
+        pull_policy: "never",
+        init: true,
+        restart: model.restart,
+        user: model.user,
+        read_only: true,
+        tmpfs: [`/tmp:size=${model.tmpfsSize},mode=1777`],
+        cap_drop: ["ALL"],
+        security_opt: ["no-new-privileges:true"],
+        environment: containerEnvironment(model),
+        ports: [{ target: model.port.container, published: String(model.port.host), host_ip: model.port.bind, protocol: "tcp" }],
+        volumes: [bind(model.storage.database, `${model.dataDir}/database`), bind(model.storage.uploads, `${model.dataDir}/uploads`)],
+        healthcheck: {
+          test: HEALTH_COMMAND,
+          interval: `${h.intervalSeconds}s`,
+          timeout: `${h.timeoutSeconds}s`,
+          retries: h.retries,
+          start_period: `${h.startPeriodSeconds}s`,
+        },
+        stop_signal: "SIGTERM",
+        stop_grace_period: `${model.stopGraceSeconds}s`,
+        logging: logging(model),
+      },
+    },
+  };
+}
+
+export function renderCompose(model: StackModel): string {
+  const doc = new YAML.Document(composeDocument(model));
+  // "1000:1000" is a base-60 number to YAML 1.1 readers: quote it so that every reader sees a string.
+  const user = new YAML.Scalar(model.user);
+  user.type = "QUOTE_DOUBLE";
+  doc.setIn(["services", model.service, "user"], user);
+  doc.commentBefore = " Generated from the stack model by compose/render.ts: edits here are overwritten on the next deploy.";
+  return doc.toString({ lineWidth: 0 });
+}

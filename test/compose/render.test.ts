@@ -1,0 +1,63 @@
+// compose.yaml from the model: byte-identical for the same model, and every hardening setting the issue asks for.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import YAML from "yaml";
+import { defineStack } from "../../compose/model.ts";
+import { renderCompose } from "../../compose/render.ts";
+import { DIGEST_1, REPO } from "./fixtures.ts";
+
+const input = { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", environment: { LOG_LEVEL: "info", INSTANCE_ID: "i-0abc" } };
+
+describe("renderCompose", () => {
+  it("renders the same bytes for the same model, whatever the key order of its input", () => {
+    const a = renderCompose(defineStack(input));
+    const b = renderCompose(defineStack({ efsRoot: "/mnt/efs", environment: { INSTANCE_ID: "i-0abc", LOG_LEVEL: "info" }, image: input.image }));
+    assert.equal(a, b);
+    assert.match(a, /^# Generated from the stack model/);
+  });
+
+  it("pins the image by tag and digest and hardens the container", () => {
+    const text = renderCompose(defineStack(input));
+    const service = YAML.parse(text).services.app;
+    assert.equal(service.image, `${REPO}:v1@${DIGEST_1}`);
+    assert.equal(service.pull_policy, "never");
+    assert.equal(service.init, true);
+    assert.equal(service.restart, "unless-stopped");
+    assert.match(text, /user: "1000:1000"/, "quoted, so that no YAML 1.1 reader sees a base-60 number");
+    assert.equal(service.read_only, true);
+    assert.deepEqual(service.tmpfs, ["/tmp:size=256m,mode=1777"]);
+    assert.deepEqual(service.cap_drop, ["ALL"]);
+    assert.deepEqual(service.security_opt, ["no-new-privileges:true"]);
+    assert.deepEqual(service.ports, [{ target: 5000, published: "5000", host_ip: "0.0.0.0", protocol: "tcp" }]);
+  });
+
+  it("binds the EFS directories into DATA_DIR, refusing to create them when the mount is missing", () => {
+    const service = YAML.parse(renderCompose(defineStack(input))).services.app;
+    assert.equal(service.environment.DATA_DIR, "/data");
+    assert.deepEqual(service.volumes, [
+      { type: "bind", source: "/mnt/efs/codedetect/database", target: "/data/database", bind: { create_host_path: false } },
+      { type: "bind", source: "/mnt/efs/codedetect/uploads", target: "/data/uploads", bind: { create_host_path: false } },
+    ]);
+  });
+
+  it("gives the server its drain period and Docker a longer grace period; health by node, no curl", () => {
+    const service = YAML.parse(renderCompose(defineStack({ ...input, drainSeconds: 20 }))).services.app;
+    assert.equal(service.environment.DRAIN_SECONDS, "20");
+    assert.equal(service.stop_signal, "SIGTERM");
+    assert.ok(Number.parseInt(service.stop_grace_period, 10) > 20);
+    assert.deepEqual(service.healthcheck.test, ["CMD", "node", "/app/dist/server/healthcheck.js"]);
+    assert.equal(service.environment.IMAGE_TAG, "v1");
+    assert.equal(service.environment.IMAGE_DIGEST, DIGEST_1);
+    assert.equal(service.environment.INSTANCE_ID, "i-0abc");
+  });
+
+  it("rotates json-file logs by default and uses awslogs when a group is configured", () => {
+    const plain = YAML.parse(renderCompose(defineStack(input))).services.app;
+    assert.deepEqual(plain.logging, { driver: "json-file", options: { "max-size": "10m", "max-file": "3" } });
+    const aws = YAML.parse(renderCompose(defineStack({ ...input, logGroup: "/codedetect/app", logRegion: "eu-west-1", logStream: "i-0abc" }))).services.app;
+    assert.deepEqual(aws.logging, {
+      driver: "awslogs",
+      options: { "awslogs-group": "/codedetect/app", "awslogs-create-group": "false", "awslogs-region": "eu-west-1", "awslogs-stream": "i-0abc" },
+    });
+  });
+});
