@@ -1,0 +1,17 @@
+// Public interface of the analyzers: a pool of warm pylint/bandit/radon processes, its errors, and the report.
+export { createAnalyzerPool } from "./pool.ts";
+export { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "./errors.ts";
+export { buildReport, type AnalysisReport } from "./score.ts";
+export type {
+  AnalyzeInput,
+  AnalyzerLogger,
+  AnalyzerPool,
+  AnalyzerPoolOptions,
+  AnalyzerStatus,
+  BanditResult,
+  PylintMessage,
+  RadonEntry,
+  ToolName,
+  ToolOutputs,
+  ToolStatus,
+} from "./types.ts";

@@ -1,0 +1,56 @@
+// One lane: a warm pylint, a warm bandit and a warm radon process that analyse one file at a time, all three at once.
+import { AnalyzerFailedError, AnalyzerUnavailableError } from "./errors.ts";
+import { ToolWorker, type ToolRun } from "./tool-worker.ts";
+import { TOOL_NAMES, type AnalyzerLogger, type AnalyzeInput, type ToolName, type ToolOutputs } from "./types.ts";
+
+export interface LaneResult {
+  outputs: ToolOutputs;
+  runs: Record<ToolName, ToolRun>;
+}
+
+function checkShape(tool: ToolName, result: unknown): void {
+  const isErrorObject = typeof result === "object" && result !== null && typeof (result as { error?: unknown }).error === "string";
+  if (Array.isArray(result) || (tool === "radon" && isErrorObject)) return;
+  throw new AnalyzerFailedError(`${tool} gave output that is not what its command line prints`);
+}
+
+export class Lane {
+  readonly workers: Record<ToolName, ToolWorker>;
+
+  constructor(python: string, logger: AnalyzerLogger) {
+    this.workers = {
+      pylint: new ToolWorker({ tool: "pylint", python, logger }),
+      bandit: new ToolWorker({ tool: "bandit", python, logger }),
+      radon: new ToolWorker({ tool: "radon", python, logger }),
+    };
+  }
+
+  /** Starts and warms the three processes; one result per tool, in TOOL_NAMES order. */
+  start(): Promise<PromiseSettledResult<void>[]> {
+    return Promise.allSettled(TOOL_NAMES.map((tool) => this.workers[tool].start()));
+  }
+
+  /** Runs the three tools concurrently on one file. Fails when any tool fails, naming every tool that did. */
+  async analyze(input: AnalyzeInput, fileName: string, timeoutMs: number): Promise<LaneResult> {
+    const settled = await Promise.allSettled(TOOL_NAMES.map(async (tool) => {
+      const run = await this.workers[tool].run(input.code, fileName, timeoutMs);
+      checkShape(tool, run.result);
+      return run;
+    }));
+    const failures = settled.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason as Error] : []));
+    if (failures.length > 0) {
+      const failed = failures.find((error) => !(error instanceof AnalyzerUnavailableError));
+      const message = failures.map((error) => error.message).join("; ");
+      throw failed ? new AnalyzerFailedError(message) : new AnalyzerUnavailableError(message);
+    }
+    const [pylint, bandit, radon] = settled.map((outcome) => (outcome as PromiseFulfilledResult<ToolRun>).value) as [ToolRun, ToolRun, ToolRun];
+    return {
+      outputs: { pylint: pylint.result, bandit: bandit.result, radon: radon.result } as ToolOutputs,
+      runs: { pylint, bandit, radon },
+    };
+  }
+
+  stop(): Promise<void> {
+    return Promise.all(TOOL_NAMES.map((tool) => this.workers[tool].stop())).then(() => {});
+  }
+}

@@ -1,0 +1,115 @@
+// The analyzer pool: warm lanes, a bounded FIFO queue in front of them (p-limit), status for health, close.
+import pLimit from "p-limit";
+import { AnalyzerUnavailableError, QueueFullError } from "./errors.ts";
+import { chooseInterpreter, DEFAULT_INTERPRETERS } from "./interpreter.ts";
+import { Lane } from "./lane.ts";
+import { toolFileName } from "./tool-file-name.ts";
+import {
+  TOOL_NAMES,
+  type AnalyzeInput,
+  type AnalyzerLogger,
+  type AnalyzerPool,
+  type AnalyzerPoolOptions,
+  type AnalyzerStatus,
+  type ToolName,
+  type ToolOutputs,
+  type ToolStatus,
+} from "./types.ts";
+
+const silentLogger: AnalyzerLogger = { info() {}, warn() {}, error() {} };
+
+function checkOptions(opts: AnalyzerPoolOptions): void {
+  const whole = (value: number, min: number) => Number.isInteger(value) && value >= min;
+  if (!whole(opts.workers, 1)) throw new RangeError(`workers must be a whole number >= 1 (got ${opts.workers})`);
+  if (!whole(opts.queueLimit, 0)) throw new RangeError(`queueLimit must be a whole number >= 0 (got ${opts.queueLimit})`);
+  if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0 (got ${opts.timeoutMs})`);
+}
+
+/** Per tool: what the workers found at start (version, or why it cannot run). */
+function toolStatuses(lanes: Lane[], fallbackError: string | null): Record<ToolName, ToolStatus> {
+  const statuses = {} as Record<ToolName, ToolStatus>;
+  for (const tool of TOOL_NAMES) {
+    const workers = lanes.map((lane) => lane.workers[tool]);
+    const failed = workers.find((worker) => worker.state === "failed");
+    const version = workers.find((worker) => worker.version)?.version;
+    const error = failed?.error ?? (workers.length === 0 ? (fallbackError ?? undefined) : undefined);
+    statuses[tool] = { ok: !error, ...(version ? { version } : {}), ...(error ? { error } : {}) };
+  }
+  return statuses;
+}
+
+export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<AnalyzerPool> {
+  checkOptions(opts);
+  const logger = opts.logger ?? silentLogger;
+  const { workers, queueLimit, timeoutMs } = opts;
+  const python = opts.python ?? (await chooseInterpreter());
+  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger)) : [];
+  await Promise.all(lanes.map((lane) => lane.start()));
+
+  const noPython = python ? null : `no Python interpreter found (tried ${DEFAULT_INTERPRETERS.join(", ")})`;
+  const startup = toolStatuses(lanes, noPython);
+  const problems = TOOL_NAMES.flatMap((tool) => (startup[tool].error ? [startup[tool].error] : []));
+  /** Set when a tool cannot run at all: the pool then answers every job with it. */
+  const unavailable = problems.length > 0 ? [...new Set(problems)].join("; ") : null;
+  if (unavailable) {
+    logger.error({ python, tools: startup }, `analyzers unavailable: ${unavailable}`);
+    await Promise.all(lanes.map((lane) => lane.stop())); // keep no half-working processes
+  } else {
+    logger.info({ python, workers, queueLimit, timeoutMs, versions: Object.fromEntries(TOOL_NAMES.map((t) => [t, startup[t].version])) }, "analyzers warm");
+  }
+
+  const limit = pLimit({ concurrency: workers, rejectOnClear: true });
+  const freeLanes = [...lanes];
+  const running = new Set<Promise<unknown>>();
+  let closed = false;
+
+  const runJob = async (input: AnalyzeInput): Promise<ToolOutputs> => {
+    const lane = freeLanes.pop();
+    if (!lane) throw new Error("no free lane"); // p-limit runs at most `workers` jobs: cannot happen
+    const started = performance.now();
+    try {
+      const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
+      const tools = Object.fromEntries(TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), started: runs[t].started, finished: runs[t].finished }]));
+      logger.info({ bytes: Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
+      return outputs;
+    } finally {
+      freeLanes.push(lane);
+    }
+  };
+
+  return {
+    async analyze(input: AnalyzeInput): Promise<ToolOutputs> {
+      if (closed) throw new AnalyzerUnavailableError("the analyzer pool is closed");
+      if (unavailable) throw new AnalyzerUnavailableError(unavailable);
+      // counted synchronously: a job is either running or waiting in p-limit's FIFO queue
+      if (limit.activeCount + limit.pendingCount >= workers + queueLimit) {
+        throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
+      }
+      const job = limit(runJob, input);
+      running.add(job);
+      try {
+        return await job;
+      } catch (error) {
+        if (closed && (error as Error).name === "AbortError") throw new AnalyzerUnavailableError("the analyzer pool is closed");
+        throw error;
+      } finally {
+        running.delete(job);
+      }
+    },
+
+    status(): AnalyzerStatus {
+      const tools = unavailable ? startup : toolStatuses(lanes, null);
+      const ok = !closed && !unavailable && TOOL_NAMES.every((tool) => tools[tool].ok);
+      return { ok, python, tools, running: limit.activeCount, waiting: limit.pendingCount, queueLimit, workers };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      limit.clearQueue(); // waiting jobs reject (AbortError, turned into AnalyzerUnavailableError above)
+      await Promise.allSettled([...running]); // running jobs finish, each within its timeout
+      await Promise.all(lanes.map((lane) => lane.stop()));
+      logger.info({}, "analyzers stopped");
+    },
+  };
+}

@@ -1,0 +1,239 @@
+// One warm Python process running one tool (worker.py): spawn and warm-up, one job at a time with a timeout, replacement when it dies.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { AnalyzerFailedError, AnalyzerUnavailableError } from "./errors.ts";
+import type { AnalyzerLogger, ToolName } from "./types.ts";
+
+export const WORKER_SCRIPT = fileURLToPath(new URL("./worker.py", import.meta.url));
+/** -I: no user site, no PYTHON* variables, no script directory on sys.path; -B: no .pyc; -X utf8: UTF-8 stdio. */
+export const PYTHON_FLAGS = ["-I", "-B", "-X", "utf8"];
+const WARMUP_TIMEOUT_MS = 60_000;
+const STDERR_LINES_KEPT = 20;
+
+export interface ToolRun {
+  result: unknown;
+  /** Wall-clock times (ms since the epoch) measured inside the Python process. */
+  started: number;
+  finished: number;
+}
+
+type WorkerState = "idle" | "starting" | "ready" | "failed" | "stopped";
+
+interface PendingJob {
+  id: number;
+  resolve(run: ToolRun): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Reply {
+  id?: number;
+  ok?: boolean;
+  result?: unknown;
+  error?: string;
+  started?: number;
+  finished?: number;
+  ready?: boolean;
+  version?: string;
+  reason?: string;
+  detail?: string;
+}
+
+export interface ToolWorkerOptions {
+  tool: ToolName;
+  python: string;
+  logger: AnalyzerLogger;
+}
+
+export class ToolWorker {
+  readonly tool: ToolName;
+  readonly #python: string;
+  readonly #logger: AnalyzerLogger;
+  #state: WorkerState = "idle";
+  #process: ChildProcess | null = null;
+  #starting: Promise<void> | null = null;
+  #pending: PendingJob | null = null;
+  #onReady: ((reply: Reply) => void) | null = null;
+  #stderrTail: string[] = [];
+  #nextId = 1;
+  version: string | undefined;
+  /** Why the last start failed (precise: tool, interpreter, cause). */
+  error: string | undefined;
+
+  constructor(options: ToolWorkerOptions) {
+    this.tool = options.tool;
+    this.#python = options.python;
+    this.#logger = options.logger;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  /** Starts the process unless it runs; resolves once the tool is imported and warm. */
+  start(): Promise<void> {
+    if (this.#state === "stopped") return Promise.reject(new AnalyzerUnavailableError("the analyzer pool is closed"));
+    if (this.#state === "ready") return Promise.resolve();
+    this.#starting ??= this.#spawn().finally(() => {
+      this.#starting = null;
+    });
+    return this.#starting;
+  }
+
+  /** Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. */
+  async run(code: string, filename: string, timeoutMs: number): Promise<ToolRun> {
+    await this.start();
+    const child = this.#process;
+    if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
+    const id = this.#nextId++;
+    return new Promise<ToolRun>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#settle(id, new AnalyzerFailedError(`${this.tool} timed out after ${timeoutMs} ms on this file`));
+        this.#retire(child);
+      }, timeoutMs);
+      this.#pending = { id, resolve, reject, timer };
+      child.stdin?.write(`${JSON.stringify({ id, code, filename })}\n`);
+    });
+  }
+
+  /** Stops the process for good; a running job is rejected. */
+  async stop(): Promise<void> {
+    this.#state = "stopped";
+    const child = this.#process;
+    if (this.#pending) this.#settle(this.#pending.id, new AnalyzerUnavailableError("the analyzer pool is closed"));
+    if (!child) return;
+    const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    const exited = running ? once(child, "exit").catch(() => {}) : Promise.resolve();
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  #settle(id: number, outcome: ToolRun | Error): void {
+    const job = this.#pending;
+    if (!job || job.id !== id) return;
+    this.#pending = null;
+    clearTimeout(job.timer);
+    if (outcome instanceof Error) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  async #spawn(): Promise<void> {
+    this.#state = "starting";
+    this.#stderrTail = [];
+    // cwd: an empty private directory (pylint puts it on sys.path); home: the tools' caches, never the cwd
+    const root = await mkdtemp(join(tmpdir(), `codedetect-${this.tool}-`));
+    const cwd = join(root, "cwd");
+    const home = join(root, "home");
+    await Promise.all([mkdir(cwd), mkdir(home)]);
+    if (this.#state !== "starting") {
+      await rm(root, { recursive: true, force: true });
+      throw new AnalyzerUnavailableError("the analyzer pool is closed");
+    }
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: home, PYLINTHOME: home, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
+    const child = spawn(this.#python, [...PYTHON_FLAGS, WORKER_SCRIPT, "--tool", this.tool], { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    this.#process = child;
+    child.stdin.on("error", () => {}); // a dead worker is handled by its exit event
+    createInterface({ input: child.stdout }).on("line", (line) => this.#onLine(line));
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      this.#stderrTail.push(line);
+      if (this.#stderrTail.length > STDERR_LINES_KEPT) this.#stderrTail.shift();
+    });
+    const gone = new Promise<Error>((resolve) => {
+      child.on("error", (error: NodeJS.ErrnoException) => {
+        const why = error.code === "ENOENT" ? "not found" : `cannot be started (${error.message})`;
+        resolve(new AnalyzerUnavailableError(`Python interpreter ${this.#python} ${why}, so ${this.tool} cannot run`));
+        void this.#onExit(child, root, null, null);
+      });
+      child.on("exit", (code, signal) => {
+        resolve(new AnalyzerUnavailableError(`${this.tool} worker under ${this.#python} exited before it was ready (${signal ?? `exit code ${code}`})${this.#stderrSuffix()}`));
+        void this.#onExit(child, root, code, signal);
+      });
+    });
+
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const reply = await Promise.race([
+        new Promise<Reply>((resolve) => {
+          this.#onReady = resolve;
+        }),
+        gone.then((error) => Promise.reject(error)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new AnalyzerUnavailableError(`${this.tool} did not get ready within ${WARMUP_TIMEOUT_MS} ms under ${this.#python}${this.#stderrSuffix()}`));
+          }, WARMUP_TIMEOUT_MS);
+        }),
+      ]);
+      if (!reply.ready) throw new AnalyzerUnavailableError(`${this.tool} ${reply.reason ?? "cannot run"} for ${this.#python}: ${reply.detail ?? "no detail"}`);
+      if (this.#state !== "starting") throw new AnalyzerUnavailableError("the analyzer pool is closed");
+      this.version = reply.version;
+      this.error = undefined;
+      this.#state = "ready";
+    } catch (error) {
+      if (this.#state === "starting") {
+        this.#state = "failed";
+        this.error = (error as Error).message;
+      }
+      this.#retire(child);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#onReady = null;
+    }
+  }
+
+  #onLine(line: string): void {
+    let reply: Reply;
+    try {
+      reply = JSON.parse(line) as Reply;
+    } catch {
+      this.#logger.warn({ tool: this.tool, line: line.slice(0, 200) }, "analyzer worker wrote a line that is not JSON");
+      return;
+    }
+    if (reply.ready !== undefined) {
+      this.#onReady?.(reply);
+      return;
+    }
+    if (reply.id === undefined) return;
+    if (reply.ok) {
+      this.#settle(reply.id, { result: reply.result, started: reply.started ?? 0, finished: reply.finished ?? 0 });
+    } else {
+      this.#settle(reply.id, new AnalyzerFailedError(`${this.tool} failed on this file: ${reply.error ?? "unknown error"}`));
+    }
+  }
+
+  /** Takes a process out of service and kills it; a warm one that is retired is replaced at once. */
+  #retire(child: ChildProcess): void {
+    if (this.#process === child) {
+      this.#process = null;
+      if (this.#state === "ready") {
+        this.#state = "idle";
+        this.start().catch((error: Error) => this.#logger.error({ tool: this.tool, err: error.message }, "analyzer worker could not be replaced"));
+      }
+    }
+    child.kill("SIGKILL");
+  }
+
+  async #onExit(child: ChildProcess, root: string, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.#process === child) {
+      const running = this.#pending;
+      if (running) this.#settle(running.id, new AnalyzerFailedError(`${this.tool} crashed on this file (${signal ?? `exit code ${code}`})${this.#stderrSuffix()}`));
+      else if (this.#state === "ready") this.#logger.warn({ tool: this.tool, code, signal, stderr: this.#stderrTail.slice(-5) }, "analyzer worker exited while idle; starting a new one");
+      this.#retire(child);
+    }
+    await rm(root, { recursive: true, force: true }).catch(() => {});
+  }
+
+  #stderrSuffix(): string {
+    const tail = this.#stderrTail.slice(-5).join("\n").trim();
+    return tail ? `: ${tail}` : "";
+  }
+}

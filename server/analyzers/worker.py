@@ -1,0 +1,382 @@
+# CodeDetect analyzer worker: one warm pylint, bandit or radon process answering line-delimited JSON jobs.
+#
+# Started by server/analyzers/tool-worker.ts as
+#   python3 -I -B -X utf8 worker.py --tool pylint|bandit|radon   (or --probe)
+# with its cwd set to an empty private directory. Protocol (one JSON object per line):
+#   worker -> server, once:  {"ready": true, "tool", "version", "python"} or {"ready": false, "reason", "detail"}
+#   server -> worker:        {"id", "code", "filename"}
+#   worker -> server:        {"id", "ok": true, "result", "started", "finished"} or {"id", "ok": false, "error"}
+# "result" is exactly what the tool's command line prints for a file named `filename`:
+#   pylint --output-format=json FILE (the list), bandit -f json FILE ("results"), radon cc -j FILE (FILE's value).
+# Works with Debian bookworm's tools (Python 3.11, pylint 2.16, bandit 1.6, radon 5.1) and trixie's
+# (Python 3.13, pylint 3.3, bandit 1.7, radon 6.0).
+
+import importlib
+import io
+import json
+import linecache
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+TOOLS = ("pylint", "bandit", "radon")
+# Importing these at warm-up puts them in astroid's cache, so real uploads that use them lint faster.
+WARMUP_CODE = '"""Warm-up."""\nimport os\nimport sys\nimport re\nimport json\nimport typing\nimport collections\nimport subprocess\nimport logging\nimport pathlib\nimport datetime\n\nprint(os, sys, re, json, typing, collections, subprocess, logging, pathlib, datetime)\n'
+WARMUP_NAME = "codedetect_warmup.py"
+
+
+class Capture(io.StringIO):
+    """A stdout stand-in that tools may print to and even close (bandit closes its output file)."""
+
+    name = "<stdout>"
+
+    def close(self):
+        pass
+
+
+def now_ms():
+    return time.time() * 1000.0
+
+
+def tool_version(tool, module):
+    try:
+        from importlib.metadata import version
+
+        return version(tool)
+    except Exception:
+        return str(getattr(module, "__version__", "unknown"))
+
+
+def check_filename(filename):
+    if not isinstance(filename, str) or filename in ("", ".", "..") or "/" in filename or "\0" in filename:
+        raise ValueError("invalid file name %r: a bare file name is required" % (filename,))
+    return filename
+
+
+class FileTool:
+    """bandit and radon read a file: each job writes the code under the client's name into a fresh
+    directory inside the private cwd, runs there (so the tool prints the bare name), then removes it."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+
+    def analyze(self, code, filename):
+        jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
+        try:
+            with open(os.path.join(jobdir, filename), "wb") as handle:
+                handle.write(code.encode("utf-8"))
+            os.chdir(jobdir)
+            return self.run_cli(filename)
+        finally:
+            os.chdir(self.workdir)
+            shutil.rmtree(jobdir, ignore_errors=True)
+            # bandit reads its code snippets through linecache: never serve one upload's lines for another
+            linecache.clearcache()
+
+    def run_cli(self, filename):
+        raise NotImplementedError
+
+
+class BanditTool(FileTool):
+    name = "bandit"
+
+    def __init__(self, workdir):
+        super().__init__(workdir)
+        from bandit.cli import main as bandit_main
+
+        self.main = bandit_main.main
+
+    def run_cli(self, filename):
+        # bandit's own command line, in-process: `bandit -f json -- FILE`
+        out = Capture()
+        saved_argv, saved_stdout = sys.argv, sys.stdout
+        sys.argv, sys.stdout = ["bandit", "-f", "json", "--", filename], out
+        try:
+            self.main()
+        except SystemExit as exit_:
+            if exit_.code not in (0, 1, None):  # 1 means "issues found"
+                raise RuntimeError("bandit exited with status %s" % exit_.code)
+        finally:
+            sys.argv, sys.stdout = saved_argv, saved_stdout
+        results = json.loads(out.getvalue())["results"]
+        # bandit 1.7+ shows a file named on its command line as "./NAME" (1.6 as "NAME"): report the client's name
+        for result in results:
+            if result.get("filename") == "./" + filename:
+                result["filename"] = filename
+        return results
+
+
+class RadonTool(FileTool):
+    name = "radon"
+
+    def __init__(self, workdir):
+        super().__init__(workdir)
+        from radon.cli import cc
+
+        self.cc = cc
+
+    def run_cli(self, filename):
+        # radon's `cc` command function with its command-line defaults: `radon cc -j FILE`
+        out = Capture()
+        saved_stdout, sys.stdout = sys.stdout, out
+        try:
+            self.cc([filename], json=True)
+        finally:
+            sys.stdout = saved_stdout
+        # radon leaves out a file in which it found no block: that is an empty list for the file
+        return json.loads(out.getvalue() or "{}").get(filename, [])
+
+
+class AstroidHygiene:
+    """Keeps a warm astroid free of uploads: after each lint, forget every module that is not part of
+    the Python installation, and undo what an upload's attribute assignments added to installed modules
+    (`t = threading.Thread(); t.result = 1` records `result` on astroid's Thread class)."""
+
+    def __init__(self, workdir):
+        import astroid
+        from astroid.builder import AstroidBuilder
+
+        self.manager = astroid.MANAGER
+        self.workdir = os.path.realpath(workdir)
+        self.install_roots = tuple(
+            os.path.join(os.path.realpath(p), "")
+            for p in sys.path
+            if p and os.path.isabs(p) and os.path.realpath(p) != self.workdir
+        )
+        self.assignments = []  # (AssignAttr node, [inferred targets]) seen while building upload modules
+        original = AstroidBuilder.delayed_assattr
+        hygiene = self
+
+        def recording_delayed_assattr(builder, node):
+            if not hygiene.is_installed_file(getattr(node.root(), "file", None)):
+                hygiene.assignments.append(node)
+            return original(builder, node)
+
+        AstroidBuilder.delayed_assattr = recording_delayed_assattr
+
+    def is_installed_file(self, path):
+        if path is None:
+            return True  # built from a live module (builtins, sys...) or by an astroid brain
+        if not isinstance(path, str) or not os.path.isabs(path):
+            return False
+        real = os.path.realpath(path)
+        return real.startswith(self.install_roots) and not real.startswith(os.path.join(self.workdir, ""))
+
+    def forget_uploads(self):
+        undone = self.undo_assignments()
+        cache = self.manager.astroid_cache
+        for name in [n for n, module in cache.items() if not self.is_installed_file(getattr(module, "file", None))]:
+            del cache[name]
+        # (modname, importing file) -> where the module was found, or the import error
+        self.manager._mod_file_cache.clear()
+        self.clear_node_caches(deep=undone)
+
+    def undo_assignments(self):
+        undone = False
+        for node in self.assignments:
+            for target in self.assignment_targets(node):
+                for attrs_name in ("locals", "instance_attrs"):
+                    attrs = getattr(target, attrs_name, None)
+                    values = attrs.get(node.attrname) if isinstance(attrs, dict) else None
+                    if values and any(v is node for v in values):
+                        values[:] = [v for v in values if v is not node]
+                        if not values:
+                            del attrs[node.attrname]
+                        undone = True
+        self.assignments = []
+        return undone
+
+    def assignment_targets(self, node):
+        targets = []
+        try:
+            for inferred in node.expr.infer():
+                targets.append(inferred)
+                proxied = getattr(inferred, "_proxied", None)
+                if proxied is not None:
+                    targets.append(proxied)
+        except Exception:
+            pass
+        from astroid import nodes
+
+        installed = []
+        for target in targets:
+            root = safe_root(target)
+            if isinstance(root, nodes.Module) and self.is_installed_file(root.file):
+                installed.append(target)
+        return installed
+
+    def clear_node_caches(self, deep):
+        """Caches keyed by AST nodes: drop them so they neither keep uploads alive nor answer for them."""
+        # (astroid's package exports functions that shadow these submodules' names)
+        importlib.import_module("astroid.context")._invalidate_cache()
+        importlib.import_module("astroid.inference_tip").clear_inference_tip_cache()
+        import pylint.checkers.utils as checker_utils
+
+        clear_lru_caches(checker_utils)
+        if deep:  # an installed module was changed and restored: results cached meanwhile are stale
+            from astroid.interpreter.objectmodel import ObjectModel
+            from astroid.nodes.scoped_nodes import ClassDef
+
+            try:
+                from astroid.nodes._base_nodes import LookupMixIn
+            except ImportError:  # astroid 2
+                from astroid.nodes.node_classes import LookupMixIn
+            for cached in (LookupMixIn.lookup, ObjectModel.attributes, ClassDef._metaclass_lookup_attribute):
+                if hasattr(cached, "cache_clear"):
+                    cached.cache_clear()
+
+
+def safe_root(node):
+    try:
+        return node.root()
+    except Exception:
+        return None
+
+
+def clear_lru_caches(module):
+    for value in list(vars(module).values()):
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+
+
+class PylintTool:
+    """pylint lints the code from a swapped sys.stdin (`--from-stdin NAME`): the module is named after the
+    client's file name but no file of that name exists, and nothing is written (`--persistent=n`)."""
+
+    name = "pylint"
+
+    def __init__(self, workdir):
+        from pylint.lint import Run
+
+        self.run = Run
+        self.hygiene = AstroidHygiene(workdir)
+
+    def analyze(self, code, filename):
+        self.hygiene.forget_uploads()  # in case a previous lint was cut short
+        out = Capture()
+        saved_stdin, saved_stdout = sys.stdin, sys.stdout
+        sys.stdin = io.TextIOWrapper(io.BytesIO(code.encode("utf-8")), encoding="utf-8")
+        sys.stdout = out
+        try:
+            self.run(["--output-format=json", "--persistent=n", "--from-stdin", filename], exit=False)
+        except SystemExit as exit_:
+            raise RuntimeError("pylint exited with status %s" % exit_.code)
+        finally:
+            sys.stdin, sys.stdout = saved_stdin, saved_stdout
+            self.hygiene.forget_uploads()
+        return json.loads(out.getvalue() or "[]")
+
+
+TOOL_CLASSES = {"pylint": PylintTool, "bandit": BanditTool, "radon": RadonTool}
+
+
+def load_tool(tool, workdir):
+    """Import the tool and run it once; returns (tool object, ready message). A failure is told as
+    "<tool> <reason> for <interpreter>: <detail>" by the server, which knows the interpreter's configured name."""
+    try:
+        module = importlib.import_module(tool)
+        instance = TOOL_CLASSES[tool](workdir)
+    except ModuleNotFoundError as error:
+        reason = "is not installed" if error.name == tool else "cannot be imported"
+        return None, {"ready": False, "reason": reason, "detail": str(error)}
+    except Exception as error:
+        return None, {"ready": False, "reason": "cannot be imported", "detail": describe(error)}
+    try:
+        instance.analyze(WARMUP_CODE, WARMUP_NAME)
+    except Exception as error:
+        traceback.print_exc()
+        return None, {"ready": False, "reason": "failed its warm-up run", "detail": describe(error)}
+    return instance, {"ready": True, "tool": tool, "version": tool_version(tool, module), "python": sys.executable}
+
+
+def describe(error):
+    return ("%s: %s" % (type(error).__name__, error)).strip().rstrip(":")
+
+
+def probe():
+    """Which tools this interpreter can import, without importing them (cheap)."""
+    import importlib.util
+
+    tools = {}
+    for tool in TOOLS:
+        try:
+            found = importlib.util.find_spec(tool) is not None
+        except Exception:
+            found = False
+        tools[tool] = {"ok": found}
+        if found:
+            tools[tool]["version"] = tool_version(tool, None)
+    return {"python": sys.executable, "version": sys.version.split()[0], "tools": tools}
+
+
+def watch_parent():
+    """Exit when the server process goes away, even in the middle of a long lint (no orphans)."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def take_protocol_streams():
+    """Keep the real stdin/stdout for the protocol; whatever else reads fd 0 gets nothing and whatever
+    else writes fd 1 (prints, C extensions) ends up on stderr."""
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
+    sys.stdout = sys.stderr
+    return proto_in, proto_out
+
+
+def send(proto_out, message):
+    proto_out.write(json.dumps(message, ensure_ascii=False) + "\n")
+    proto_out.flush()
+
+
+def serve(tool_name):
+    proto_in, proto_out = take_protocol_streams()
+    watch_parent()
+    workdir = os.getcwd()
+    tool, ready = load_tool(tool_name, workdir)
+    send(proto_out, ready)
+    if tool is None:
+        return 2
+    for line in proto_in:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        started = now_ms()
+        try:
+            result = tool.analyze(request["code"], check_filename(request["filename"]))
+            reply = {"id": request["id"], "ok": True, "result": result, "started": started, "finished": now_ms()}
+        except Exception as error:
+            traceback.print_exc()
+            reply = {"id": request["id"], "ok": False, "error": describe(error)}
+        send(proto_out, reply)
+    return 0
+
+
+def main(argv):
+    if argv[:1] == ["--probe"]:
+        print(json.dumps(probe()))
+        return 0
+    if len(argv) == 2 and argv[0] == "--tool" and argv[1] in TOOLS:
+        return serve(argv[1])
+    sys.stderr.write("usage: worker.py --tool {pylint,bandit,radon} | --probe\n")
+    return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+// Shared by the analyzer tests: fixtures, the tools' own command lines for comparison, and a look at the worker processes.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createAnalyzerPool, type AnalyzerPool, type AnalyzerPoolOptions, type ToolOutputs } from "../../server/analyzers/index.ts";
+
+const exec = promisify(execFile);
+export const PYTHON = "/usr/bin/python3"; // Debian's, where `apt-get install pylint bandit radon` puts the tools
+const FIXTURES = new URL("../fixtures/python/", import.meta.url);
+
+export const fixture = (name: string): Promise<string> => readFile(new URL(name, FIXTURES), "utf8");
+
+export function startPool(options: Partial<AnalyzerPoolOptions> = {}): Promise<AnalyzerPool> {
+  return createAnalyzerPool({ python: PYTHON, workers: 1, queueLimit: 4, timeoutMs: 60_000, ...options });
+}
+
+/** What a user gets running the three command lines on `code` saved as `name`, alone in an empty directory. */
+export async function runCommandLines(code: string, name: string): Promise<ToolOutputs> {
+  const dir = await mkdtemp(join(tmpdir(), "codedetect-cli-"));
+  try {
+    await writeFile(join(dir, name), code);
+    const cli = async (args: string[]) => {
+      // pylint and bandit exit non-zero when they report something: the output is what counts
+      const result = await exec(PYTHON, ["-m", ...args, name], { cwd: dir, maxBuffer: 64 << 20 }).catch((error: { stdout: string }) => error);
+      return JSON.parse(result.stdout) as unknown;
+    };
+    const [pylint, bandit, radon] = await Promise.all([
+      cli(["pylint", "--output-format=json", "--persistent=n"]),
+      cli(["bandit", "-f", "json"]),
+      cli(["radon", "cc", "-j"]),
+    ]);
+    // bandit 1.7+ prints a file named on its command line as "./NAME"; the pool reports the client's NAME
+    const banditResults = (bandit as { results: ToolOutputs["bandit"] }).results.map((result) =>
+      result.filename === `./${name}` ? { ...result, filename: name } : result,
+    );
+    return {
+      pylint: pylint as ToolOutputs["pylint"],
+      bandit: banditResults,
+      radon: ((radon as Record<string, ToolOutputs["radon"]>)[name] ?? []) as ToolOutputs["radon"],
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export const symbols = (outputs: ToolOutputs): string[] => outputs.pylint.map((message) => message.symbol);
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  state: string;
+  cmdline: string;
+}
+
+async function processInfo(pid: number): Promise<ProcessInfo | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ");
+    return { pid, state: fields[0] ?? "?", ppid: Number(fields[1]), cmdline };
+  } catch {
+    return null; // gone
+  }
+}
+
+/** The analyzer worker processes this test process started (children running worker.py). */
+export async function workerProcesses(): Promise<ProcessInfo[]> {
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
+  const infos = await Promise.all(pids.map(processInfo));
+  return infos.filter((info): info is ProcessInfo => !!info && info.ppid === process.pid && info.cmdline.includes("worker.py --tool"));
+}
+
+/** Whether the process exists at all (a zombie counts: it was not reaped). */
+export async function processExists(pid: number): Promise<boolean> {
+  return (await processInfo(pid)) !== null;
+}
+
+export async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
