@@ -1,0 +1,100 @@
+// The pool's behaviour with real tools: concurrent tools, bounded queue, timeouts, dead workers replaced, nothing left running.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "../../server/analyzers/index.ts";
+import { fixture, processExists, startPool, symbols, waitFor, workerProcesses } from "./helpers.ts";
+
+interface ToolTiming {
+  started: number;
+  finished: number;
+}
+
+describe("analyzer pool", () => {
+  test("pylint, bandit and radon run at the same time on one upload", async () => {
+    const logged: Array<{ tools: Record<string, ToolTiming> }> = [];
+    const logger = { info: (o: object) => void logged.push(o as (typeof logged)[number]), warn() {}, error() {} };
+    const pool = await startPool({ logger });
+    try {
+      await pool.analyze({ code: await fixture("medium.py"), filename: "medium.py" });
+      const timings = logged.find((entry) => entry.tools)?.tools;
+      assert.ok(timings, "the pool logs each tool's start and end as measured inside its Python process");
+      const [pylint, bandit, radon] = [timings.pylint!, timings.bandit!, timings.radon!];
+      const overlap = (a: ToolTiming, b: ToolTiming) => a.started < b.finished && b.started < a.finished;
+      assert.ok(overlap(pylint, bandit) && overlap(pylint, radon) && overlap(bandit, radon), JSON.stringify(timings));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("jobs beyond the lanes wait in a bounded queue; beyond it analyze rejects at once with QueueFullError", async () => {
+    const pool = await startPool({ workers: 1, queueLimit: 1 });
+    try {
+      const code = await fixture("medium.py");
+      const first = pool.analyze({ code, filename: "first.py" });
+      const second = pool.analyze({ code: '"""Second."""\nimport os\n', filename: "second.py" });
+      const rejectedAt = performance.now();
+      await assert.rejects(pool.analyze({ code, filename: "third.py" }), QueueFullError);
+      assert.ok(performance.now() - rejectedAt < 50, "rejected without waiting for a lane");
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual([pool.status().running, pool.status().waiting], [1, 1]);
+      const [firstOut, secondOut] = await Promise.all([first, second]);
+      assert.ok(firstOut.pylint.every((m) => m.path === "first.py"));
+      assert.ok(symbols(secondOut).includes("unused-import"), "the waiting job ran after the first, with its own findings");
+      assert.deepEqual([pool.status().running, pool.status().waiting], [0, 0]);
+      await pool.analyze({ code, filename: "fourth.py" }); // room again
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a tool over its timeout is killed and replaced, and the job fails naming the tool and the timeout", async () => {
+    const pool = await startPool({ timeoutMs: 400 });
+    try {
+      const before = await workerProcesses();
+      const error = await pool.analyze({ code: await fixture("large.py"), filename: "large.py" }).then(
+        () => assert.fail("pylint cannot lint 2,600 lines in 400 ms"),
+        (caught: unknown) => caught,
+      );
+      assert.ok(error instanceof AnalyzerFailedError);
+      assert.match(error.message, /pylint timed out after 400 ms/);
+      const killed = before.find((p) => p.cmdline.includes("--tool pylint"))!;
+      await waitFor(async () => !(await processExists(killed.pid)));
+      const after = await pool.analyze({ code: '"""Small."""\nimport os\n', filename: "small.py" });
+      assert.ok(symbols(after).includes("unused-import"), "the replacement worker answers the next job");
+      assert.ok((await workerProcesses()).some((p) => p.cmdline.includes("--tool pylint") && p.pid !== killed.pid));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a worker that dies between jobs is replaced and the next job succeeds", async () => {
+    const pool = await startPool();
+    try {
+      const bandit = (await workerProcesses()).find((p) => p.cmdline.includes("--tool bandit"))!;
+      process.kill(bandit.pid, "SIGKILL");
+      await waitFor(async () => (await workerProcesses()).some((p) => p.cmdline.includes("--tool bandit") && p.pid !== bandit.pid));
+      const outputs = await pool.analyze({ code: await fixture("insecure.py"), filename: "insecure.py" });
+      assert.ok(outputs.bandit.some((r) => r.test_id === "B602"));
+      assert.equal(pool.status().ok, true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("close() rejects waiting jobs, lets the running one finish and leaves no process behind", async () => {
+    const pool = await startPool({ workers: 2, queueLimit: 2 });
+    const workers = await workerProcesses();
+    assert.equal(workers.length, 6, "two lanes of three warm processes");
+    const code = await fixture("medium.py");
+    const jobs = Promise.allSettled(["a.py", "b.py", "c.py", "d.py"].map((filename) => pool.analyze({ code, filename })));
+    await new Promise((resolve) => setImmediate(resolve));
+    await pool.close();
+    const outcomes = await jobs;
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "fulfilled", "rejected", "rejected"]);
+    for (const outcome of outcomes.slice(2)) assert.ok((outcome as PromiseRejectedResult).reason instanceof AnalyzerUnavailableError);
+    for (const worker of workers) assert.equal(await processExists(worker.pid), false, `worker ${worker.pid} is gone (not even a zombie)`);
+    assert.deepEqual(await workerProcesses(), []);
+    await assert.rejects(pool.analyze({ code, filename: "late.py" }), AnalyzerUnavailableError);
+    assert.equal(pool.status().ok, false);
+  });
+});
