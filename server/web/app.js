@@ -177,4 +177,3 @@ void refreshHealth();
 setInterval(() => {
   if (document.visibilityState === 'visible') void refreshHealth();
 }, HEALTH_POLL_MS);
-document.documentElement.dataset.ready = 'true';

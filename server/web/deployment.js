@@ -2,10 +2,16 @@
 
 import { byId, h, replace, show, timeEl } from './dom.js';
 
+/** An identifier in monospace, or a plain dash when unset. */
+function code(value) {
+  const text = show(value);
+  return text === '—' ? text : h('code', { text });
+}
+
 /** A long id (digest, commit) shortened for display, with the full value in the tooltip. */
 function shortId(value, keep) {
   const text = show(value);
-  if (text === '—' || text.length <= keep) return h('code', { text });
+  if (text === '—' || text.length <= keep) return code(value);
   const shown = text.startsWith('sha256:') ? `sha256:${text.slice(7, 7 + keep)}…` : `${text.slice(0, keep)}…`;
   return h('code', { title: text, text: shown });
 }
@@ -20,11 +26,11 @@ export function renderInfo(info) {
   replace(
     byId('deployment-info'),
     row('Version', show(info?.version), 'version'),
-    row('Image tag', h('code', { text: show(d.image_tag) }), 'image_tag'),
+    row('Image tag', code(d.image_tag), 'image_tag'),
     row('Image digest', shortId(d.image_digest, 12), 'image_digest'),
     row('Git commit', shortId(d.git_commit, 10), 'git_commit'),
     row('Deployed', d.deployed_at ? timeEl(d.deployed_at) : '—', 'deployed_at'),
-    row('Instance', h('code', { text: show(d.instance_id) }), 'instance_id'),
+    row('Instance', code(d.instance_id), 'instance_id'),
     row('Availability zone', show(d.availability_zone), 'availability_zone'),
     row('Region', show(env.region), 'region'),
     row('Node.js', show(env.node), 'node'),

@@ -36,6 +36,7 @@ export function initFeedback() {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     status.textContent = '';
+    status.classList.remove('success');
     error.hidden = true;
 
     const emailValue = email.value.trim();
@@ -56,6 +57,7 @@ export function initFeedback() {
     try {
       const answer = await sendReport({ email: emailValue, type: type.value, message: messageValue });
       status.textContent = typeof answer?.message === 'string' && answer.message ? answer.message : 'Thank you, your message was sent.';
+      status.classList.add('success');
       form.reset();
       updateCount();
     } catch (err) {

@@ -3,8 +3,11 @@
 import { BAND_LABEL, byId, h, replace, safeHttpUrl, scoreBand, show, timeEl } from './dom.js';
 import { complexityEntries, qualityIssues, securityIssues, summaryCounts } from './findings.js';
 
-/** A table in a keyboard-scrollable wrapper. */
+/** A table in a keyboard-scrollable wrapper; each cell carries its column name for the stacked phone layout. */
 function table(caption, headers, rows) {
+  for (const row of rows) {
+    Array.from(row.children).forEach((cell, i) => cell.setAttribute('data-label', headers[i] ?? ''));
+  }
   return h(
     'div',
     { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': caption },
