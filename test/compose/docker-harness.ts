@@ -1,0 +1,125 @@
+// Real-Docker helpers for the compose suites: the engine gate (skip here, fail under CI), image builds, pushes, a registry of our own.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
+export const BASE_IMAGE = "node:24-trixie-slim";
+export const REGISTRY = process.env.TEST_REGISTRY ?? "127.0.0.1:5000";
+
+async function ok(file: string, args: string[]): Promise<string | null> {
+  const result = await execa(file, args, { reject: false, timeout: 20_000 });
+  return result.exitCode === 0 ? null : (String(result.stderr || result.stdout).trim().split("\n").at(-1) ?? `exit ${result.exitCode}`) || (result.code ?? "failed");
+}
+
+/**
+ * Why the Docker suites cannot run here, or null when they can. Needs an engine, Compose v2, the base image and,
+ * with `registry`, the local registry. Under CI (CI=true) the caller turns a reason into a failure, not a skip.
+ */
+export async function dockerUnavailable(needs: { engine?: boolean; baseImage?: boolean; registry?: boolean } = {}): Promise<string | null> {
+  const compose = await ok("docker", ["compose", "version", "--short"]);
+  if (compose) return `Compose v2 not available (docker compose version: ${compose}); run ../shared/tools/provision-docker.sh`;
+  if (needs.engine !== false) {
+    const engine = await ok("docker", ["info", "--format", "{{.ServerVersion}}"]);
+    if (engine) return `no Docker Engine reachable (${engine}); run ../shared/tools/provision-docker.sh`;
+  }
+  if (needs.baseImage) {
+    const base = await ok("docker", ["image", "inspect", BASE_IMAGE]);
+    if (base) return `base image ${BASE_IMAGE} missing; run ../shared/tools/build-base-image.sh`;
+  }
+  if (needs.registry) {
+    const reachable = await fetch(`http://${REGISTRY}/v2/`).then((r) => r.ok, () => false);
+    if (!reachable) return `no registry at ${REGISTRY}; run ../shared/tools/provision-docker.sh`;
+  }
+  return null;
+}
+
+/** In CI a missing engine is a failure; elsewhere a skip with the reason. */
+export function gate(reason: string | null): { skip: string | false; mustFail: boolean } {
+  if (reason === null) return { skip: false, mustFail: false };
+  if (process.env.CI === "true") return { skip: false, mustFail: true };
+  return { skip: `Docker suite skipped: ${reason}`, mustFail: false };
+}
+
+export async function docker(args: string[], options: { input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<string> {
+  const result = await execa("docker", args, { input: options.input, timeout: options.timeoutMs ?? 120_000, cwd: options.cwd, reject: false });
+  if (result.exitCode !== 0) throw new Error(`docker ${args.join(" ")} failed (${result.exitCode}): ${String(result.stderr).trim().split("\n").slice(-5).join(" | ")}`);
+  return String(result.stdout).trim();
+}
+
+/** Builds the repository's Dockerfile once per tag (Docker's layer cache makes a rebuild of unchanged sources quick). */
+export async function buildAppImage(tag: string, version: string): Promise<{ seconds: number }> {
+  const started = Date.now();
+  await docker(["build", "--network", "host", "--quiet", "--build-arg", `VERSION=${version}`, "--build-arg", "REVISION=test-revision", "-t", tag, "."], { cwd: REPO_ROOT, timeoutMs: 900_000 });
+  return { seconds: (Date.now() - started) / 1000 };
+}
+
+/** Builds a derived image from a Dockerfile given as text (no context). */
+export async function buildFromText(tag: string, dockerfile: string): Promise<void> {
+  await docker(["build", "--quiet", "-t", tag, "-"], { input: dockerfile, timeoutMs: 300_000 });
+}
+
+/** Tags, pushes, and returns "repository:tag@sha256:…"; with `forget`, drops the local name so that a deploy must pull. */
+export async function push(localTag: string, remote: string, forget = true): Promise<string> {
+  await docker(["tag", localTag, remote]);
+  const output = await docker(["push", remote], { timeoutMs: 300_000 });
+  const digest = /digest: (sha256:[a-f0-9]{64})/.exec(output)?.[1];
+  if (!digest) throw new Error(`no digest in docker push output: ${output}`);
+  if (forget) await docker(["rmi", remote]);
+  return `${remote}@${digest}`;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined>, deadlineMs = 30_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe().catch(() => null);
+    if (value !== null && value !== undefined) return value;
+    if (Date.now() - started > deadlineMs) throw new Error(`${what}: not within ${deadlineMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A registry of the test's own (so that stopping it disturbs no one), on a free loopback port. */
+export async function startRegistry(): Promise<{ address: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-"));
+  const config = path.join(dir, "config.yml");
+  fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child: ChildProcess = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
+  const address = `127.0.0.1:${port}`;
+  await waitFor("registry", () => fetch(`http://${address}/v2/`).then((r) => (r.ok ? true : null)), 15_000);
+  return {
+    address,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A host directory standing in for the EFS mount, laid out as the bootstrap layout step will: owned by uid 1000. */
+export function efsStandIn(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "efs-"));
+  for (const dir of ["codedetect", "codedetect/database", "codedetect/uploads"]) {
+    fs.mkdirSync(path.join(root, dir), { recursive: true });
+    fs.chownSync(path.join(root, dir), 1000, 1000);
+  }
+  return root;
+}
