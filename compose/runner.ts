@@ -122,39 +122,35 @@ export function createRunner(options: RunnerOptions): Runner {
 
   /** The new version failed after the stack was touched: restore the last good model, then report. */
   const recover = async (model: StackModel, before: Observed, failure: ComposeError): Promise<never> => {
-    const ref = imageRefString(model.image);
+    const what = `up ${model.project} to ${imageRefString(model.image)}`;
+    const reason = failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`;
     const tail = await logs(model.project, model.service).catch(() => []);
+    const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${model.image.tag}:`, ...tail] : [];
     const good = before.state.current;
-    const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} (${model.image.tag}):`, ...tail] : [];
     if (good === null || JSON.stringify(good) === JSON.stringify(model)) {
       if (good === null) await executor.performAll(planStopFailed(model, await context(model))).catch(() => undefined);
       throw new ComposeError({
-        what: `up ${ref}`,
-        cause: `${failure.cause}; ${good === null ? "no earlier version is recorded here to roll back to, so it was stopped" : "it already is the last good version recorded here, so there is nothing to roll back to"}`,
+        what,
+        cause: `${reason}; ${good === null ? "no earlier version is recorded here to roll back to, so it was stopped" : "it already is the last good version recorded here, so there is nothing to roll back to"}`,
         next: "fix the image or the host (see the log lines below) and deploy again",
         details,
       });
     }
-    const goodRef = imageRefString(good.image);
-    log(`rolling back to ${goodRef}`);
+    const goodName = `${good.image.tag} (${good.image.digest.slice(0, 19)}…)`;
+    log(`rolling back to ${imageRefString(good.image)}`);
     try {
       const { plan: back } = await plan(good);
       await executor.performAll([...back.pull, ...back.start]);
       await executor.performAll(back.record).catch((error: Error) => log(`after the rollback, recording failed: ${error.message}`));
     } catch (error) {
       throw new ComposeError({
-        what: `up ${ref}`,
-        cause: `${failure.cause}; the rollback to ${goodRef} failed too: ${(error as Error).message}`,
-        next: "the host serves nothing healthy: investigate now (docker ps -a; the log lines below), or replace this instance",
+        what,
+        cause: `${reason}; the rollback to ${goodName} failed too: ${(error as Error).message}`,
+        next: "this host serves nothing healthy: investigate now (docker ps -a; the log lines below) or replace the instance",
         details,
       });
     }
-    throw new ComposeError({
-      what: `up ${ref}`,
-      cause: `${failure.what}: ${failure.cause}; rolled back to ${goodRef}, which is healthy again`,
-      next: "fix the new version (its last log lines follow) and deploy again",
-      details,
-    });
+    throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again`, next: "fix the new version (its last log lines follow) and deploy again", details });
   };
 
   return {

@@ -1,0 +1,48 @@
+// The rendered compose.yaml is accepted by the real `docker compose config`, which keeps every setting the model asked for.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import YAML from "yaml";
+import { defineStack } from "../../compose/model.ts";
+import { renderCompose } from "../../compose/render.ts";
+import { docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { DIGEST_1, REPO } from "./fixtures.ts";
+
+const { skip, mustFail } = gate(await dockerUnavailable({ engine: false }));
+
+describe("docker compose config accepts the rendered file", { skip }, () => {
+  if (mustFail) {
+    it("needs Compose v2 under CI", async () => assert.fail(String(await dockerUnavailable({ engine: false }))));
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-config-"));
+
+  const check = async (name: string, input: Parameters<typeof defineStack>[0]) => {
+    const file = path.join(dir, `${name}.yaml`);
+    fs.writeFileSync(file, renderCompose(defineStack(input)));
+    return YAML.parse(await docker(["compose", "--file", file, "config"])).services.app;
+  };
+
+  it("with json-file logs: image by digest, init, hardening, volumes, health check and grace period survive", async () => {
+    const app = await check("plain", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", drainSeconds: 30, environment: { LOG_LEVEL: "info" } });
+    assert.equal(app.image, `${REPO}:v1@${DIGEST_1}`);
+    assert.equal(app.init, true);
+    assert.equal(app.user, "1000:1000");
+    assert.equal(app.read_only, true);
+    assert.deepEqual(app.cap_drop, ["ALL"]);
+    assert.deepEqual(app.security_opt, ["no-new-privileges:true"]);
+    assert.deepEqual(app.tmpfs, ["/tmp:size=256m,mode=1777"]);
+    assert.equal(app.stop_grace_period, "1m10s");
+    assert.equal(app.healthcheck.start_period, "30s");
+    assert.deepEqual(app.volumes.map((v: { source: string; target: string }) => `${v.source}:${v.target}`), ["/mnt/efs/codedetect/database:/data/database", "/mnt/efs/codedetect/uploads:/data/uploads"]);
+    assert.equal(app.logging.driver, "json-file");
+    assert.equal(app.environment.DRAIN_SECONDS, "30");
+  });
+
+  it("with awslogs", async () => {
+    const app = await check("aws", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app", logRegion: "eu-west-1" });
+    assert.deepEqual(app.logging, { driver: "awslogs", options: { "awslogs-create-group": "false", "awslogs-group": "/codedetect/app", "awslogs-region": "eu-west-1" } });
+  });
+});
