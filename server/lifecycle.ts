@@ -1,0 +1,64 @@
+// Graceful shutdown: on SIGTERM health turns 503 at once, requests are served for the drain period, then the listener closes.
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+
+export interface LifecycleOptions {
+  server: Server;
+  logger: Logger;
+  drainMs: number;
+  /** After the listener closed, how long in-flight requests may take before their connections are cut. */
+  inFlightGraceMs: number;
+  /** Releases everything else (analyzers, database) once no request is left. */
+  release: () => Promise<void>;
+  exit: (code: number) => void;
+}
+
+export interface Lifecycle {
+  isDraining(): boolean;
+  shutdown(reason: string, drainMs?: number): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createLifecycle(options: LifecycleOptions): Lifecycle {
+  const { server, logger } = options;
+  let draining = false;
+  let skipDrain: (() => void) | null = null;
+  let done: Promise<void> | null = null;
+
+  const run = async (reason: string, drainMs: number): Promise<void> => {
+    draining = true;
+    logger.info({ reason, drain_ms: drainMs }, "draining: health now answers 503, requests are still served");
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, drainMs);
+      skipDrain = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    logger.info("closing the listener; waiting for in-flight requests");
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const outcome = await Promise.race([closed.then(() => "finished" as const), sleep(options.inFlightGraceMs).then(() => "cut" as const)]);
+    if (outcome === "cut") {
+      logger.warn({ grace_ms: options.inFlightGraceMs }, "in-flight requests outlived the grace period; closing their connections");
+      server.closeAllConnections();
+    }
+    await options.release();
+    logger.info("stopped");
+    options.exit(0);
+  };
+
+  return {
+    isDraining: () => draining,
+    shutdown(reason, drainMs = options.drainMs) {
+      if (done) {
+        logger.info({ reason }, "second stop signal: ending the drain period now");
+        skipDrain?.();
+        return done;
+      }
+      done = run(reason, drainMs);
+      return done;
+    },
+  };
+}

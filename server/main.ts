@@ -1,0 +1,101 @@
+// Starts the CodeDetect server: `PORT=… DATA_DIR=… npm run server`. Config errors exit 2, start failures exit 1, one line each.
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createAnalysisService } from "./analysis-service.ts";
+import { createAnalyzerPool } from "./analyzers/index.ts";
+import { createApp } from "./app.ts";
+import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
+import { startHealthMonitor } from "./health/monitor.ts";
+import { loadStaticFiles } from "./http/static-files.ts";
+import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import { createLogger } from "./log.ts";
+import { startRetentionSweeper } from "./retention.ts";
+import { openSqliteStore } from "./store/sqlite.ts";
+import { openFileStore } from "./uploads/file-store.ts";
+import { packageVersion } from "./version.ts";
+import { databaseFile, uploadsDir } from "./paths.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function fatal(code: number, message: string): never {
+  process.stderr.write(`codedetect: ${message}\n`);
+  process.exit(code);
+}
+
+async function start(config: ServerConfig): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const store = await openSqliteStore({ file: databaseFile(config.dataDir), busyDeadlineMs: config.dbBusyRetrySeconds * 1000 }).catch((error: Error) =>
+    fatal(1, `cannot use the database under ${config.dataDir}: ${error.message}`),
+  );
+  if (store.schema.from !== store.schema.to) logger.info(store.schema, "database schema migrated");
+  const files = await openFileStore(uploadsDir(config.dataDir)).catch((error: Error) =>
+    fatal(1, `cannot use the uploads directory under ${config.dataDir}: ${error.message}`),
+  );
+  const analyzers = await createAnalyzerPool({
+    python: config.analyzerPython,
+    workers: config.analyzerWorkers,
+    queueLimit: config.analyzerQueue,
+    timeoutMs: config.analyzerTimeoutSeconds * 1000,
+    logger,
+  });
+  const analyzerStatus = analyzers.status();
+  if (!analyzerStatus.ok) logger.error({ analyzers: analyzerStatus }, "analyzers missing: health reports it and /api/analyze answers 503");
+  const monitor = await startHealthMonitor({
+    store,
+    files,
+    analyzers: () => analyzers.status(),
+    host: config.deployment.instanceId ?? os.hostname(),
+    intervalMs: config.healthIntervalSeconds * 1000,
+    logger,
+  });
+  const stopSweeper = startRetentionSweeper(store, files, config.retentionDays, config.sweepIntervalSeconds * 1000, logger);
+
+  let lifecycle: Lifecycle | undefined;
+  const isDraining = () => lifecycle?.isDraining() ?? false;
+  const app = createApp({
+    config,
+    logger,
+    store,
+    service: createAnalysisService({ store, files, analyzers, logger }),
+    monitor,
+    web: loadStaticFiles(path.join(here, "web")),
+    isDraining,
+  });
+  const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, app.handler as unknown as http.RequestListener);
+  lifecycle = createLifecycle({
+    server,
+    logger,
+    drainMs: config.drainSeconds * 1000,
+    inFlightGraceMs: (config.analyzerTimeoutSeconds + 10) * 1000,
+    release: async () => {
+      stopSweeper();
+      monitor.stop();
+      await analyzers.close();
+      store.close();
+    },
+    exit: (code) => process.exit(code),
+  });
+  process.on("SIGTERM", () => void lifecycle?.shutdown("SIGTERM"));
+  process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
+
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
+    fatal(1, `cannot listen: ${reason}`);
+  });
+  server.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : config.port;
+    logger.info({ host: config.host, port, data_dir: config.dataDir, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
+  });
+}
+
+let config: ServerConfig;
+try {
+  config = loadConfig(process.env, packageVersion());
+} catch (error) {
+  if (error instanceof ConfigError) fatal(2, `configuration error: ${error.message}`);
+  throw error;
+}
+await start(config);

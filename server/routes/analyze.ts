@@ -1,0 +1,51 @@
+// POST /api/analyze: one .py file in field "file" → score and findings; every rejection is JSON with a precise error.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { AnalysisService } from "../analysis-service.ts";
+import { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "../analyzers/index.ts";
+import type { RequestWithId } from "../http/prelude.ts";
+import { sendError, sendJson } from "../http/respond.ts";
+import { StoreUnavailableError } from "../store/store.ts";
+import { receiveUpload, UploadError } from "../uploads/receive.ts";
+
+export interface AnalyzeRouteOptions {
+  service: AnalysisService;
+  maxUploadBytes: number;
+  retryAfterSeconds: number;
+  logger: Logger;
+}
+
+export function analyzeRoute(options: AnalyzeRouteOptions) {
+  const { service, maxUploadBytes, logger } = options;
+  const retryAfter = { "Retry-After": String(options.retryAfterSeconds) };
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let upload;
+    try {
+      upload = await receiveUpload(req, maxUploadBytes);
+    } catch (error) {
+      if (!(error instanceof UploadError)) throw error;
+      // The body may be unread (too large, wrong type): close the connection rather than read it.
+      const headers = req.readableEnded ? undefined : { Connection: "close" };
+      sendError(res, error.status, error.message, undefined, headers);
+      return;
+    }
+    try {
+      sendJson(res, 200, await service.analyze(upload));
+    } catch (error) {
+      const reqId = (req as RequestWithId).id;
+      if (error instanceof QueueFullError) {
+        sendError(res, 503, "Server busy: too many analyses waiting; try again shortly", undefined, retryAfter);
+      } else if (error instanceof AnalyzerUnavailableError) {
+        sendError(res, 503, `Analysis unavailable: ${error.message}`, undefined, retryAfter);
+      } else if (error instanceof StoreUnavailableError) {
+        logger.error({ req_id: reqId, err: error }, "analysis not recorded");
+        sendError(res, 503, "Analysis could not be saved: the database is unavailable; try again shortly", undefined, retryAfter);
+      } else if (error instanceof AnalyzerFailedError) {
+        logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
+        sendError(res, 500, "Analysis failed", { details: error.message });
+      } else {
+        throw error;
+      }
+    }
+  };
+}

@@ -1,0 +1,51 @@
+// POST /api/report: a bug report, feature request or feedback from the page, validated and stored.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendError, sendJson } from "../http/respond.ts";
+import type { FeedbackReport, Store } from "../store/store.ts";
+
+const MAX_BODY = 16 * 1024;
+const TYPES = new Set(["bug", "feature", "feedback"]);
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+class BadReport extends Error {}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new BadReport("Expected a JSON body (Content-Type: application/json)");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new BadReport(`Request body too large: the limit is ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new BadReport("Request body is not valid JSON");
+  }
+}
+
+export function parseReport(body: unknown, createdAt: string): FeedbackReport {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BadReport("Expected a JSON object with email, type and message");
+  const { email, type, message } = body as Record<string, unknown>;
+  if (typeof email !== "string" || email.length > 254 || !EMAIL.test(email.trim())) throw new BadReport("A valid email is required");
+  if (typeof type !== "string" || !TYPES.has(type)) throw new BadReport("type must be one of bug, feature, feedback");
+  if (typeof message !== "string" || message.trim() === "") throw new BadReport("message is required");
+  if ([...message].length > 500) throw new BadReport("message must be at most 500 characters");
+  return { email: email.trim(), type: type as FeedbackReport["type"], message, createdAt };
+}
+
+export function reportRoute(store: Store) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let report: FeedbackReport;
+    try {
+      report = parseReport(await readJson(req), new Date().toISOString());
+    } catch (error) {
+      if (!(error instanceof BadReport)) throw error;
+      sendError(res, 400, error.message, undefined, req.readableEnded ? undefined : { Connection: "close" });
+      return;
+    }
+    await store.addReport(report);
+    sendJson(res, 200, { success: true, message: `Thank you: your ${report.type} report was received` });
+  };
+}
