@@ -9,7 +9,7 @@ import { createPrelude, type RequestWithId } from "./http/prelude.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { analyzeRoute } from "./routes/analyze.ts";
-import { healthRoute } from "./routes/health.ts";
+import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
 import { reportRoute } from "./routes/report.ts";
 import { StoreUnavailableError, type Store } from "./store/store.ts";
@@ -60,7 +60,6 @@ export function createApp(deps: AppDeps) {
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
   app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining }));
-  app.get("/api/health", healthRoute(deps.monitor, config.version, deps.isDraining));
   app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger }));
   app.get("/api/stats", statsRoute(store));
   app.get("/api/analysis/:file_hash", analysisRoute(store));
@@ -71,4 +70,11 @@ export function createApp(deps: AppDeps) {
   app.head("/", ((req: IncomingMessage, res: ServerResponse) => web.serve("index.html", req, res)));
   app.get("/static/:name", ((req: IncomingMessage & { params: Record<string, string> }, res: ServerResponse) => web.serve(req.params.name ?? "", req, res)));
   return app;
+}
+
+/** The server's one request listener: health straight to its responder, everything else through the router. */
+export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const health = healthResponder(deps.monitor, deps.config.version, deps.isDraining, deps.logger);
+  const route = createApp(deps).handler as unknown as (req: IncomingMessage, res: ServerResponse) => void;
+  return (req, res) => (isHealthRequest(req) ? health(req, res) : route(req, res));
 }

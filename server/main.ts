@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createAnalysisService } from "./analysis-service.ts";
 import { createAnalyzerPool } from "./analyzers/index.ts";
-import { createApp } from "./app.ts";
+import { createRequestListener } from "./app.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
@@ -54,7 +54,7 @@ async function start(config: ServerConfig): Promise<void> {
 
   let lifecycle: Lifecycle | undefined;
   const isDraining = () => lifecycle?.isDraining() ?? false;
-  const app = createApp({
+  const listener = createRequestListener({
     config,
     logger,
     store,
@@ -63,7 +63,7 @@ async function start(config: ServerConfig): Promise<void> {
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
   });
-  const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, app.handler as unknown as http.RequestListener);
+  const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, listener);
   lifecycle = createLifecycle({
     server,
     logger,

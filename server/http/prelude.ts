@@ -8,7 +8,7 @@ export const PAGE_CSP =
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-const COMMON_HEADERS: ReadonlyArray<[string, string]> = [
+export const COMMON_HEADERS: ReadonlyArray<[string, string]> = [
   ["X-Content-Type-Options", "nosniff"],
   ["X-Frame-Options", "DENY"],
   ["Referrer-Policy", "no-referrer"],
@@ -22,8 +22,10 @@ const COMMON_HEADERS: ReadonlyArray<[string, string]> = [
 
 const REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
-/** Paths whose request lines are logged at debug level: a load balancer asks for them every few seconds. */
-const QUIET_PATHS = new Set(["/api/health"]);
+/** The client's X-Request-Id when it is a sane token, else undefined (a new one is made). */
+export function validRequestId(given: string | string[] | undefined): string | undefined {
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : undefined;
+}
 
 export interface PreludeOptions {
   logger: Logger;
@@ -35,11 +37,9 @@ export type RequestWithId = IncomingMessage & { id: string };
 
 export function createPrelude(options: PreludeOptions) {
   const { logger, corsOrigins } = options;
-  const logQuiet = logger.isLevelEnabled("debug");
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const start = performance.now();
-    const given = req.headers["x-request-id"];
-    const id = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    const id = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
     (req as RequestWithId).id = id;
     res.setHeader("X-Request-Id", id);
     for (const [name, value] of COMMON_HEADERS) res.setHeader(name, value);
@@ -58,10 +58,9 @@ export function createPrelude(options: PreludeOptions) {
       }
     }
     const path = req.url?.split("?", 1)[0] ?? "";
-    const quiet = QUIET_PATHS.has(path);
-    if (!quiet || logQuiet) {
-      res.once("finish", () => {
-        const line = {
+    res.once("finish", () => {
+      logger.info(
+        {
           req_id: id,
           method: req.method,
           path,
@@ -69,11 +68,10 @@ export function createPrelude(options: PreludeOptions) {
           ms: Math.round((performance.now() - start) * 10) / 10,
           bytes_in: Number(req.headers["content-length"]) || 0,
           ua: req.headers["user-agent"],
-        };
-        if (quiet) logger.debug(line, "request");
-        else logger.info(line, "request");
-      });
-    }
+        },
+        "request",
+      );
+    });
     next();
   };
 }

@@ -1,14 +1,31 @@
 // GET /api/health: answered from the monitor's last checks (no analyzer run, no disk I/O); 503 when a check fails or while draining.
+// A load balancer asks this every few seconds from every node, so it skips the router and writes its headers in one call.
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import type { HealthMonitor } from "../health/monitor.ts";
-import { sendJsonText } from "../http/respond.ts";
+import { COMMON_HEADERS, validRequestId } from "../http/prelude.ts";
 
-export function healthRoute(monitor: HealthMonitor, version: string, isDraining: () => boolean) {
+export function isHealthRequest(req: IncomingMessage): boolean {
+  const url = req.url ?? "";
+  return req.method === "GET" && (url === "/api/health" || url.startsWith("/api/health?"));
+}
+
+export function healthResponder(monitor: HealthMonitor, version: string, isDraining: () => boolean, logger: Logger) {
   const head = `{"service":"CodeDetect API","version":${JSON.stringify(version)},"status":`;
-  return (_req: IncomingMessage, res: ServerResponse): void => {
+  const fixedHeaders = COMMON_HEADERS.flatMap(([name, value]) => [name, value]).concat("Content-Type", "application/json; charset=utf-8");
+  const logged = logger.isLevelEnabled("debug");
+  return (req: IncomingMessage, res: ServerResponse): void => {
     const snapshot = monitor.snapshot();
-    const status = isDraining() ? "draining" : snapshot.ok ? "healthy" : "unhealthy";
+    const draining = isDraining();
+    const status = draining ? "draining" : snapshot.ok ? "healthy" : "unhealthy";
     const json = `${head}"${status}","timestamp":"${new Date().toISOString()}","checks":${snapshot.checksJson}}`;
-    sendJsonText(res, status === "healthy" ? 200 : 503, json);
+    const id = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+    const headers = fixedHeaders.concat("Content-Length", String(Buffer.byteLength(json)), "X-Request-Id", id);
+    if (draining) headers.push("Connection", "close");
+    const code = status === "healthy" ? 200 : 503;
+    res.writeHead(code, headers);
+    res.end(json);
+    if (logged) logger.debug({ req_id: id, method: "GET", path: "/api/health", status: code }, "request");
   };
 }
