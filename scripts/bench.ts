@@ -1,0 +1,103 @@
+// `npm run bench`: CodeDetect against the old way (tools as commands in sequence), in one run; writes BENCHMARKS.md's server section.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
+import { openSqliteStore } from "../server/store/sqlite.ts";
+import { startServer, tempDir, upload, ROOT } from "../test/helpers/server-process.ts";
+import { runTool, sequentialAnalysis, TOOLS, type ToolName } from "./bench/baseline.ts";
+import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
+import { writeSection } from "./bench/report.ts";
+
+const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false } } });
+const rounds = flags.quick ? 2 : 5;
+const FIXTURES = path.join(ROOT, "test/fixtures/python");
+const sizes = ["small", "medium", "large"] as const;
+const lines: string[] = [];
+const say = (line: string) => {
+  lines.push(line);
+  process.stdout.write(`${line}\n`);
+};
+
+/** A unique variant of a fixture (a trailing comment), so the server cannot answer it from its database. */
+let nonce = 0;
+const fresh = (code: string) => `${code}\n# bench variant ${process.pid}-${nonce++}\n`;
+
+const work = tempDir("codedetect-bench-");
+const fixture = (size: string) => fs.readFileSync(path.join(FIXTURES, `${size}.py`), "utf8");
+const server = await startServer({ env: { ANALYZER_WORKERS: String(os.availableParallelism()) } });
+try {
+  say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, ${rounds} rounds per figure (median)`);
+  say("");
+  say("| analyze latency | lines | old: 3 commands in sequence | slowest single command | CodeDetect (warm, concurrent) | CodeDetect ÷ old |");
+  say("|---|---|---|---|---|---|");
+  for (const size of sizes) {
+    const code = fixture(size);
+    const file = path.join(work, `${size}.py`);
+    fs.writeFileSync(file, code);
+    await upload(server.url, `${size}.py`, fresh(code)); // warm-up: the first lint of a size loads stdlib modules once
+    const baseline = median(await timeMany(rounds, () => sequentialAnalysis(file)));
+    const single: Record<string, number> = {};
+    for (const tool of Object.keys(TOOLS) as ToolName[]) single[tool] = median(await timeMany(rounds, () => runTool(tool, file)));
+    const slowest = Math.max(...Object.values(single));
+    const ours = median(await timeMany(rounds, async () => {
+      const answer = await upload(server.url, `${size}.py`, fresh(code));
+      if (answer.status !== 200) throw new Error(`analyze answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    }));
+    say(`| ${size} | ${code.split("\n").length} | ${ms(baseline)} | ${ms(slowest)} (${Object.entries(single).sort((a, b) => b[1] - a[1])[0]![0]}) | ${ms(ours)} | ${ratio(ours / baseline)} |`);
+  }
+
+  const medium = fixture("medium");
+  const known = await upload(server.url, "repeat.py", medium);
+  const repeat = median(await timeMany(rounds * 20, () => upload(server.url, "repeat.py", medium)));
+  say("");
+  say(`repeat upload of a known medium file (answered from the database, still counted): ${ms(repeat)} median of ${rounds * 20} (first analysis cached: ${known.status === 200})`);
+
+  const jobs = flags.quick ? 8 : 16;
+  const mediumFile = path.join(work, "medium.py");
+  const oldRate = await throughput(jobs, 4, () => sequentialAnalysis(mediumFile));
+  const ourRate = await throughput(jobs, 4, () => upload(server.url, "medium.py", fresh(medium)));
+  say("");
+  say(`analyze throughput, medium file, concurrency 4, ${jobs} files: old ${oldRate.toFixed(2)}/s, CodeDetect ${ourRate.toFixed(2)}/s = ${ratio(ourRate / oldRate)}`);
+
+  const healthBody = (await (await fetch(`${server.url}/api/health`)).json()) as { checks: unknown };
+  const bare = spawn(process.execPath, [path.join(ROOT, "scripts/bench/bare-health.ts"), JSON.stringify(healthBody.checks)], { stdio: ["ignore", "pipe", "inherit"] });
+  const [portLine] = (await once(bare.stdout!, "data")) as [Buffer];
+  const seconds = flags.quick ? 3 : 8;
+  const bareRate = await wrkRate(`http://127.0.0.1:${portLine.toString().trim()}/api/health`, seconds);
+  const ourHealth = await wrkRate(`${server.url}/api/health`, seconds);
+  bare.kill("SIGTERM");
+  say("");
+  say(`health (wrk -t1 -c32 -d${seconds}s): bare node:http ${Math.round(bareRate)} req/s, CodeDetect ${Math.round(ourHealth)} req/s = ${ratio(ourHealth / bareRate)}`);
+} finally {
+  await server.stop();
+}
+
+// Stats at 100,000 rows: our SQL (a totals row kept by triggers + the last ten rows) against the old way (load every row).
+const statsDir = tempDir("codedetect-bench-stats-");
+const dbFile = path.join(statsDir, "database", "codedetect.db");
+(await openSqliteStore({ file: dbFile, busyDeadlineMs: 5000 })).close();
+const db = new Database(dbFile);
+const insert = db.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues) VALUES (?, ?, ?, ?, ?, ?)");
+db.transaction(() => {
+  for (let i = 0; i < 100_000; i++) insert.run(i.toString(16).padStart(64, "0"), new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(), i % 101, i % 9, i % 4, i % 3);
+})();
+const oldStats = median(await timeMany(rounds, async () => {
+  const all = db.prepare("SELECT * FROM analysis ORDER BY timestamp").all() as Array<{ score: number; total_issues: number; security_issues: number }>;
+  return { total: all.length, avg: all.reduce((s, r) => s + r.score, 0) / all.length, trend: all.slice(-10) };
+}));
+db.close();
+const statsServer = await startServer({ dataDir: statsDir, env: {} });
+try {
+  await fetch(`${statsServer.url}/api/stats`);
+  const ours = median(await timeMany(rounds * 20, () => fetch(`${statsServer.url}/api/stats`).then((r) => r.json())));
+  say("");
+  say(`stats at 100,000 rows: old way (load the table, in-process) ${ms(oldStats)}, CodeDetect GET /api/stats over HTTP ${ms(ours)} = ${ratio(ours / oldStats)}`);
+} finally {
+  await statsServer.stop();
+}
+
+if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
