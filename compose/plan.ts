@@ -76,7 +76,7 @@ export interface UpPlan {
 }
 
 /** Patterns in `docker pull` errors that retrying cannot fix. */
-export const PERMANENT_PULL_ERRORS = ["manifest unknown", "not found", "unauthorized", "denied", "invalid reference format"];
+export const PERMANENT_PULL_ERRORS = ["manifest unknown", "not found", "unauthorized", "no basic auth credentials", "denied", "invalid reference format"];
 
 export function defaultPullRetry(): RetryPolicy {
   return { attempts: 6, minDelayMs: 1000, maxDelayMs: 30_000, deadlineMs: 300_000, permanent: PERMANENT_PULL_ERRORS };

@@ -5,6 +5,7 @@ import { ComposeError } from "./errors.ts";
 import { createExecutor, runCommand, type Executor, type Probe } from "./executor.ts";
 import { healthVerdict } from "./health-gate.ts";
 import { composeCandidates, findCompose, type ComposeCommand } from "./locate.ts";
+import { withLock } from "./lock.ts";
 import { healthDeadlineSeconds, imageRefString, type StackModel } from "./model.ts";
 import { observe, projectServices, type ObserveContext } from "./observe.ts";
 import {
@@ -109,6 +110,13 @@ export function createRunner(options: RunnerOptions): Runner {
 
   const plan = async (model: StackModel) => {
     const observed = await observe(model, observeContext);
+    return { observed, plan: planUp(model, observed, await context(model)) };
+  };
+
+  /** Up binds the shared storage: refuse before touching anything when it is not there. */
+  const planForUp = async (model: StackModel) => {
+    const planned = await plan(model);
+    const observed = planned.observed;
     if (observed.missingDirs.length > 0) {
       throw new ComposeError({
         what: `up ${imageRefString(model.image)}`,
@@ -117,7 +125,7 @@ export function createRunner(options: RunnerOptions): Runner {
         errorClass: "config",
       });
     }
-    return { observed, plan: planUp(model, observed, await context(model)) };
+    return planned;
   };
 
   /** The new version failed after the stack was touched: restore the last good model, then report. */
@@ -139,7 +147,7 @@ export function createRunner(options: RunnerOptions): Runner {
     const goodName = `${good.image.tag} (${good.image.digest.slice(0, 19)}…)`;
     log(`rolling back to ${imageRefString(good.image)}`);
     try {
-      const { plan: back } = await plan(good);
+      const { plan: back } = await planForUp(good);
       await executor.performAll([...back.pull, ...back.start]);
       await executor.performAll(back.record).catch((error: Error) => log(`after the rollback, recording failed: ${error.message}`));
     } catch (error) {
@@ -153,6 +161,26 @@ export function createRunner(options: RunnerOptions): Runner {
     throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again`, next: "fix the new version (its last log lines follow) and deploy again", details });
   };
 
+  const up = async (model: StackModel): Promise<UpResult> => {
+    const { observed, plan: p } = await planForUp(model);
+    const actions = flattenPlan(p);
+    if (options.dryRun) {
+      log(describePlan(actions).replace(/^/gm, "would "));
+      const good = observed.state.current;
+      if (p.start.length > 0) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
+      return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
+    }
+    await executor.performAll(p.pull);
+    try {
+      await executor.performAll(p.start);
+    } catch (error) {
+      const failure = error instanceof ComposeError ? error : new ComposeError({ what: "start", cause: (error as Error).message, next: "re-run" });
+      await recover(model, observed, failure);
+    }
+    await executor.performAll(p.record);
+    return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
+  };
+
   return {
     tools,
     plan,
@@ -162,25 +190,7 @@ export function createRunner(options: RunnerOptions): Runner {
       await executor.performAll(p.pull);
       return p.pull;
     },
-    async up(model) {
-      const { observed, plan: p } = await plan(model);
-      const actions = flattenPlan(p);
-      if (options.dryRun) {
-        log(describePlan(actions).replace(/^/gm, "would "));
-        const good = observed.state.current;
-        if (p.start.length > 0) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
-        return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
-      }
-      await executor.performAll(p.pull);
-      try {
-        await executor.performAll(p.start);
-      } catch (error) {
-        const failure = error instanceof ComposeError ? error : new ComposeError({ what: "start", cause: (error as Error).message, next: "re-run" });
-        await recover(model, observed, failure);
-      }
-      await executor.performAll(p.record);
-      return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
-    },
+    up: (model) => (options.dryRun ? up(model) : withLock(paths.stateDir, `up ${imageRefString(model.image)}`, () => up(model))),
     async status(project) {
       const services = await projectServices(observeContext, project);
       const state = parseState(await fs.readFile(paths.stateFile, "utf8").catch(() => null), paths.stateFile);
@@ -194,10 +204,12 @@ export function createRunner(options: RunnerOptions): Runner {
       };
     },
     async down(project) {
-      const services = await projectServices(observeContext, project);
-      const actions = planDown(project, services, (await tools()).compose.argv);
-      await executor.performAll(actions);
-      return actions;
+      const down = async () => {
+        const actions = planDown(project, await projectServices(observeContext, project), (await tools()).compose.argv);
+        await executor.performAll(actions);
+        return actions;
+      };
+      return options.dryRun ? down() : withLock(paths.stateDir, `down ${project}`, down);
     },
   };
 }

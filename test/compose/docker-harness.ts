@@ -93,14 +93,19 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
 }
 
 /** A registry of the test's own (so that stopping it disturbs no one), on a free loopback port. */
-export async function startRegistry(): Promise<{ address: string; stop: () => Promise<void> }> {
+export async function startRegistry(options: { htpasswd?: string } = {}): Promise<{ address: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-"));
   const config = path.join(dir, "config.yml");
-  fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  let auth = "";
+  if (options.htpasswd) {
+    fs.writeFileSync(path.join(dir, "htpasswd"), `${options.htpasswd}\n`);
+    auth = `auth:\n  htpasswd:\n    realm: test\n    path: ${dir}/htpasswd\n`;
+  }
+  fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n${auth}http:\n  addr: 127.0.0.1:${port}\n`);
   const child: ChildProcess = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
   const address = `127.0.0.1:${port}`;
-  await waitFor("registry", () => fetch(`http://${address}/v2/`).then((r) => (r.ok ? true : null)), 15_000);
+  await waitFor("registry", () => fetch(`http://${address}/v2/`).then((r) => (r.ok || r.status === 401 ? true : null)), 15_000);
   return {
     address,
     stop: async () => {
