@@ -69,7 +69,9 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     const started = performance.now();
     try {
       const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
-      const tools = Object.fromEntries(TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), started: runs[t].started, finished: runs[t].finished }]));
+      const tools = Object.fromEntries(
+        TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
+      );
       logger.info({ bytes: Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
       return outputs;
     } finally {

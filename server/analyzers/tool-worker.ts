@@ -14,12 +14,20 @@ export const WORKER_SCRIPT = fileURLToPath(new URL("./worker.py", import.meta.ur
 export const PYTHON_FLAGS = ["-I", "-B", "-X", "utf8"];
 const WARMUP_TIMEOUT_MS = 60_000;
 const STDERR_LINES_KEPT = 20;
+/**
+ * A worker whose resident memory passes this after a job is replaced by a fresh one. pylint's stays warm by
+ * keeping the installed modules that uploads import parsed (about 1 MB each, so a few hundred MB after a
+ * varied day); this bounds it in the rare case that uploads import a large part of the installation.
+ */
+export const RECYCLE_RSS_MB = 1024;
 
 export interface ToolRun {
   result: unknown;
   /** Wall-clock times (ms since the epoch) measured inside the Python process. */
   started: number;
   finished: number;
+  /** CPU time the process spent on the job (tells a slow file from a busy machine). */
+  cpuMs: number;
 }
 
 type WorkerState = "idle" | "starting" | "ready" | "failed" | "stopped";
@@ -38,6 +46,8 @@ interface Reply {
   error?: string;
   started?: number;
   finished?: number;
+  cpuMs?: number;
+  rssMb?: number;
   ready?: boolean;
   version?: string;
   reason?: string;
@@ -204,7 +214,11 @@ export class ToolWorker {
     }
     if (reply.id === undefined) return;
     if (reply.ok) {
-      this.#settle(reply.id, { result: reply.result, started: reply.started ?? 0, finished: reply.finished ?? 0 });
+      this.#settle(reply.id, { result: reply.result, started: reply.started ?? 0, finished: reply.finished ?? 0, cpuMs: reply.cpuMs ?? 0 });
+      if ((reply.rssMb ?? 0) > RECYCLE_RSS_MB && this.#process) {
+        this.#logger.info({ tool: this.tool, rssMb: Math.round(reply.rssMb ?? 0) }, "analyzer worker grew too big; replacing it");
+        this.#retire(this.#process);
+      }
     } else {
       this.#settle(reply.id, new AnalyzerFailedError(`${this.tool} failed on this file: ${reply.error ?? "unknown error"}`));
     }

@@ -5,7 +5,7 @@
 # with its cwd set to an empty private directory. Protocol (one JSON object per line):
 #   worker -> server, once:  {"ready": true, "tool", "version", "python"} or {"ready": false, "reason", "detail"}
 #   server -> worker:        {"id", "code", "filename"}
-#   worker -> server:        {"id", "ok": true, "result", "started", "finished"} or {"id", "ok": false, "error"}
+#   worker -> server:        {"id", "ok": true, "result", "started", "finished", "cpuMs", "rssMb"} or {"id", "ok": false, "error"}
 # "result" is exactly what the tool's command line prints for a file named `filename`:
 #   pylint --output-format=json FILE (the list), bandit -f json FILE ("results"), radon cc -j FILE (FILE's value).
 # Works with Debian bookworm's tools (Python 3.11, pylint 2.16, bandit 1.6, radon 5.1) and trixie's
@@ -50,6 +50,15 @@ def tool_version(tool, module):
         return version(tool)
     except Exception:
         return str(getattr(module, "__version__", "unknown"))
+
+
+def rss_mb():
+    """Resident memory now (the server replaces a worker that has grown too big)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def check_filename(filename):
@@ -168,13 +177,14 @@ class AstroidHygiene:
         return real.startswith(self.install_roots) and not real.startswith(os.path.join(self.workdir, ""))
 
     def forget_uploads(self):
-        undone = self.undo_assignments()
+        self.undo_assignments()
         cache = self.manager.astroid_cache
         for name in [n for n, module in cache.items() if not self.is_installed_file(getattr(module, "file", None))]:
             del cache[name]
         # (modname, importing file) -> where the module was found, or the import error
         self.manager._mod_file_cache.clear()
-        self.clear_node_caches(deep=undone)
+        self.clear_node_caches()
+        self.clear_builtin_class_caches()
 
     def undo_assignments(self):
         undone = False
@@ -210,25 +220,45 @@ class AstroidHygiene:
                 installed.append(target)
         return installed
 
-    def clear_node_caches(self, deep):
-        """Caches keyed by AST nodes: drop them so they neither keep uploads alive nor answer for them."""
+    def clear_builtin_class_caches(self):
+        """astroid 2's @cached keeps results in a node's "__cache" attribute; on a constant or a literal that
+        lookup falls through to the builtin class it stands for (str, list...), whose cache then collects
+        every upload's nodes. Drop the entries that belong to other nodes than the class itself."""
+        from astroid import nodes, raw_building
+
+        classes = list(getattr(raw_building, "_CONST_PROXY", {}).values())
+        builtins_module = self.manager.astroid_cache.get("builtins")
+        if builtins_module is not None:
+            classes.extend(n for values in builtins_module.locals.values() for n in values if isinstance(n, nodes.ClassDef))
+        for cls in classes:
+            cache = vars(cls).get("__cache")
+            if cache:
+                for key in [k for k in cache if getattr(k, "__self__", cls) is not cls]:
+                    del cache[key]
+
+    def clear_node_caches(self):
+        """Caches keyed by AST nodes: emptied after each lint so that they neither keep uploads alive
+        (memory) nor answer for them. Installed modules stay parsed; what these caches held is cheap to redo."""
         # (astroid's package exports functions that shadow these submodules' names)
         importlib.import_module("astroid.context")._invalidate_cache()
         importlib.import_module("astroid.inference_tip").clear_inference_tip_cache()
-        import pylint.checkers.utils as checker_utils
+        cache_manager = getattr(sys.modules.get("astroid._cache"), "CACHE_MANAGER", None)
+        if isinstance(getattr(cache_manager, "dict_caches", None), list):  # astroid 2 lists every node's cache
+            del cache_manager.dict_caches[:]
+        from astroid.interpreter.objectmodel import ObjectModel
+        from astroid.nodes.scoped_nodes import ClassDef
 
-        clear_lru_caches(checker_utils)
-        if deep:  # an installed module was changed and restored: results cached meanwhile are stale
-            from astroid.interpreter.objectmodel import ObjectModel
-            from astroid.nodes.scoped_nodes import ClassDef
-
-            try:
-                from astroid.nodes._base_nodes import LookupMixIn
-            except ImportError:  # astroid 2
-                from astroid.nodes.node_classes import LookupMixIn
-            for cached in (LookupMixIn.lookup, ObjectModel.attributes, ClassDef._metaclass_lookup_attribute):
-                if hasattr(cached, "cache_clear"):
-                    cached.cache_clear()
+        try:
+            from astroid.nodes._base_nodes import LookupMixIn
+        except ImportError:  # astroid 2
+            from astroid.nodes.node_classes import LookupMixIn
+        for cached in (LookupMixIn.lookup, ObjectModel.attributes, ClassDef._metaclass_lookup_attribute):
+            if hasattr(cached, "cache_clear"):
+                cached.cache_clear()
+        # pylint's and isort's (which pylint runs): keyed by nodes or by the objects of one run
+        # (pylint 2.16's message store and isort's module placement keep something of every run)
+        for cached in lru_caches_in(("pylint", "isort")):
+            cached.cache_clear()
 
 
 def safe_root(node):
@@ -238,10 +268,18 @@ def safe_root(node):
         return None
 
 
-def clear_lru_caches(module):
-    for value in list(vars(module).values()):
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
+def lru_caches_in(packages):
+    """Every functools cache defined in the packages' loaded modules, at module level or on a class."""
+    caches = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            owners = [value]
+            if isinstance(value, type) and value.__module__ == name:
+                owners.extend(vars(value).values())
+            caches.extend(owner for owner in owners if callable(getattr(owner, "cache_clear", None)))
+    return caches
 
 
 class PylintTool:
@@ -358,10 +396,11 @@ def serve(tool_name):
         if not line.strip():
             continue
         request = json.loads(line)
-        started = now_ms()
+        started, cpu = now_ms(), time.process_time()
         try:
             result = tool.analyze(request["code"], check_filename(request["filename"]))
-            reply = {"id": request["id"], "ok": True, "result": result, "started": started, "finished": now_ms()}
+            cpu_ms = (time.process_time() - cpu) * 1000.0
+            reply = {"id": request["id"], "ok": True, "result": result, "started": started, "finished": now_ms(), "cpuMs": cpu_ms, "rssMb": rss_mb()}
         except Exception as error:
             traceback.print_exc()
             reply = {"id": request["id"], "ok": False, "error": describe(error)}
