@@ -13,6 +13,7 @@ import {
   flattenPlan,
   planDown,
   planStopFailed,
+  planRecord,
   planUp,
   parseHealthProbeName,
   type Observed,
@@ -128,6 +129,11 @@ export function createRunner(options: RunnerOptions): Runner {
     return planned;
   };
 
+  /** After a passed gate: observe again (the replaced container no longer holds its image), write down, prune. */
+  const record = async (model: StackModel) => {
+    await executor.performAll(planRecord(model, await observe(model, observeContext), await context(model)));
+  };
+
   /** The new version failed after the stack was touched: restore the last good model, then report. */
   const recover = async (model: StackModel, before: Observed, failure: ComposeError): Promise<never> => {
     const what = `up ${model.project} to ${imageRefString(model.image)}`;
@@ -149,7 +155,7 @@ export function createRunner(options: RunnerOptions): Runner {
     try {
       const { plan: back } = await planForUp(good);
       await executor.performAll([...back.pull, ...back.start]);
-      await executor.performAll(back.record).catch((error: Error) => log(`after the rollback, recording failed: ${error.message}`));
+      await record(good).catch((error: Error) => log(`after the rollback, recording failed: ${error.message}`));
     } catch (error) {
       throw new ComposeError({
         what,
@@ -177,7 +183,7 @@ export function createRunner(options: RunnerOptions): Runner {
       const failure = error instanceof ComposeError ? error : new ComposeError({ what: "start", cause: (error as Error).message, next: "re-run" });
       await recover(model, observed, failure);
     }
-    await executor.performAll(p.record);
+    await record(model);
     return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
   };
 

@@ -4,10 +4,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
 import { ComposeError } from "../../compose/errors.ts";
 import { defineStack, type StackInput } from "../../compose/model.ts";
 import { createRunner, type Runner } from "../../compose/runner.ts";
-import { buildAppImage, buildFromText, docker, dockerUnavailable, efsStandIn, freePort, gate, push, REGISTRY, startRegistry } from "./docker-harness.ts";
+import { buildAppImage, buildFromText, docker, dockerUnavailable, efsStandIn, freePort, gate, push, REGISTRY, REPO_ROOT, startRegistry } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
 const { skip, mustFail } = gate(reason);
@@ -128,19 +129,23 @@ describe("the stack on a real Docker Engine", { skip }, () => {
     assert.ok(state.services[0]?.repoDigests.some((d) => d.endsWith(digest)), JSON.stringify(state.services));
   });
 
-  it("rolls back from a version whose health check fails, exits non-zero with the reason and the last log lines", async () => {
-    const error = await runner.up(defineStack(input(refs.bad))).then(
-      () => assert.fail("up of a failing version must throw"),
-      (e: unknown) => e,
-    );
-    assert.ok(error instanceof ComposeError, String(error));
-    assert.equal(error.exitCode, 1);
-    assert.match(error.message, /^up cdtest\d+ to .*:bad@sha256:[a-f0-9]{64}: it did not turn healthy: health check failing \(deliberately unhealthy\); rolled back to v2 \(sha256:[a-f0-9]{12}…\), which is healthy again; next: /);
-    assert.ok(error.details.some((line) => line.includes('"msg":"listening"')), error.details.join("\n"));
+  it("rolls back from a version whose health check fails; the CLI exits 1 with the reason and the last log lines", async () => {
+    const stackFile = path.join(stateDir, "stack.json");
+    fs.writeFileSync(stackFile, JSON.stringify(input(refs.bad)));
+    const cli = await execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), "up", "--stack", stackFile, "--state-dir", stateDir], { reject: false });
+    assert.equal(cli.exitCode, 1, cli.stderr);
+    const report = cli.stderr.slice(cli.stderr.indexOf("compose: up ")).split("\n");
+    assert.match(report[0] ?? "", /^compose: up cdtest\d+ to .*:bad@sha256:[a-f0-9]{64}: it did not turn healthy: health check failing \(deliberately unhealthy\); rolled back to v2 \(sha256:[a-f0-9]{12}…\), which is healthy again; next: /);
+    assert.match(report[1] ?? "", /^ {2}last log lines of cdtest\d+\/app on bad:$/);
+    assert.ok(report.some((line) => line.includes('"msg":"listening"')), cli.stderr);
     const now = await health();
     assert.equal(now.status, 200);
     assert.equal(now.body.version, "2.0.0-test");
     assert.equal((await runner.status(project)).current, refs.v2);
+    // Retention: the good versions stay for a later rollback; the failed one is pruned.
+    const local = await docker(["image", "ls", "--digests", "--format", "{{.Digest}}", repo]);
+    for (const kept of [refs.v1, refs.v2]) assert.ok(local.includes(kept.slice(kept.indexOf("@") + 1)), `${kept} not in ${local}\n${lines.join("\n")}`);
+    assert.ok(!local.includes(refs.bad.slice(refs.bad.indexOf("@") + 1)), local);
   });
 
   it("with the registry stopped during a pull: bounded retries, a precise error, the running stack untouched", async () => {
