@@ -11,6 +11,8 @@ export interface RetryPolicy {
   deadlineMs: number;
   /** stderr patterns that mean retrying cannot help (e.g. "manifest unknown"). */
   permanent?: string[];
+  /** The next thing to try after such a permanent error (else the action's `next`). */
+  permanentNext?: string;
 }
 
 export type Action =

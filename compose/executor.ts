@@ -72,6 +72,7 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
   };
   const retry = action.retry;
   let attempts = 0;
+  let permanent = false;
   try {
     if (!retry) return await once();
     return await pRetry(
@@ -81,7 +82,10 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
           return await once();
         } catch (error) {
           const text = error instanceof AttemptFailed ? `${error.outcome.stderr}\n${error.message}` : String(error);
-          if (retry.permanent?.some((pattern) => text.includes(pattern))) throw new AbortError(error as Error);
+          if (retry.permanent?.some((pattern) => text.includes(pattern))) {
+            permanent = true;
+            throw new AbortError(error as Error);
+          }
           throw error;
         }
       },
@@ -104,7 +108,7 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
     throw new ComposeError({
       what: `${what(action)} failed${tried}`,
       cause,
-      next: action.next ?? `check the command by hand (${action.argv.join(" ")}) and re-run; completed steps are not repeated`,
+      next: (permanent ? retry?.permanentNext : undefined) ?? action.next ?? `check the command by hand (${action.argv.join(" ")}) and re-run; completed steps are not repeated`,
     });
   }
 }

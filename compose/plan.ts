@@ -116,7 +116,10 @@ export function planPull(model: StackModel, seen: Observed, ctx: PlanContext): A
     argv: [ctx.tools.docker, "pull", "--quiet", ref],
     ...(env ? { env } : {}),
     timeoutMs: ctx.pullTimeoutMs,
-    retry: ctx.pullRetry,
+    retry: {
+      ...ctx.pullRetry,
+      permanentNext: `check that ${ref} was pushed (repository, tag and digest)${ctx.auth ? " and that the credentials may pull it" : " and whether the registry needs credentials"}; the running stack was not changed`,
+    },
     purpose: `pull ${ref}`,
     next: `check that ${model.image.repository.split("/")[0]} is reachable from this host${ctx.auth ? " and the credentials are current" : ""}, then re-run up; the running stack was not changed`,
   });

@@ -38,8 +38,9 @@ describe("executor", () => {
 
   it("does not retry an error that retrying cannot fix", async () => {
     fs.rmSync(counter, { force: true });
-    const action = { kind: "run" as const, argv: failing("manifest unknown: manifest unknown"), retry: { attempts: 5, minDelayMs: 10, maxDelayMs: 10, deadlineMs: 5000, permanent: ["manifest unknown"] } };
-    await assert.rejects(createExecutor().perform(action), /\(1 attempt over .*manifest unknown/);
+    const retry = { attempts: 5, minDelayMs: 10, maxDelayMs: 10, deadlineMs: 5000, permanent: ["manifest unknown"], permanentNext: "check the digest" };
+    const action = { kind: "run" as const, argv: failing("manifest unknown: manifest unknown"), retry, next: "check the network" };
+    await assert.rejects(createExecutor().perform(action), /\(1 attempt over .*manifest unknown; next: check the digest$/);
     assert.equal(attempts(), 1);
   });
 
