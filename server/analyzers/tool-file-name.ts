@@ -1,6 +1,8 @@
 // The name the tools see for an upload: the client's file name as a bare name (never a server path, never the storage hash).
 
-const NAME_MAX_BYTES = 255; // longest file name Linux accepts; bandit and radon read the code from a file of this name
+// bandit and radon read the code from a file of this name (Linux takes 255 bytes), and pylint 2 opens
+// "<name>_1.stats" in its home even with --persistent=n: 200 leaves room for that
+const NAME_MAX_BYTES = 200;
 const FALLBACK = "upload.py";
 
 /**
@@ -10,15 +12,14 @@ const FALLBACK = "upload.py";
  * module "my-file" and gets pylint's invalid-name message, as the user would from the command line).
  */
 export function toolFileName(clientName: string): string {
-  // eslint-disable-next-line no-control-regex
-  let name = (clientName.split(/[\\/]/).pop() ?? "").replace(/[\u0000-\u001f\u007f]/g, "_");
+  const name = (clientName.split(/[\\/]/).pop() ?? "").replace(/[\u0000-\u001f\u007f]/g, "_");
   if (name === "" || name === "." || name === "..") return FALLBACK;
-  const encoder = new TextEncoder();
-  if (encoder.encode(name).length > NAME_MAX_BYTES) {
-    const suffix = name.toLowerCase().endsWith(".py") ? name.slice(-3) : "";
-    let stem = name.slice(0, name.length - suffix.length);
-    while (encoder.encode(stem + suffix).length > NAME_MAX_BYTES) stem = Array.from(stem).slice(0, -1).join("");
-    name = stem + suffix;
+  if (Buffer.byteLength(name) <= NAME_MAX_BYTES) return name;
+  const suffix = name.toLowerCase().endsWith(".py") ? name.slice(-3) : "";
+  let stem = "";
+  for (const character of name.slice(0, name.length - suffix.length)) {
+    if (Buffer.byteLength(stem + character + suffix) > NAME_MAX_BYTES) break;
+    stem += character;
   }
-  return name;
+  return stem + suffix;
 }

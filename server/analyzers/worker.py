@@ -300,14 +300,20 @@ class PylintTool:
         saved_stdin, saved_stdout = sys.stdin, sys.stdout
         sys.stdin = io.TextIOWrapper(io.BytesIO(code.encode("utf-8")), encoding="utf-8")
         sys.stdout = out
+        # pylint takes a name starting with "-" for an option (and ignores "--"): give it as "./NAME"
+        argument = "./" + filename if filename.startswith("-") else filename
         try:
-            self.run(["--output-format=json", "--persistent=n", "--from-stdin", filename], exit=False)
+            self.run(["--output-format=json", "--persistent=n", "--from-stdin", argument], exit=False)
         except SystemExit as exit_:
             raise RuntimeError("pylint exited with status %s" % exit_.code)
         finally:
             sys.stdin, sys.stdout = saved_stdin, saved_stdout
             self.hygiene.forget_uploads()
-        return json.loads(out.getvalue() or "[]")
+        messages = json.loads(out.getvalue() or "[]")
+        for message in messages:
+            if message.get("path") == argument:
+                message["path"] = filename
+        return messages
 
 
 TOOL_CLASSES = {"pylint": PylintTool, "bandit": BanditTool, "radon": RadonTool}

@@ -55,6 +55,16 @@ describe("warm analyzers match the command lines", () => {
     assert.ok(asHash.pylint.some((m) => m.symbol === "invalid-name" && m.obj === ""), "sanity: a hash-named module does get invalid-name");
   });
 
+  test("names a command line would take for options or refuse as too long still give findings under that name", async () => {
+    const code = await fixture("insecure.py");
+    for (const [clientName, shown] of [["-dash.py", "-dash.py"], [`${"x".repeat(300)}.py`, `${"x".repeat(197)}.py`]] as const) {
+      const warm = await pool.analyze({ code, filename: clientName });
+      assert.ok(warm.pylint.length > 0 && warm.bandit.length > 0 && Array.isArray(warm.radon) && warm.radon.length > 0);
+      for (const message of warm.pylint) assert.equal(message.path, shown);
+      for (const result of warm.bandit) assert.equal(result.filename, shown);
+    }
+  });
+
   test("a client name with directory parts is reduced to the bare file name", async () => {
     const warm = await pool.analyze({ code: await fixture("insecure.py"), filename: "C:\\Users\\me\\..\\insecure.py" });
     assert.ok(warm.pylint.length > 0);

@@ -67,6 +67,20 @@ describe("analyzer pool", () => {
     }
   });
 
+  test("a tool that crashes on a file fails that job naming the tool, and the next job gets a fresh worker", async () => {
+    const pool = await startPool();
+    try {
+      const pylint = (await workerProcesses()).find((p) => p.cmdline.includes("--tool pylint"))!;
+      const job = pool.analyze({ code: await fixture("large.py"), filename: "large.py" });
+      setTimeout(() => process.kill(pylint.pid, "SIGKILL"), 200); // stands in for a crash inside pylint
+      await assert.rejects(job, (error: Error) => error instanceof AnalyzerFailedError && /^pylint crashed on this file \(SIGKILL\)/.test(error.message));
+      const next = await pool.analyze({ code: '"""Small."""\nimport os\n', filename: "small.py" });
+      assert.ok(symbols(next).includes("unused-import"));
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("a worker that dies between jobs is replaced and the next job succeeds", async () => {
     const pool = await startPool();
     try {
