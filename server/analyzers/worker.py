@@ -157,7 +157,7 @@ class AstroidHygiene:
             for p in sys.path
             if p and os.path.isabs(p) and os.path.realpath(p) != self.workdir
         )
-        self.assignments = []  # (AssignAttr node, [inferred targets]) seen while building upload modules
+        self.assignments = []  # AssignAttr nodes of upload modules, as astroid's builder handles them
         original = AstroidBuilder.delayed_assattr
         hygiene = self
 
@@ -181,13 +181,15 @@ class AstroidHygiene:
         cache = self.manager.astroid_cache
         for name in [n for n, module in cache.items() if not self.is_installed_file(getattr(module, "file", None))]:
             del cache[name]
-        # (modname, importing file) -> where the module was found, or the import error
-        self.manager._mod_file_cache.clear()
+        # (modname, importing file) -> where the module was found, or the import error: keep what installed
+        # modules looked up, forget what uploads did
+        lookups = self.manager._mod_file_cache
+        for key in [k for k in lookups if not (isinstance(k, tuple) and len(k) == 2 and k[1] and self.is_installed_file(k[1]))]:
+            del lookups[key]
         self.clear_node_caches()
         self.clear_builtin_class_caches()
 
     def undo_assignments(self):
-        undone = False
         for node in self.assignments:
             for target in self.assignment_targets(node):
                 for attrs_name in ("locals", "instance_attrs"):
@@ -197,9 +199,7 @@ class AstroidHygiene:
                         values[:] = [v for v in values if v is not node]
                         if not values:
                             del attrs[node.attrname]
-                        undone = True
         self.assignments = []
-        return undone
 
     def assignment_targets(self, node):
         targets = []

@@ -77,6 +77,12 @@ export async function processExists(pid: number): Promise<boolean> {
   return (await processInfo(pid)) !== null;
 }
 
+/** Whether the process exists and has not exited (a zombie has exited: it only awaits its parent's reaping). */
+export async function processRunning(pid: number): Promise<boolean> {
+  const info = await processInfo(pid);
+  return info !== null && info.state !== "Z";
+}
+
 export async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
