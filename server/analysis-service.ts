@@ -1,7 +1,6 @@
 // Turns a received upload into the answer the client gets: from the database when the content is known, else analysed and stored.
 import type { Logger } from "pino";
-import type { AnalyzerPool, ToolOutputs } from "./analyzers/index.ts";
-import { buildReport } from "./analyzers/score.ts";
+import { buildReport, toolFileName, type AnalyzerPool, type ToolOutputs } from "./analyzers/index.ts";
 import type { Store } from "./store/store.ts";
 import type { FileStore } from "./uploads/file-store.ts";
 import type { ReceivedUpload } from "./uploads/receive.ts";
@@ -25,9 +24,10 @@ export interface AnalysisService {
   analyze(upload: ReceivedUpload): Promise<AnalysisAnswer>;
 }
 
-/** A stored answer shown under the name this client gave the same content. */
+/** A stored answer shown under the name this client gave the same content, as the tools would name it. */
 function asUploadedBy(stored: AnalysisAnswer, filename: string, timestamp: string): AnalysisAnswer {
-  const module = filename.replace(/\.py$/i, "");
+  const shown = toolFileName(filename);
+  const module = shown.replace(/\.py$/i, "");
   const complexity = Object.values(stored.analysis.complexity)[0] ?? [];
   return {
     ...stored,
@@ -35,9 +35,9 @@ function asUploadedBy(stored: AnalysisAnswer, filename: string, timestamp: strin
     timestamp,
     cached: true,
     analysis: {
-      quality_issues: stored.analysis.quality_issues.map((issue) => ({ ...issue, path: filename, module })),
-      security_issues: stored.analysis.security_issues.map((issue) => ({ ...issue, filename })),
-      complexity: { [filename]: complexity },
+      quality_issues: stored.analysis.quality_issues.map((issue) => ({ ...issue, path: shown, module })),
+      security_issues: stored.analysis.security_issues.map((issue) => ({ ...issue, filename: shown })),
+      complexity: { [shown]: complexity },
     },
   };
 }
@@ -63,7 +63,7 @@ export function createAnalysisService(deps: { store: Store; files: FileStore; an
       const repeat = await store.recordRepeat(upload.sha256, timestamp);
       if (repeat) return asUploadedBy(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename, timestamp);
 
-      const report = buildReport(await runTools(upload), upload.filename);
+      const report = buildReport(await runTools(upload), toolFileName(upload.filename));
       const answer: AnalysisAnswer = {
         filename: upload.filename,
         file_hash: upload.sha256,

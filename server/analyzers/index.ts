@@ -2,6 +2,7 @@
 export { createAnalyzerPool } from "./pool.ts";
 export { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "./errors.ts";
 export { buildReport, type AnalysisReport } from "./score.ts";
+export { toolFileName } from "./tool-file-name.ts";
 export type {
   AnalyzeInput,
   AnalyzerLogger,

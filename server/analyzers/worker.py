@@ -67,9 +67,14 @@ def check_filename(filename):
     return filename
 
 
+# bandit's and radon's findings do not depend on the file's name, so they read the code from a file of
+# this fixed name: the client's file name stays metadata and is never part of a path on this server.
+ON_DISK_NAME = "upload.py"
+
+
 class FileTool:
-    """bandit and radon read a file: each job writes the code under the client's name into a fresh
-    directory inside the private cwd, runs there (so the tool prints the bare name), then removes it."""
+    """bandit and radon read a file: each job writes the code as ON_DISK_NAME into a fresh directory
+    inside the private cwd, runs there, removes it, and reports the client's name in the results."""
 
     def __init__(self, workdir):
         self.workdir = workdir
@@ -77,7 +82,7 @@ class FileTool:
     def analyze(self, code, filename):
         jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
         try:
-            with open(os.path.join(jobdir, filename), "wb") as handle:
+            with open(os.path.join(jobdir, ON_DISK_NAME), "wb") as handle:
                 handle.write(code.encode("utf-8"))
             os.chdir(jobdir)
             return self.run_cli(filename)
@@ -104,7 +109,7 @@ class BanditTool(FileTool):
         # bandit's own command line, in-process: `bandit -f json -- FILE`
         out = Capture()
         saved_argv, saved_stdout = sys.argv, sys.stdout
-        sys.argv, sys.stdout = ["bandit", "-f", "json", "--", filename], out
+        sys.argv, sys.stdout = ["bandit", "-f", "json", "--", ON_DISK_NAME], out
         try:
             self.main()
         except SystemExit as exit_:
@@ -115,8 +120,7 @@ class BanditTool(FileTool):
         results = json.loads(out.getvalue())["results"]
         # bandit 1.7+ shows a file named on its command line as "./NAME" (1.6 as "NAME"): report the client's name
         for result in results:
-            if result.get("filename") == "./" + filename:
-                result["filename"] = filename
+            result["filename"] = filename
         return results
 
 
@@ -134,11 +138,11 @@ class RadonTool(FileTool):
         out = Capture()
         saved_stdout, sys.stdout = sys.stdout, out
         try:
-            self.cc([filename], json=True)
+            self.cc([ON_DISK_NAME], json=True)
         finally:
             sys.stdout = saved_stdout
         # radon leaves out a file in which it found no block: that is an empty list for the file
-        return json.loads(out.getvalue() or "{}").get(filename, [])
+        return json.loads(out.getvalue() or "{}").get(ON_DISK_NAME, [])
 
 
 class AstroidHygiene:
