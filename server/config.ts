@@ -13,6 +13,7 @@ export interface ServerConfig {
   analyzerWorkers: number;
   analyzerQueue: number;
   analyzerTimeoutSeconds: number;
+  analyzerMaxWaitSeconds: number;
   analyzerPython: string | undefined;
   healthIntervalSeconds: number;
   dbBusyRetrySeconds: number;
@@ -85,6 +86,7 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerWorkers: integer(env, "ANALYZER_WORKERS", cpus, 1, 64),
     analyzerQueue: integer(env, "ANALYZER_QUEUE", 16, 0, 10000),
     analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
+    analyzerMaxWaitSeconds: integer(env, "ANALYZER_MAX_WAIT_SECONDS", 25, 0, 55),
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),

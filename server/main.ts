@@ -38,6 +38,7 @@ async function start(config: ServerConfig): Promise<void> {
     workers: config.analyzerWorkers,
     queueLimit: config.analyzerQueue,
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
+    maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
     logger,
   });
   const analyzerStatus = analyzers.status();

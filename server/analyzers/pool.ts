@@ -63,7 +63,12 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const running = new Set<Promise<unknown>>();
   let closed = false;
 
-  const runJob = async (input: AnalyzeInput): Promise<ToolOutputs> => {
+  const maxWaitMs = opts.maxWaitMs ?? Infinity;
+  const runJob = async (input: AnalyzeInput, queuedAt: number): Promise<ToolOutputs> => {
+    const waited = performance.now() - queuedAt;
+    if (waited > maxWaitMs) {
+      throw new QueueFullError(`waited ${Math.round(waited / 1000)} s for a free analyzer (limit ${Math.round(maxWaitMs / 1000)} s)`);
+    }
     const lane = freeLanes.pop();
     if (!lane) throw new Error("no free lane"); // p-limit runs at most `workers` jobs: cannot happen
     const started = performance.now();
@@ -87,7 +92,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
       if (limit.activeCount + limit.pendingCount >= workers + queueLimit) {
         throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
       }
-      const job = limit(runJob, input);
+      const job = limit(runJob, input, performance.now());
       running.add(job);
       try {
         return await job;

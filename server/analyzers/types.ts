@@ -94,6 +94,11 @@ export interface AnalyzerPoolOptions {
   queueLimit: number;
   /** Per tool and file; a tool over it is killed and replaced, and the job fails. */
   timeoutMs: number;
+  /**
+   * A job that waited longer than this for a lane is refused with QueueFullError when its turn comes, so that
+   * wait plus analysis stays inside a load balancer's idle timeout. Default: no limit.
+   */
+  maxWaitMs?: number;
   logger?: AnalyzerLogger;
 }
 

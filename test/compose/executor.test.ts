@@ -30,9 +30,7 @@ describe("executor", () => {
 
   it("stops retrying at the overall deadline", async () => {
     fs.rmSync(counter, { force: true });
-    const started = Date.now();
     await assert.rejects(createExecutor().perform({ kind: "run", argv: failing("timeout"), retry: { attempts: 100, minDelayMs: 100, maxDelayMs: 100, deadlineMs: 700 } }), ComposeError);
-    assert.ok(Date.now() - started < 3000);
     assert.ok(attempts() < 10, `${attempts()} attempts`);
   });
 

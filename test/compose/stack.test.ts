@@ -156,14 +156,12 @@ describe("the stack on a real Docker Engine", { skip }, () => {
     const v3 = `${registry.address}/codedetect-test:v3${refs.v2.slice(refs.v2.indexOf("@"))}`;
     const before = await status();
     const composeFile = fs.readFileSync(path.join(stateDir, "compose.yaml"), "utf8");
-    const started = Date.now();
     const error = await runner.up(defineStack(input(v3))).then(
       () => assert.fail("up must fail without its registry"),
       (e: unknown) => e,
     );
     assert.ok(error instanceof ComposeError, String(error));
     assert.match(error.message, new RegExp(`^pull ${v3.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} failed \\(3 attempts over [\\d.]+ s\\): .*connection refused; next: check that ${registry.address} is reachable from this host, then re-run up; the running stack was not changed$`));
-    assert.ok(Date.now() - started < 30_000);
     const after = await status();
     assert.equal(after?.id, before?.id);
     assert.equal(after?.health, "healthy");
@@ -177,7 +175,8 @@ describe("the stack on a real Docker Engine", { skip }, () => {
     await docker(["stop", container], { timeoutMs: 120_000 });
     const seconds = (Date.now() - started) / 1000;
     const model = defineStack(input(refs.v2));
-    assert.ok(seconds >= model.drainSeconds && seconds < model.stopGraceSeconds, `stopped in ${seconds} s`);
+    assert.ok(seconds >= model.drainSeconds, `stopped after ${seconds} s, before the ${model.drainSeconds} s drain`);
+    // 0, not 137: the server stopped by itself, before Docker's SIGKILL at the end of the grace period
     assert.equal(await docker(["inspect", "--format", "{{.State.ExitCode}}", container]), "0");
     const logs = await docker(["logs", "--tail", "20", container]);
     assert.match(logs, /"reason":"SIGTERM".*draining/);
