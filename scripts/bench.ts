@@ -128,4 +128,4 @@ say("| target (issue 2) | this run | met |");
 say("|---|---|---|");
 for (const t of targets) say(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
 
-if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
+if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", "Server: CodeDetect beside the old way", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
