@@ -168,9 +168,10 @@ export function createRunner(options: RunnerOptions): Runner {
   };
 
   const up = async (model: StackModel): Promise<UpResult> => {
-    const { observed, plan: p } = await planForUp(model);
+    const { observed, plan: p } = options.dryRun ? await plan(model) : await planForUp(model);
     const actions = flattenPlan(p);
     if (options.dryRun) {
+      if (observed.missingDirs.length > 0) log(`would refuse: host directories missing: ${observed.missingDirs.join(", ")}`);
       log(describePlan(actions).replace(/^/gm, "would "));
       const good = observed.state.current;
       if (p.start.length > 0) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
