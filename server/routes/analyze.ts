@@ -38,8 +38,8 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       } else if (error instanceof AnalyzerUnavailableError) {
         sendError(res, 503, `Analysis unavailable: ${error.message}`, undefined, retryAfter);
       } else if (error instanceof StoreUnavailableError) {
-        logger.error({ req_id: reqId, err: error }, "analysis not recorded");
-        sendError(res, 503, "Analysis could not be saved: the database is unavailable; try again shortly", undefined, retryAfter);
+        logger.error({ req_id: reqId, err: error.message }, "analysis not recorded");
+        sendError(res, 503, "Analysis could not be saved: the database or upload storage is unavailable; try again shortly", undefined, retryAfter);
       } else if (error instanceof AnalyzerFailedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
         sendError(res, 500, "Analysis failed", { details: error.message });

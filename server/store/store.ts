@@ -61,7 +61,7 @@ export interface Store {
   close(): void;
 }
 
-/** A write or read could not be made in time (locked, read-only, I/O error): the client gets 503, nothing is half-written. */
+/** The database or the upload storage could not take a write or read (locked, read-only, I/O error): the client gets 503, nothing is half-written. */
 export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { StoreUnavailableError } from "../store/store.ts";
 
 const HASH = /^[0-9a-f]{64}$/;
 const TEMP_DIR = ".tmp";
@@ -64,7 +65,7 @@ export async function openFileStore(dir: string): Promise<FileStore> {
         await fs.rename(temp, final);
       } catch (error) {
         await unlinkQuietly(temp).catch(() => false);
-        throw error;
+        throw new StoreUnavailableError(`upload storage write failed: ${(error as Error).message}`, { cause: error });
       }
       return "created";
     },

@@ -69,7 +69,7 @@ test("a database locked beyond the retry deadline: upload answers 503, nothing i
   }
 });
 
-test("storage that no longer takes writes turns health to 503 with the storage check named", async () => {
+test("storage that no longer takes writes: health turns 503 naming it, uploads answer 503 and are not counted", async () => {
   const server = await startServer({ env: { HEALTH_INTERVAL_SECONDS: "1" } });
   try {
     assert.equal((await healthOf(server.url)).status, 200);
@@ -80,6 +80,11 @@ test("storage that no longer takes writes turns health to 503 with the storage c
     assert.equal(health.body.status, "unhealthy");
     assert.equal(health.body.checks.storage!.ok, false);
     assert.equal(health.body.checks.database!.ok, true);
+    const answer = await upload(server.url, "unsaved.py", "answer = 42\n");
+    assert.equal(answer.status, 503);
+    assert.match(answer.body.error, /could not be saved/);
+    const stats = (await (await fetch(`${server.url}/api/stats`)).json()) as { total_analyses: number };
+    assert.equal(stats.total_analyses, 0, "no row for an upload whose file could not be stored");
   } finally {
     await server.stop();
   }
