@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { createAnalysisService } from "./analysis-service.ts";
 import { createAnalyzerPool } from "./analyzers/index.ts";
 import { createRequestListener } from "./app.ts";
+import { createContinueCheck } from "./routes/analyze.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
@@ -65,6 +66,7 @@ async function start(config: ServerConfig): Promise<void> {
     isDraining,
   });
   const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, listener);
+  server.on("checkContinue", createContinueCheck(listener, config.maxUploadBytes));
   lifecycle = createLifecycle({
     server,
     logger,

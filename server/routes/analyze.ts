@@ -1,4 +1,5 @@
 // POST /api/analyze: one .py file in field "file" → score and findings; every rejection is JSON with a precise error.
+import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AnalysisService } from "../analysis-service.ts";
@@ -6,13 +7,42 @@ import { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from ".
 import type { RequestWithId } from "../http/prelude.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
-import { receiveUpload, UploadError } from "../uploads/receive.ts";
+import { MULTIPART_OVERHEAD, receiveUpload, UploadError } from "../uploads/receive.ts";
 
 export interface AnalyzeRouteOptions {
   service: AnalysisService;
   maxUploadBytes: number;
   retryAfterSeconds: number;
   logger: Logger;
+}
+
+/**
+ * A body refused before it was read (too large, wrong type): one up to this size is read and discarded first, so the
+ * client, still sending, gets the answer instead of a reset connection; a larger one is cut off with Connection: close.
+ */
+const DISCARD_LIMIT = 16 * 1024 * 1024;
+
+/** Requests that asked "Expect: 100-continue" and were not invited to send their body (see createContinueCheck). */
+const bodyNotInvited = new WeakSet<IncomingMessage>();
+
+/** For the server's checkContinue event: invite a body only when its declared size can be accepted. */
+export function createContinueCheck(listener: (req: IncomingMessage, res: ServerResponse) => void, maxUploadBytes: number) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const upload = req.url === "/api/analyze" || req.url?.startsWith("/api/analyze?");
+    if (upload && Number(req.headers["content-length"]) > maxUploadBytes + MULTIPART_OVERHEAD) bodyNotInvited.add(req);
+    else res.writeContinue();
+    listener(req, res);
+  };
+}
+
+async function discardUnreadBody(req: IncomingMessage): Promise<boolean> {
+  if (req.readableEnded) return true;
+  if (bodyNotInvited.has(req)) return false;
+  const declared = Number(req.headers["content-length"]);
+  if (!Number.isFinite(declared) || declared > DISCARD_LIMIT) return false;
+  req.resume();
+  await once(req, "end").catch(() => undefined);
+  return req.readableEnded;
 }
 
 export function analyzeRoute(options: AnalyzeRouteOptions) {
@@ -24,9 +54,8 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       upload = await receiveUpload(req, maxUploadBytes);
     } catch (error) {
       if (!(error instanceof UploadError)) throw error;
-      // The body may be unread (too large, wrong type): close the connection rather than read it.
-      const headers = req.readableEnded ? undefined : { Connection: "close" };
-      sendError(res, error.status, error.message, undefined, headers);
+      const drained = await discardUnreadBody(req);
+      sendError(res, error.status, error.message, undefined, drained ? undefined : { Connection: "close" });
       return;
     }
     try {

@@ -21,6 +21,8 @@ export class UploadError extends Error {
 }
 
 const FIELD = "file";
+/** Room for the multipart framing around the file: a body declared larger than the limit plus this is refused unread. */
+export const MULTIPART_OVERHEAD = 64 * 1024;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function megabytes(bytes: number): string {
@@ -61,7 +63,7 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number): Promise<R
       return;
     }
     const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) {
+    if (Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD) {
       reject(new UploadError(413, `File too large: the limit is ${megabytes(maxBytes)}`));
       return;
     }

@@ -1,6 +1,7 @@
 // The contract over real HTTP against the real server, real analyzers and a real SQLite file: every endpoint and rejection.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { filesUnder, startServer, upload, type RunningServer } from "../helpers/server-process.ts";
@@ -102,16 +103,38 @@ describe("analyze", () => {
     });
   }
 
-  test("a 413 for a declared oversized body is answered without reading it", async () => {
-    const response = await fetch(`${server.url}/api/analyze`, {
-      method: "POST",
-      headers: { "content-type": "multipart/form-data; boundary=x", "content-length": String(50 * 1024 * 1024) },
-      body: "--x\r\n",
-      duplex: "half",
-    } as RequestInit).catch((error: Error) => error);
-    // undici refuses a lying content-length before sending; either way nothing may be stored
-    if (!(response instanceof Error)) assert.equal(response.status, 413);
-    assert.equal(filesUnder(uploadsDir()).filter((f) => f.startsWith(".tmp")).length, 0);
+  test("a browser sending 8 MB gets the 413 answer, not a reset connection, and can go on using the connection", async () => {
+    const form = new FormData();
+    form.append("file", new Blob(["#".repeat(8 * 1024 * 1024)]), "huge.py");
+    const response = await fetch(`${server.url}/api/analyze`, { method: "POST", body: form });
+    assert.equal(response.status, 413);
+    assert.match(((await response.json()) as { error: string }).error, /too large.*5 MB/);
+    assert.notEqual(response.headers.get("connection"), "close");
+    assert.deepEqual(filesUnder(uploadsDir()).filter((f) => f.startsWith(".tmp/")), []);
+  });
+
+  test("a client announcing 100-continue with an oversized body is refused before it sends it", async () => {
+    const answer = await new Promise<{ status: number; body: string; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request(`${server.url}/api/analyze`, {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data; boundary=x", "content-length": String(50 * 1024 * 1024), expect: "100-continue" },
+      });
+      req.on("continue", () => {
+        continued = true;
+        req.destroy();
+      });
+      req.on("response", (res) => {
+        let body = "";
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, continued }));
+      });
+      req.on("error", reject);
+      req.flushHeaders();
+    });
+    assert.equal(answer.continued, false, "the server must not invite the 50 MB body");
+    assert.equal(answer.status, 413);
+    assert.match(JSON.parse(answer.body).error, /too large/);
   });
 
   test("two different files sent under the same name each get their own findings", async () => {
