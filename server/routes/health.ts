@@ -13,21 +13,24 @@ export function isHealthRequest(req: IncomingMessage): boolean {
 
 export function healthResponder(monitor: HealthMonitor, version: string, isDraining: () => boolean, logger: Logger) {
   const head = `{"service":"CodeDetect API","version":${JSON.stringify(version)},"status":`;
-  // A JSON probe answer needs no page protections (frame, referrer, CSP…): only what keeps it from being
-  // sniffed or cached. Every header costs on a path asked tens of thousands of times a second.
-  const fixedHeaders = ["Content-Type", "application/json; charset=utf-8", "Cache-Control", "no-store", "X-Content-Type-Options", "nosniff"];
+  // A probe's answer needs no page protections (frame, referrer, CSP, sniffing: its body is our own JSON), only
+  // not to be cached. Every header costs on a path asked tens of thousands of times a second.
+  const fixedHeaders = ["Content-Type", "application/json; charset=utf-8", "Cache-Control", "no-store"];
   const logged = logger.isLevelEnabled("debug");
   return (req: IncomingMessage, res: ServerResponse): void => {
     const snapshot = monitor.snapshot();
     const draining = isDraining();
     const status = draining ? "draining" : snapshot.ok ? "healthy" : "unhealthy";
     const json = `${head}"${status}","timestamp":"${new Date().toISOString()}","checks":${snapshot.checksJson}}`;
-    const id = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
-    const headers = fixedHeaders.concat("Content-Length", String(Buffer.byteLength(json)), "X-Request-Id", id);
+    const headers = fixedHeaders.concat("Content-Length", String(Buffer.byteLength(json)));
+    // A caller tracing its probes gets its id back; for the load balancer's own probes none is made up,
+    // since their request lines are not logged at the default level.
+    const id = validRequestId(req.headers["x-request-id"]);
+    if (id) headers.push("X-Request-Id", id);
     if (draining) headers.push("Connection", "close");
     const code = status === "healthy" ? 200 : 503;
     res.writeHead(code, headers);
     res.end(json);
-    if (logged) logger.debug({ req_id: id, method: "GET", path: "/api/health", status: code }, "request");
+    if (logged) logger.debug({ req_id: id ?? randomUUID(), method: "GET", path: "/api/health", status: code }, "request");
   };
 }

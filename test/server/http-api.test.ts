@@ -34,7 +34,9 @@ describe("health", () => {
     assert.equal(body.checks.storage.ok, true);
     assert.equal(body.checks.analyzers.ok, true);
     assert.deepEqual(Object.keys(body.checks.analyzers.tools).sort(), ["bandit", "pylint", "radon"]);
-    assert.match(headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(headers.get("cache-control"), "no-store");
+    const traced = await get("/api/health", { headers: { "x-request-id": "probe-42" } });
+    assert.equal(traced.headers.get("x-request-id"), "probe-42");
   });
 });
 
@@ -214,6 +216,11 @@ describe("HTTP conduct", () => {
     assert.equal(headers.get("x-content-type-options"), "nosniff");
     assert.equal(headers.get("x-frame-options"), "DENY");
     assert.match(String(body), /<html/i);
+  });
+
+  test("every API answer carries a request id, made up when the client gave none", async () => {
+    const { headers } = await get("/api/stats");
+    assert.match(headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   });
 
   test("an X-Request-Id given by the client is echoed; no wildcard CORS", async () => {
