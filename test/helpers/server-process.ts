@@ -38,7 +38,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": it comes after the output pipes are drained, so `lines` is complete when it resolves
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${lines.join("\n")}`)), options.timeoutMs ?? 30_000);
     const onLine = (line: string) => {
