@@ -54,33 +54,26 @@ function setBusy(on, fileName = '') {
   progressText.textContent = on ? `Analyzing ${fileName}… pylint, bandit and radon are reading it.` : '';
 }
 
-async function refreshStats() {
-  const errorEl = byId('stats-error');
+/** Loads one panel's data and renders it; a failure is shown in the panel's own error line. */
+async function refreshPanel(load, render, errorId, what) {
+  const errorEl = byId(errorId);
   try {
-    renderStats(await getStats());
+    render(await load());
     errorEl.hidden = true;
   } catch (err) {
-    errorEl.textContent = `Statistics unavailable: ${err instanceof Error ? err.message : 'unknown error'}`;
+    errorEl.textContent = `${what} unavailable: ${err instanceof Error ? err.message : 'unknown error'}`;
     errorEl.hidden = false;
   }
 }
+
+const refreshStats = () => refreshPanel(getStats, renderStats, 'stats-error', 'Statistics');
+const refreshInfo = () => refreshPanel(getInfo, renderInfo, 'info-error', 'Deployment information');
 
 async function refreshHealth() {
   try {
     renderHealth(await getHealth());
   } catch {
     renderHealth(null);
-  }
-}
-
-async function refreshInfo() {
-  const errorEl = byId('info-error');
-  try {
-    renderInfo(await getInfo());
-    errorEl.hidden = true;
-  } catch (err) {
-    errorEl.textContent = `Deployment information unavailable: ${err instanceof Error ? err.message : 'unknown error'}`;
-    errorEl.hidden = false;
   }
 }
 
