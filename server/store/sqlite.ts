@@ -68,6 +68,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const expiredHashes = db.prepare("SELECT file_hash FROM results WHERE last_seen_at < ?").pluck();
   const deleteResults = db.prepare("DELETE FROM results WHERE last_seen_at < ?");
   const deleteReports = db.prepare("DELETE FROM reports WHERE created_at < ?");
+  const deleteHeartbeats = db.prepare("DELETE FROM heartbeat WHERE seen_at < ?");
   const upsertHeartbeat = db.prepare(`INSERT INTO heartbeat (host, seen_at) VALUES (?, ?)
     ON CONFLICT(host) DO UPDATE SET seen_at = excluded.seen_at`);
 
@@ -105,6 +106,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     const fileHashes = expiredHashes.all(cutoff) as string[];
     const results = deleteResults.run(cutoff).changes;
     const reports = deleteReports.run(cutoff).changes;
+    deleteHeartbeats.run(cutoff); // hosts (containers) gone since the cutoff
     return { results, reports, fileHashes };
   });
 

@@ -126,17 +126,23 @@ test("a write that meets a lock held past the deadline fails as StoreUnavailable
 });
 
 test("the sweep removes results and reports older than the cutoff and keeps statistics", async () => {
-  const store = await openSqliteStore({ file: path.join(tempDir(), "c.db"), busyDeadlineMs: 2000 });
+  const file = path.join(tempDir(), "c.db");
+  const store = await openSqliteStore({ file, busyDeadlineMs: 2000 });
   const old = row(1, { timestamp: "2026-01-01T00:00:00.000Z" });
   const recent = row(2, { timestamp: "2026-01-10T00:00:00.000Z" });
   for (const r of [old, recent]) await store.recordAnalysis(r, resultOf(r));
   await store.addReport({ email: "user@example.org", type: "bug", message: "x", createdAt: "2026-01-01T00:00:00.000Z" });
+  await store.probeWrite("gone-host", "2026-01-01T00:00:00.000Z");
+  await store.probeWrite("live-host", "2026-01-10T00:00:00.000Z");
   const outcome = await store.sweep("2026-01-05T00:00:00.000Z");
   assert.deepEqual(outcome, { results: 1, reports: 1, fileHashes: [old.fileHash] });
   assert.equal(await store.findResult(old.fileHash), null);
   assert.ok(await store.findResult(recent.fileHash));
   assert.equal((await store.stats(10)).total_analyses, 2);
   store.close();
+  const db = new Database(file, { readonly: true });
+  assert.deepEqual(db.prepare("SELECT host FROM heartbeat").pluck().all(), ["live-host"], "heartbeats of hosts gone since the cutoff are dropped");
+  db.close();
 });
 
 test("backup: an online copy that opens and holds every row, written atomically; a bad destination fails with one line", async () => {
