@@ -14,6 +14,7 @@ export interface ServerConfig {
   analyzerQueue: number;
   analyzerTimeoutSeconds: number;
   analyzerMaxWaitSeconds: number;
+  analyzerRecycleMb: number;
   analyzerPython: string | undefined;
   healthIntervalSeconds: number;
   dbBusyRetrySeconds: number;
@@ -87,6 +88,7 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerQueue: integer(env, "ANALYZER_QUEUE", 16, 0, 10000),
     analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
     analyzerMaxWaitSeconds: integer(env, "ANALYZER_MAX_WAIT_SECONDS", 25, 0, 55),
+    analyzerRecycleMb: integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536),
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),

@@ -40,6 +40,7 @@ async function start(config: ServerConfig): Promise<void> {
     queueLimit: config.analyzerQueue,
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
     maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
+    recycleRssMb: config.analyzerRecycleMb,
     logger,
   });
   const analyzerStatus = analyzers.status();

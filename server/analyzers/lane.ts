@@ -17,11 +17,11 @@ function checkShape(tool: ToolName, result: unknown): void {
 export class Lane {
   readonly workers: Record<ToolName, ToolWorker>;
 
-  constructor(python: string, logger: AnalyzerLogger) {
+  constructor(python: string, logger: AnalyzerLogger, recycleRssMb?: number) {
     this.workers = {
-      pylint: new ToolWorker({ tool: "pylint", python, logger }),
-      bandit: new ToolWorker({ tool: "bandit", python, logger }),
-      radon: new ToolWorker({ tool: "radon", python, logger }),
+      pylint: new ToolWorker({ tool: "pylint", python, logger, recycleRssMb }),
+      bandit: new ToolWorker({ tool: "bandit", python, logger, recycleRssMb }),
+      radon: new ToolWorker({ tool: "radon", python, logger, recycleRssMb }),
     };
   }
 

@@ -43,7 +43,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const logger = opts.logger ?? silentLogger;
   const { workers, queueLimit, timeoutMs } = opts;
   const python = opts.python ?? (await chooseInterpreter());
-  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger)) : [];
+  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger, opts.recycleRssMb)) : [];
   await Promise.all(lanes.map((lane) => lane.start()));
 
   const noPython = python ? null : `no Python interpreter found (tried ${DEFAULT_INTERPRETERS.join(", ")})`;

@@ -19,7 +19,7 @@ const STDERR_LINES_KEPT = 20;
  * keeping the installed modules that uploads import parsed (about 1 MB each, so a few hundred MB after a
  * varied day); this bounds it in the rare case that uploads import a large part of the installation.
  */
-export const RECYCLE_RSS_MB = 1024;
+export const RECYCLE_RSS_MB = 512;
 
 export interface ToolRun {
   result: unknown;
@@ -58,12 +58,15 @@ export interface ToolWorkerOptions {
   tool: ToolName;
   python: string;
   logger: AnalyzerLogger;
+  /** Resident memory after a job above which the process is replaced (default RECYCLE_RSS_MB). */
+  recycleRssMb?: number;
 }
 
 export class ToolWorker {
   readonly tool: ToolName;
   readonly #python: string;
   readonly #logger: AnalyzerLogger;
+  readonly #recycleRssMb: number;
   #state: WorkerState = "idle";
   #process: ChildProcess | null = null;
   #starting: Promise<void> | null = null;
@@ -79,6 +82,7 @@ export class ToolWorker {
     this.tool = options.tool;
     this.#python = options.python;
     this.#logger = options.logger;
+    this.#recycleRssMb = options.recycleRssMb ?? RECYCLE_RSS_MB;
   }
 
   get state(): WorkerState {
@@ -215,7 +219,7 @@ export class ToolWorker {
     if (reply.id === undefined) return;
     if (reply.ok) {
       this.#settle(reply.id, { result: reply.result, started: reply.started ?? 0, finished: reply.finished ?? 0, cpuMs: reply.cpuMs ?? 0 });
-      if ((reply.rssMb ?? 0) > RECYCLE_RSS_MB && this.#process) {
+      if ((reply.rssMb ?? 0) > this.#recycleRssMb && this.#process) {
         this.#logger.info({ tool: this.tool, rssMb: Math.round(reply.rssMb ?? 0) }, "analyzer worker grew too big; replacing it");
         this.#retire(this.#process);
       }

@@ -99,6 +99,8 @@ export interface AnalyzerPoolOptions {
    * wait plus analysis stays inside a load balancer's idle timeout. Default: no limit.
    */
   maxWaitMs?: number;
+  /** A worker whose resident memory passes this after a job is replaced by a fresh one (default 512). */
+  recycleRssMb?: number;
   logger?: AnalyzerLogger;
 }
 

@@ -26,6 +26,24 @@ describe("analyzer pool", () => {
     }
   });
 
+  test("a worker grown past recycleRssMb is replaced after its job, and the next upload is analysed by a fresh one", async () => {
+    const replaced: string[] = [];
+    const logger = { info: (o: object, msg?: string) => void (msg?.includes("replacing") && replaced.push((o as { tool: string }).tool)), warn() {}, error() {} };
+    const pool = await startPool({ recycleRssMb: 1, logger });
+    try {
+      const before = (await workerProcesses()).map((p) => p.pid);
+      const first = await pool.analyze({ code: "import os\n", filename: "first.py" });
+      assert.ok(symbols(first).includes("unused-import"));
+      assert.deepEqual(replaced.sort(), ["bandit", "pylint", "radon"], "every worker is over 1 MB, so each is replaced");
+      await waitFor(async () => (await workerProcesses()).every((p) => !before.includes(p.pid)) && (await workerProcesses()).length === 3);
+      const second = await pool.analyze({ code: '"""Clean."""\n', filename: "second.py" });
+      assert.deepEqual(symbols(second), []);
+      assert.equal(pool.status().ok, true);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("a job that waited past maxWaitMs for a lane is refused with QueueFullError; the running one is unharmed", async () => {
     const pool = await startPool({ workers: 1, queueLimit: 4, maxWaitMs: 100 });
     try {
