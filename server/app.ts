@@ -6,6 +6,7 @@ import type { AnalysisService } from "./analysis-service.ts";
 import type { ServerConfig } from "./config.ts";
 import type { HealthMonitor } from "./health/monitor.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
+import { requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { analyzeRoute } from "./routes/analyze.ts";
@@ -35,7 +36,7 @@ const METHODS: Record<string, string> = {
 };
 
 function noMatch(req: IncomingMessage, res: ServerResponse): void {
-  const path = req.url?.split("?", 1)[0] ?? "";
+  const path = requestPath(req);
   const allowed = METHODS[path] ?? (path.startsWith("/api/analysis/") ? "GET" : undefined);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
@@ -66,9 +67,10 @@ export function createApp(deps: AppDeps) {
   app.get("/api/info", infoRoute(config));
   app.post("/api/report", reportRoute(store));
   app.get("/api/history", historyRoute());
-  app.get("/", ((req: IncomingMessage, res: ServerResponse) => web.serve("index.html", req, res)));
-  app.head("/", ((req: IncomingMessage, res: ServerResponse) => web.serve("index.html", req, res)));
-  app.get("/static/:name", ((req: IncomingMessage & { params: Record<string, string> }, res: ServerResponse) => web.serve(req.params.name ?? "", req, res)));
+  const page = (req: IncomingMessage, res: ServerResponse) => web.serve("index.html", req, res);
+  app.get("/", page);
+  app.head("/", page);
+  app.get("/static/:name", (req: IncomingMessage & { params: Record<string, string> }, res: ServerResponse) => web.serve(req.params.name ?? "", req, res));
   return app;
 }
 

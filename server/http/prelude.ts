@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import { requestPath } from "./request-path.ts";
 
 export const PAGE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
@@ -57,7 +58,7 @@ export function createPrelude(options: PreludeOptions) {
         return;
       }
     }
-    const path = req.url?.split("?", 1)[0] ?? "";
+    const path = requestPath(req);
     res.once("finish", () => {
       logger.info(
         {

@@ -1,10 +1,11 @@
 // POST /api/analyze: one .py file in field "file" → score and findings; every rejection is JSON with a precise error.
-import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AnalysisService } from "../analysis-service.ts";
 import { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "../analyzers/index.ts";
 import type { RequestWithId } from "../http/prelude.ts";
+import { markBodyNotInvited, refuse } from "../http/refuse.ts";
+import { requestPath } from "../http/request-path.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { MULTIPART_OVERHEAD, receiveUpload, UploadError } from "../uploads/receive.ts";
@@ -16,33 +17,14 @@ export interface AnalyzeRouteOptions {
   logger: Logger;
 }
 
-/**
- * A body refused before it was read (too large, wrong type): one up to this size is read and discarded first, so the
- * client, still sending, gets the answer instead of a reset connection; a larger one is cut off with Connection: close.
- */
-const DISCARD_LIMIT = 16 * 1024 * 1024;
-
-/** Requests that asked "Expect: 100-continue" and were not invited to send their body (see createContinueCheck). */
-const bodyNotInvited = new WeakSet<IncomingMessage>();
-
 /** For the server's checkContinue event: invite a body only when its declared size can be accepted. */
 export function createContinueCheck(listener: (req: IncomingMessage, res: ServerResponse) => void, maxUploadBytes: number) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const upload = req.url === "/api/analyze" || req.url?.startsWith("/api/analyze?");
-    if (upload && Number(req.headers["content-length"]) > maxUploadBytes + MULTIPART_OVERHEAD) bodyNotInvited.add(req);
+    const upload = requestPath(req) === "/api/analyze";
+    if (upload && Number(req.headers["content-length"]) > maxUploadBytes + MULTIPART_OVERHEAD) markBodyNotInvited(req);
     else res.writeContinue();
     listener(req, res);
   };
-}
-
-async function discardUnreadBody(req: IncomingMessage): Promise<boolean> {
-  if (req.readableEnded) return true;
-  if (bodyNotInvited.has(req)) return false;
-  const declared = Number(req.headers["content-length"]);
-  if (!Number.isFinite(declared) || declared > DISCARD_LIMIT) return false;
-  req.resume();
-  await once(req, "end").catch(() => undefined);
-  return req.readableEnded;
 }
 
 export function analyzeRoute(options: AnalyzeRouteOptions) {
@@ -54,8 +36,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       upload = await receiveUpload(req, maxUploadBytes);
     } catch (error) {
       if (!(error instanceof UploadError)) throw error;
-      const drained = await discardUnreadBody(req);
-      sendError(res, error.status, error.message, undefined, drained ? undefined : { Connection: "close" });
+      await refuse(req, res, error.status, error.message);
       return;
     }
     try {

@@ -5,10 +5,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { HealthMonitor } from "../health/monitor.ts";
 import { validRequestId } from "../http/prelude.ts";
+import { requestPath } from "../http/request-path.ts";
 
 export function isHealthRequest(req: IncomingMessage): boolean {
-  const url = req.url ?? "";
-  return req.method === "GET" && (url === "/api/health" || url.startsWith("/api/health?"));
+  return req.method === "GET" && requestPath(req) === "/api/health";
 }
 
 export function healthResponder(monitor: HealthMonitor, version: string, isDraining: () => boolean, logger: Logger) {

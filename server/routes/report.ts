@@ -1,6 +1,7 @@
 // POST /api/report: a bug report, feature request or feedback from the page, validated and stored.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendError, sendJson } from "../http/respond.ts";
+import { refuse } from "../http/refuse.ts";
+import { sendJson } from "../http/respond.ts";
 import type { FeedbackReport, Store } from "../store/store.ts";
 
 const MAX_BODY = 16 * 1024;
@@ -42,7 +43,7 @@ export function reportRoute(store: Store) {
       report = parseReport(await readJson(req), new Date().toISOString());
     } catch (error) {
       if (!(error instanceof BadReport)) throw error;
-      sendError(res, 400, error.message, undefined, req.readableEnded ? undefined : { Connection: "close" });
+      await refuse(req, res, 400, error.message);
       return;
     }
     await store.addReport(report);
