@@ -79,7 +79,8 @@ async function start(config: ServerConfig): Promise<void> {
       await analyzers.close();
       store.close();
     },
-    exit: (code) => process.exit(code),
+    // the last log lines ("stopped") must reach stdout before the process ends
+    exit: (code) => logger.flush(() => process.exit(code)),
   });
   process.on("SIGTERM", () => void lifecycle?.shutdown("SIGTERM"));
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
