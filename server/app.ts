@@ -27,18 +27,21 @@ export interface AppDeps {
 
 const METHODS: Record<string, string> = {
   "/": "GET, HEAD",
-  "/api/health": "GET",
+  "/api/health": "GET, HEAD",
   "/api/analyze": "POST",
-  "/api/stats": "GET",
-  "/api/info": "GET",
+  "/api/stats": "GET, HEAD",
+  "/api/info": "GET, HEAD",
   "/api/report": "POST",
-  "/api/history": "GET",
+  "/api/history": "GET, HEAD",
 };
+/** /api/analysis/<one segment>: the only shape of that route; anything longer or shorter does not exist. */
+const ANALYSIS_PATH = /^\/api\/analysis\/[^/]+$/;
 
 function noMatch(req: IncomingMessage, res: ServerResponse): void {
   const path = requestPath(req);
-  const allowed = METHODS[path] ?? (path.startsWith("/api/analysis/") ? "GET" : undefined);
+  const allowed = METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
+  else if (path === "/api/analysis" || path === "/api/analysis/") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
 }
 
@@ -78,5 +81,7 @@ export function createApp(deps: AppDeps) {
 export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const health = healthResponder(deps.monitor, deps.config.version, deps.isDraining, deps.logger);
   const route = createApp(deps).handler as unknown as (req: IncomingMessage, res: ServerResponse) => void;
-  return (req, res) => (isHealthRequest(req) ? health(req, res) : route(req, res));
+  // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
+  const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
+  return (req, res) => (isHealth(req) ? health(req, res) : route(req, res));
 }

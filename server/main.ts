@@ -9,6 +9,7 @@ import { createRequestListener } from "./app.ts";
 import { createContinueCheck } from "./routes/analyze.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
+import { createClientErrorHandler } from "./http/client-error.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import { createLogger } from "./log.ts";
@@ -66,7 +67,12 @@ async function start(config: ServerConfig): Promise<void> {
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
   });
-  const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, listener);
+  const timeouts = { requestTimeout: 58_000, headersTimeout: 20_000 };
+  const server = http.createServer({ ...timeouts, keepAliveTimeout: 65_000 }, listener);
+  server.on(
+    "clientError",
+    createClientErrorHandler({ logger, maxHeaderBytes: http.maxHeaderSize, headersTimeoutMs: timeouts.headersTimeout, requestTimeoutMs: timeouts.requestTimeout }),
+  );
   server.on("checkContinue", createContinueCheck(listener, config.maxUploadBytes));
   lifecycle = createLifecycle({
     server,
