@@ -9,6 +9,8 @@ import { createPrelude, type RequestWithId } from "./http/prelude.ts";
 import { requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
+import { closeAfterAnswer } from "./http/linger.ts";
+import { missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
 import { analyzeRoute } from "./routes/analyze.ts";
 import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
@@ -34,6 +36,8 @@ const METHODS: Record<string, string> = {
   "/api/report": "POST",
   "/api/history": "GET, HEAD",
 };
+/** The routes that read a request body; any other leaves it unread. */
+const BODY_ROUTES = new Set(["POST /api/analyze", "POST /api/report"]);
 /** /api/analysis/<one segment>: the only shape of that route; anything longer or shorter does not exist. */
 const ANALYSIS_PATH = /^\/api\/analysis\/[^/]+$/;
 
@@ -83,5 +87,16 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
   const route = createApp(deps).handler as unknown as (req: IncomingMessage, res: ServerResponse) => void;
   // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
   const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
-  return (req, res) => (isHealth(req) ? health(req, res) : route(req, res));
+  return (req, res) => {
+    const path = requestPath(req);
+    if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
+    if (missingHost(req)) {
+      res.setHeader("Connection", "close");
+      sendError(res, 400, "Missing Host header: HTTP/1.1 requires one");
+      deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: no Host header");
+      return;
+    }
+    if (isHealth(req)) health(req, res);
+    else route(req, res);
+  };
 }

@@ -2,6 +2,7 @@
 // rather than a reset connection; cut a large one off (or one never invited by 100-continue) with Connection: close.
 import { finished } from "node:stream";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { closeAfterAnswer } from "./linger.ts";
 import { sendError } from "./respond.ts";
 
 const DISCARD_LIMIT = 16 * 1024 * 1024;
@@ -33,5 +34,6 @@ export async function refuse(req: IncomingMessage, res: ServerResponse, status: 
     res.destroy();
     return;
   }
-  sendError(res, status, error, undefined, drained ? undefined : { Connection: "close" });
+  if (!drained) closeAfterAnswer(req, res);
+  sendError(res, status, error);
 }

@@ -59,10 +59,12 @@ function uploadRequest(filename: string, content: string | Buffer, field = "file
 }
 
 /**
- * Sends a chunked body of up to 1 GB, 1 MiB a chunk, with backpressure, until the server answers or closes.
- * Resolves with the answer and how many body bytes went out before it.
+ * Sends a body of up to 1 GB (chunked when the head says so), 1 MiB at a time, with backpressure, until the server
+ * answers or closes. Resolves with the answer and how many body bytes went out before it.
  */
-async function floodChunked(head: string, first: Buffer): Promise<{ answer: string; sent: number }> {
+async function flood(head: string, first: Buffer): Promise<{ answer: string; sent: number }> {
+  const isChunked = /transfer-encoding: chunked/i.test(head);
+  const frameOf = (data: Buffer) => (isChunked ? Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")]) : data);
   const socket = net.connect(server.port, "127.0.0.1");
   await new Promise((resolve) => socket.once("connect", resolve));
   let answer = "";
@@ -71,13 +73,16 @@ async function floodChunked(head: string, first: Buffer): Promise<{ answer: stri
   socket.on("close", () => (closed = true));
   socket.on("error", () => (closed = true));
   const piece = Buffer.alloc(MiB, "#");
-  const frame = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]);
+  const frame = frameOf(piece);
+  let wake = () => undefined as void;
+  socket.on("drain", () => wake());
+  socket.on("close", () => wake());
   socket.write(head);
-  socket.write(Buffer.concat([Buffer.from(`${first.length.toString(16)}\r\n`), first, Buffer.from("\r\n")]));
+  if (first.length > 0) socket.write(frameOf(first));
   let sent = first.length;
   while (!answer.includes("\r\n\r\n") && !closed && sent < 1024 * MiB) {
     sent += piece.length;
-    if (!socket.write(frame)) await new Promise((resolve) => (socket.once("drain", resolve), socket.once("close", resolve)));
+    if (!socket.write(frame)) await new Promise<void>((resolve) => (wake = resolve));
   }
   // the answer may still be on its way when the server closed its reading side
   if (!answer.includes("\r\n\r\n") && !closed) await new Promise((resolve) => socket.once("close", resolve));
@@ -129,12 +134,28 @@ describe("what Node's HTTP parser refuses is answered in JSON and logged", () =>
   });
 });
 
+describe("what Node would refuse with an empty body or a silent close", () => {
+  test("HTTP/1.1 without Host: 400 in JSON", async () => {
+    assertJsonError(await exchange(server.port, ["GET /api/stats HTTP/1.1\r\n\r\n"], { after: "open" }), 400, /Missing Host header/);
+  });
+
+  test("an Expect other than 100-continue: 417 in JSON", async () => {
+    const answer = await exchange(server.port, ["GET /api/stats HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n"], { after: "open" });
+    assertJsonError(answer, 417, /Expect "teapot" is not supported/);
+  });
+
+  test("CONNECT: 405 in JSON, this is no proxy", async () => {
+    assertJsonError(await exchange(server.port, ["CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"], { after: "open" }), 405, /not a proxy/);
+    await assertServing();
+  });
+});
+
 describe("bodies too large are refused promptly", () => {
   test("an endless chunked upload gets 413 long before 1 GB, and the connection is closed", async () => {
     const boundary = "----cdFlood";
     const head = postHead("/api/analyze", `multipart/form-data; boundary=${boundary}`, null);
     const first = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="flood.py"\r\n\r\n`);
-    const { answer, sent } = await floodChunked(head, first);
+    const { answer, sent } = await flood(head, first);
     assert.match(answer, /^HTTP\/1\.1 413 /);
     assert.match(answer, /"error":"File too large: the limit is 5 MB"/);
     assert.match(answer, /Connection: close/i);
@@ -143,10 +164,24 @@ describe("bodies too large are refused promptly", () => {
   });
 
   test("an endless chunked report gets 413 long before 1 GB", async () => {
-    const { answer, sent } = await floodChunked(postHead("/api/report", "application/json", null), Buffer.from('{"message":"'));
+    const { answer, sent } = await flood(postHead("/api/report", "application/json", null), Buffer.from('{"message":"'));
     assert.match(answer, /^HTTP\/1\.1 413 /);
     assert.match(answer, /Request body too large: the limit is 16384 bytes/);
     assert.ok(sent < 64 * MiB, `the server read ${sent >> 20} MiB before refusing a 16 KB report`);
+    await assertServing();
+  });
+
+  test("an endless body sent to routes that read none is cut off after their answer, which the client gets", async () => {
+    for (const head of [
+      "POST /api/nothing HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      `GET /api/stats HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * MiB}\r\n\r\n`,
+      `GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * MiB}\r\n\r\n`,
+    ]) {
+      const { answer, sent } = await flood(head, Buffer.alloc(0));
+      assert.match(answer, /^HTTP\/1\.1 (404|200) /, head);
+      assert.match(answer, /Connection: close/i, head);
+      assert.ok(sent < 64 * MiB, `${head}: the server read ${sent >> 20} MiB of a body nobody uses`);
+    }
     await assertServing();
   });
 
