@@ -161,3 +161,34 @@ describe("property: any form, any file position, any cut, any framing", () => {
     );
   });
 });
+
+describe("property: a valid body with random bytes changed, inserted or removed", () => {
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+    fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.constantFrom(...["\r\n", "--", `--${BOUNDARY}`, `\r\n--${BOUNDARY}\r\n`, '"', ";", "filename*=", "\u0000"].map((text) => Buffer.from(text))) }),
+    fc.record({ kind: fc.constant("remove" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 16 }) }),
+  );
+  const apply = (body: Buffer, change: typeof mutation extends fc.Arbitrary<infer T> ? T : never): Buffer => {
+    const at = change.at % (body.length + 1);
+    if (change.kind === "flip") return at < body.length ? Buffer.concat([body.subarray(0, at), Buffer.from([change.byte]), body.subarray(at + 1)]) : body;
+    if (change.kind === "insert") return Buffer.concat([body.subarray(0, at), Buffer.from(change.bytes), body.subarray(at)]);
+    return Buffer.concat([body.subarray(0, at), body.subarray(at + change.length)]);
+  };
+
+  test("every answer is JSON: 200 with the file, or 400/413 with an error; the process lives; no stray file", async () => {
+    const base = multipartBody(BOUNDARY, layouts[3]!.parts);
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (changes) => {
+        const body = changes.reduce(apply, base);
+        const what = `mutations ${JSON.stringify(changes)}`;
+        const type = `multipart/form-data; boundary=${BOUNDARY}`;
+        const answer = await exchange(server.port, [postHead("/api/analyze", type, body.length), body], { after: "open", guardMs: 60_000 });
+        assertJsonAnswer(answer, what);
+        assert.ok([200, 400, 413].includes(answer.status!), `${what}: ${answer.status} ${answer.body}`);
+        await assertStillServing(what);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
