@@ -41,7 +41,8 @@ export function tooLargeMessage(maxBytes: number): string {
  * MAX_NAME_LENGTH characters: a longer name keeps its beginning and its extension (`.py` stays `.py`).
  */
 export function clientFileName(raw: string): string {
-  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\u0000-\u001f\u007f]/g, "").trim();
+  // control characters, and the bidirectional overrides that make "exe.py" display as something else, are dropped
+  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, "").trim();
   const chars = Array.from(base);
   if (chars.length <= MAX_NAME_LENGTH) return base;
   const dot = base.lastIndexOf(".");

@@ -246,6 +246,18 @@ describe("file names and sizes", () => {
     assert.ok(shown.endsWith("n.py") && shown.startsWith("ü".repeat(150)), shown);
   });
 
+  test("bidirectional overrides and control characters are dropped from the name shown", async () => {
+    const answer = await exchange(server.port, uploadRequest("inv\u202eoice.py", "w = 4\n"), { after: "open" });
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.equal(json(answer).filename, "invoice.py");
+    // a raw control character is refused by the multipart parser itself; encoded, it arrives and is dropped
+    const boundary = "----cdControl";
+    const body = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''bi%01ll%E2%80%AE.py\r\n\r\nw = 4\n\r\n--${boundary}--\r\n`);
+    const encoded = await exchange(server.port, [postHead("/api/analyze", `multipart/form-data; boundary=${boundary}`, body.length), body], { after: "open" });
+    assert.equal(encoded.status, 200, encoded.body.toString());
+    assert.equal(json(encoded).filename, "bill.py");
+  });
+
   test("a long name that is not .py is still refused as not .py", async () => {
     const answer = await exchange(server.port, uploadRequest(`${"n".repeat(300)}.txt`, "z = 3\n"), { after: "open" });
     assertJsonError(answer, 400, /^Only \.py files allowed$/);
