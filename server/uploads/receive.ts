@@ -112,6 +112,7 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number): Promise<R
 
     const stopReading = () => {
       req.unpipe(parser);
+      req.off("data", countBody);
       req.off("close", onRequestClose);
       // Not synchronously: this runs inside busboy's own callbacks, which go on using their state after ours return.
       // Later errors of the abandoned parser (and of its file stream) have listeners and are ignored.
@@ -126,6 +127,7 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number): Promise<R
     const succeed = () => {
       if (settled) return;
       settled = true;
+      req.off("data", countBody);
       req.off("close", onRequestClose);
       try {
         const bytes = Buffer.concat(chunks);
@@ -161,6 +163,14 @@ export function receiveUpload(req: IncomingMessage, maxBytes: number): Promise<R
     parser.on("error", (error: Error) => fail(malformed(error)));
     parser.on("finish", succeed);
     parser.on("close", () => fail(new UploadError(400, "Malformed multipart request: the form ended unexpectedly")));
+    // Fields, preamble and parts past the limits are skipped by busboy but still read: the whole body is bounded too,
+    // so a body of unknown length (chunked) is refused once it passes what any valid upload can need.
+    let received = 0;
+    const countBody = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes + MULTIPART_OVERHEAD) fail(new UploadError(413, tooLargeMessage(maxBytes)));
+    };
+    req.on("data", countBody);
     req.on("close", onRequestClose);
     req.on("error", ignore);
     req.pipe(parser);

@@ -163,6 +163,16 @@ describe("bodies too large are refused promptly", () => {
     await assertServing();
   });
 
+  test("an endless text field before the file: 413 long before 1 GB, not read to its end", async () => {
+    const boundary = "----cdFieldFlood";
+    const head = postHead("/api/analyze", `multipart/form-data; boundary=${boundary}`, null);
+    const { answer, sent } = await flood(head, Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n`));
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+    assert.match(answer, /too large/);
+    assert.ok(sent < 64 * MiB, `the server read ${sent >> 20} MiB of a form field it ignores`);
+    await assertServing();
+  });
+
   test("an endless chunked report gets 413 long before 1 GB", async () => {
     const { answer, sent } = await flood(postHead("/api/report", "application/json", null), Buffer.from('{"message":"'));
     assert.match(answer, /^HTTP\/1\.1 413 /);
