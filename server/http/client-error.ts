@@ -52,6 +52,13 @@ export function createClientErrorHandler(options: ClientErrorOptions) {
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     const { status, message } = describeClientError(error, options);
     logger.warn({ error_code: code, status, remote: socket.remoteAddress, error: message }, "request refused by the HTTP parser");
+    if (inFlight && inFlight.req.complete && !inFlight.writableFinished) {
+      // The request being answered arrived whole; the error is in one pipelined after it. That answer is still due:
+      // it goes out, then the connection ends (the parser can read no further on it).
+      if (!inFlight.headersSent) inFlight.setHeader("Connection", "close");
+      else inFlight.once("finish", () => socket.end(() => socket.destroy()));
+      return;
+    }
     if (inFlight?.headersSent) {
       // an answer is already under way on this connection: anything written now would corrupt it
       socket.destroy();

@@ -120,6 +120,15 @@ describe("what Node's HTTP parser refuses is answered in JSON and logged", () =>
     await assertServing();
   });
 
+  test("garbage pipelined after a whole upload: the upload still gets its own answer, then the connection ends", async () => {
+    const [head, body] = uploadRequest("pipelined.py", "p = 1\n");
+    const answer = await exchange(server.port, [Buffer.concat([Buffer.from(head as string), body as Buffer, Buffer.from("GARBAGE\r\n\r\n")])], { after: "open" });
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.equal(json(answer).filename, "pipelined.py");
+    assert.equal(answer.headers.connection, "close");
+    await logLine((line) => line.msg === "request refused by the HTTP parser" && line.error_code === "HPE_INVALID_METHOD");
+  });
+
   test("every other malformed request line or header: 400 JSON naming what is wrong", async () => {
     const cases: Array<[string, RegExp]> = [
       ["GET / HTTP/9.9\r\n\r\n", /HTTP version/],
