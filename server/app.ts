@@ -9,6 +9,8 @@ import { createPrelude, type RequestWithId } from "./http/prelude.ts";
 import { requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
+import { closeAfterAnswer } from "./http/linger.ts";
+import { missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
 import { analyzeRoute } from "./routes/analyze.ts";
 import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
@@ -27,18 +29,23 @@ export interface AppDeps {
 
 const METHODS: Record<string, string> = {
   "/": "GET, HEAD",
-  "/api/health": "GET",
+  "/api/health": "GET, HEAD",
   "/api/analyze": "POST",
-  "/api/stats": "GET",
-  "/api/info": "GET",
+  "/api/stats": "GET, HEAD",
+  "/api/info": "GET, HEAD",
   "/api/report": "POST",
-  "/api/history": "GET",
+  "/api/history": "GET, HEAD",
 };
+/** The routes that read a request body; any other leaves it unread. */
+const BODY_ROUTES = new Set(["POST /api/analyze", "POST /api/report"]);
+/** /api/analysis/<one segment>: the only shape of that route; anything longer or shorter does not exist. */
+const ANALYSIS_PATH = /^\/api\/analysis\/[^/]+$/;
 
 function noMatch(req: IncomingMessage, res: ServerResponse): void {
   const path = requestPath(req);
-  const allowed = METHODS[path] ?? (path.startsWith("/api/analysis/") ? "GET" : undefined);
+  const allowed = METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
+  else if (path === "/api/analysis" || path === "/api/analysis/") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
 }
 
@@ -78,5 +85,18 @@ export function createApp(deps: AppDeps) {
 export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const health = healthResponder(deps.monitor, deps.config.version, deps.isDraining, deps.logger);
   const route = createApp(deps).handler as unknown as (req: IncomingMessage, res: ServerResponse) => void;
-  return (req, res) => (isHealthRequest(req) ? health(req, res) : route(req, res));
+  // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
+  const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
+  return (req, res) => {
+    const path = requestPath(req);
+    if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
+    if (missingHost(req)) {
+      res.setHeader("Connection", "close");
+      sendError(res, 400, "Missing Host header: HTTP/1.1 requires one");
+      deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: no Host header");
+      return;
+    }
+    if (isHealth(req)) health(req, res);
+    else route(req, res);
+  };
 }

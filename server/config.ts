@@ -29,6 +29,9 @@ export interface ServerConfig {
     instanceId: string | null;
     availabilityZone: string | null;
     region: string | null;
+    /** Which of two environments (blue/green) this instance belongs to, for the page's deployment panel. */
+    activeEnvironment: string | null;
+    deployedBy: string | null;
   };
 }
 
@@ -96,13 +99,16 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     corsOrigins: origins(env, "CORS_ORIGINS"),
     version: text(env, "APP_VERSION") ?? packageVersion,
     deployment: {
-      imageTag: text(env, "IMAGE_TAG"),
+      // DOCKER_TAG and DEPLOYMENT_TIME: the names the earlier deployment scripts set, still accepted
+      imageTag: text(env, "IMAGE_TAG") ?? text(env, "DOCKER_TAG"),
       imageDigest: text(env, "IMAGE_DIGEST"),
-      deployedAt: text(env, "DEPLOYED_AT"),
+      deployedAt: text(env, "DEPLOYED_AT") ?? text(env, "DEPLOYMENT_TIME"),
       gitCommit: text(env, "GIT_COMMIT"),
       instanceId: text(env, "INSTANCE_ID"),
       availabilityZone: text(env, "AVAILABILITY_ZONE"),
       region: text(env, "AWS_REGION") ?? text(env, "AWS_DEFAULT_REGION"),
+      activeEnvironment: text(env, "ACTIVE_ENVIRONMENT"),
+      deployedBy: text(env, "DEPLOYED_BY"),
     },
   };
 }

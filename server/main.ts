@@ -9,6 +9,8 @@ import { createRequestListener } from "./app.ts";
 import { createContinueCheck } from "./routes/analyze.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
+import { createClientErrorHandler } from "./http/client-error.ts";
+import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import { createLogger } from "./log.ts";
@@ -66,8 +68,16 @@ async function start(config: ServerConfig): Promise<void> {
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
   });
-  const server = http.createServer({ requestTimeout: 58_000, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, listener);
+  const timeouts = { requestTimeout: 58_000, headersTimeout: 20_000 };
+  // requireHostHeader: the listener answers a missing Host itself, in JSON (Node's own answer has no body)
+  const server = http.createServer({ ...timeouts, keepAliveTimeout: 65_000, requireHostHeader: false }, listener);
+  server.on(
+    "clientError",
+    createClientErrorHandler({ logger, maxHeaderBytes: http.maxHeaderSize, headersTimeoutMs: timeouts.headersTimeout, requestTimeoutMs: timeouts.requestTimeout }),
+  );
   server.on("checkContinue", createContinueCheck(listener, config.maxUploadBytes));
+  server.on("checkExpectation", createExpectationRefusal(logger));
+  server.on("connect", createConnectRefusal(logger));
   lifecycle = createLifecycle({
     server,
     logger,

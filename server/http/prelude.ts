@@ -1,4 +1,4 @@
-// Runs first on every request: request id, security headers, CORS allow-list, one JSON log line when the response ends.
+// Runs first on every request: request id, security headers, CORS allow-list, one JSON log line when the response ends (or is cut off).
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
@@ -59,7 +59,8 @@ export function createPrelude(options: PreludeOptions) {
       }
     }
     const path = requestPath(req);
-    res.once("finish", () => {
+    // "close" comes after "finish", and also when the connection ends before an answer was sent: both get their line
+    res.once("close", () => {
       logger.info(
         {
           req_id: id,
@@ -69,6 +70,7 @@ export function createPrelude(options: PreludeOptions) {
           ms: Math.round((performance.now() - start) * 10) / 10,
           bytes_in: Number(req.headers["content-length"]) || 0,
           ua: req.headers["user-agent"],
+          ...(res.writableFinished ? {} : { aborted: true }),
         },
         "request",
       );

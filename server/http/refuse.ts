@@ -1,7 +1,8 @@
 // Refusing a request whose body may still be arriving: read and discard a modest one so the client gets the answer
 // rather than a reset connection; cut a large one off (or one never invited by 100-continue) with Connection: close.
-import { once } from "node:events";
+import { finished } from "node:stream";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { closeAfterAnswer } from "./linger.ts";
 import { sendError } from "./respond.ts";
 
 const DISCARD_LIMIT = 16 * 1024 * 1024;
@@ -13,17 +14,26 @@ export function markBodyNotInvited(req: IncomingMessage): void {
   bodyNotInvited.add(req);
 }
 
+/** True once the whole body has been read (now or before); false when it is better to close the connection. */
 async function discardUnreadBody(req: IncomingMessage): Promise<boolean> {
   if (req.readableEnded) return true;
-  if (bodyNotInvited.has(req)) return false;
+  if (req.destroyed || bodyNotInvited.has(req)) return false;
   const declared = Number(req.headers["content-length"]);
   if (!Number.isFinite(declared) || declared > DISCARD_LIMIT) return false;
   req.resume();
-  await once(req, "end").catch(() => undefined);
-  return req.readableEnded;
+  // settles on the end, an error or the connection closing: never waits on a request that can no longer end
+  await new Promise<void>((resolve) => finished(req, () => resolve()));
+  return req.readableEnded && req.complete;
 }
 
 export async function refuse(req: IncomingMessage, res: ServerResponse, status: number, error: string): Promise<void> {
   const drained = await discardUnreadBody(req);
-  sendError(res, status, error, undefined, drained ? undefined : { Connection: "close" });
+  if (res.destroyed || res.socket === null || res.socket.destroyed) {
+    // the client went away: nobody to answer; the status is kept for the request's log line
+    res.statusCode = status;
+    res.destroy();
+    return;
+  }
+  if (!drained) closeAfterAnswer(req, res);
+  sendError(res, status, error);
 }

@@ -37,17 +37,21 @@ export function infoRoute(config: ServerConfig) {
   return (_req: IncomingMessage, res: ServerResponse) =>
     sendJson(res, 200, {
       version: config.version,
+      // docker_tag, active_environment, deployed_by and environment.aws_region: the names the earlier page reads
       deployment: {
         image_tag: deployment.imageTag,
+        docker_tag: deployment.imageTag,
         image_digest: deployment.imageDigest,
         deployed_at: deployment.deployedAt,
         git_commit: deployment.gitCommit,
         instance_id: deployment.instanceId,
         availability_zone: deployment.availabilityZone,
+        active_environment: deployment.activeEnvironment,
+        deployed_by: deployment.deployedBy,
         host: os.hostname(),
       },
       features: FEATURES,
-      environment: { region: deployment.region, node: process.version, retention_days: config.retentionDays, max_upload_bytes: config.maxUploadBytes },
+      environment: { region: deployment.region, aws_region: deployment.region, node: process.version, retention_days: config.retentionDays, max_upload_bytes: config.maxUploadBytes },
       timestamp: new Date().toISOString(),
     });
 }

@@ -1,5 +1,6 @@
 // POST /api/report: a bug report, feature request or feedback from the page, validated and stored.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { BodyError, readBody } from "../http/read-body.ts";
 import { refuse } from "../http/refuse.ts";
 import { sendJson } from "../http/respond.ts";
 import type { FeedbackReport, Store } from "../store/store.ts";
@@ -12,15 +13,9 @@ class BadReport extends Error {}
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new BadReport("Expected a JSON body (Content-Type: application/json)");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new BadReport(`Request body too large: the limit is ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
+  const body = await readBody(req, MAX_BODY);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new BadReport("Request body is not valid JSON");
   }
@@ -42,8 +37,9 @@ export function reportRoute(store: Store) {
     try {
       report = parseReport(await readJson(req), new Date().toISOString());
     } catch (error) {
-      if (!(error instanceof BadReport)) throw error;
-      await refuse(req, res, 400, error.message);
+      if (error instanceof BodyError) await refuse(req, res, error.status, error.message);
+      else if (error instanceof BadReport) await refuse(req, res, 400, error.message);
+      else throw error;
       return;
     }
     await store.addReport(report);

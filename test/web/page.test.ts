@@ -438,12 +438,13 @@ test("the page analyzes uploaded and dropped files, shows the dashboard, downloa
     assert.ok(!/\[object |Traceback|\bat \S+:\d+/.test(shown), `no raw object or stack: ${shown}`);
     assert.equal(analyzeRequests.length, before + 1);
 
-    // An empty .py file: also the server's call.
-    await page.setInputFiles("#file-input", { name: "empty.py", mimeType: "text/x-python", buffer: Buffer.alloc(0) });
-    const empty = await postFile(base, "empty.py", new Uint8Array(0));
-    assert.equal(empty.status, 400);
-    assert.ok(empty.body.error, "the server explains the rejection");
-    await page.waitForFunction((msg) => document.getElementById("upload-error")?.textContent?.includes(msg), empty.body.error);
+    // A .py file with NUL bytes: also the server's call. (An empty .py is valid Python, analysed like any other.)
+    const binary = Uint8Array.from([...Buffer.from("x = 1"), 0x00, 0x0a]);
+    await page.setInputFiles("#file-input", { name: "binary.py", mimeType: "text/x-python", buffer: Buffer.from(binary) });
+    const nul = await postFile(base, "binary.py", binary);
+    assert.equal(nul.status, 400);
+    assert.ok(nul.body.error, "the server explains the rejection");
+    await page.waitForFunction((msg) => document.getElementById("upload-error")?.textContent?.includes(msg), nul.body.error);
     watched.allowUploadErrors = false;
 
     // The previous result stays on screen and the dashboard did not count the rejections.
