@@ -3,8 +3,8 @@ import fs from "node:fs/promises";
 import { stripVTControlCharacters } from "node:util";
 import { ComposeError, configError, lastLine } from "./errors.ts";
 import type { RunOutcome } from "./executor.ts";
-import type { StackModel } from "./model.ts";
-import type { LocalImage, Observed, ServiceStatus } from "./plan.ts";
+import { imageRefString, type ImageRef, type StackModel } from "./model.ts";
+import { rollbackTarget, type LocalImage, type Observed, type ServiceStatus } from "./plan.ts";
 import { parseState, type DeployState, type StatePaths } from "./state.ts";
 
 export type Run = (argv: string[], options?: { timeoutMs?: number }) => Promise<RunOutcome>;
@@ -132,11 +132,14 @@ export async function observeFiles(paths: StatePaths): Promise<{ composeFile: st
 export async function observe(model: StackModel, ctx: ObserveContext): Promise<Observed> {
   const files = await observeFiles(ctx.paths);
   const services = await projectServices(ctx, model.project);
-  const present = await ctx.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", `${model.image.repository}@${model.image.digest}`], { timeoutMs: 30_000 });
+  const present = async (image: ImageRef) => (await ctx.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", `${image.repository}@${image.digest}`], { timeoutMs: 30_000 })).exitCode === 0;
+  const service = services.find((s) => s.service === model.service) ?? null;
+  const target = rollbackTarget(files.state, service);
   return {
     ...files,
-    service: services.find((s) => s.service === model.service) ?? null,
-    imagePresent: present.exitCode === 0,
+    missingRollbackImage: target && !(await present(target.image)) ? imageRefString(target.image) : null,
+    service,
+    imagePresent: await present(model.image),
     missingDirs: await missingDirs([model.storage.database, model.storage.uploads]),
     dockerConfig: await readOrNull(`${ctx.paths.dockerConfigDir}/config.json`),
     localImages: parseImageList(await docker(ctx, ["image", "ls", "--digests", "--no-trunc", "--format", "{{json .}}"])),

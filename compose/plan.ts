@@ -37,6 +37,8 @@ export interface Observed {
   service: ServiceStatus | null;
   /** The model's image (by digest) is in the local image store. */
   imagePresent: boolean;
+  /** The rollback target's image when it is not in the local image store (a rollback would depend on the registry), else null. */
+  missingRollbackImage: string | null;
   /** Host directories the stack binds that do not exist. */
   missingDirs: string[];
   /** DOCKER_CONFIG/config.json as on disk, or null. */

@@ -33,5 +33,12 @@ export function refuseUp(model: StackModel, seen: Observed, paths: StatePaths): 
       `record what runs first: run up with the stack and image it runs (${service.image}), which changes nothing when compose.yaml is unchanged and records it; or stop it with down and start afresh`,
     );
   }
+  if (serving && !isRunningModel(model, seen) && seen.missingRollbackImage !== null) {
+    return configError(
+      what,
+      `the version to roll back to, ${seen.missingRollbackImage}, is not in the local image store, so a failed update could not be undone without the registry`,
+      `pull it first (npm run compose -- pull --stack <its stack>), then re-run`,
+    );
+  }
   return null;
 }

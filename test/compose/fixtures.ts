@@ -15,6 +15,7 @@ export function nothingObserved(overrides: Partial<Observed> = {}): Observed {
     state: null,
     service: null,
     imagePresent: false,
+    missingRollbackImage: null,
     missingDirs: [],
     dockerConfig: null,
     localImages: [],
