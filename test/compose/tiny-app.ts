@@ -13,8 +13,8 @@ process.on("SIGTERM", () => process.exit(0));
 `;
 /** The path the rendered compose.yaml's health check runs (compose/render.ts HEALTH_COMMAND). */
 const HEALTHCHECK = `fetch("http://127.0.0.1:" + process.env.PORT + "/").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));\n`;
-/** Prints a line with terminal colour codes, then exits with EXIT_CODE. */
-const CRASH = `console.log("\\u001b[31mfatal: cannot start\\u001b[0m"); process.exit(Number(process.env.EXIT_CODE));\n`;
+/** Prints a line with terminal colour codes (unless SILENT), then exits with EXIT_CODE. */
+const CRASH = `if (!process.env.SILENT) console.log("\\u001b[31mfatal: cannot start\\u001b[0m"); process.exit(Number(process.env.EXIT_CODE));\n`;
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
 
@@ -23,6 +23,8 @@ export interface TinyVariant {
   readyAfterMs?: number;
   /** Exit at once with this code instead of serving. */
   crashWith?: number;
+  /** Crash without a word on stdout or stderr. */
+  silent?: boolean;
 }
 
 /** Builds and pushes one variant; returns "repository:tag@sha256:…" (the local name is dropped, so a deploy pulls). */
@@ -34,7 +36,7 @@ export async function tinyImage(repository: string, tag: string, variant: TinyVa
     [
       `FROM ${BASE_IMAGE}`,
       `RUN mkdir -p /app/dist/server && echo ${b64(SERVER)} | base64 -d > /app/server.js && echo ${b64(HEALTHCHECK)} | base64 -d > /app/dist/server/healthcheck.js && echo ${b64(CRASH)} | base64 -d > /app/crash.js`,
-      `ENV APP_VERSION=${variant.version} READY_AFTER_MS=${variant.readyAfterMs ?? 0} EXIT_CODE=${variant.crashWith ?? 0}`,
+      `ENV APP_VERSION=${variant.version} READY_AFTER_MS=${variant.readyAfterMs ?? 0} EXIT_CODE=${variant.crashWith ?? 0}${variant.silent ? " SILENT=1" : ""}`,
       `USER node`,
       `CMD ${cmd}`,
     ].join("\n"),
