@@ -2,9 +2,12 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
 import { ComposeError } from "../../compose/errors.ts";
+import { parseState, serializeState } from "../../compose/state.ts";
 import { docker, dockerUnavailable, gate, REGISTRY } from "./docker-harness.ts";
 import { testStack, type TestStack } from "./hostile-harness.ts";
+import { stateContents } from "./state-contents.ts";
 import { tinyImage } from "./tiny-app.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
@@ -198,5 +201,36 @@ describe("the runner against a hostile operator, on a real Docker Engine", { ski
     assert.equal(down.exitCode, 0, down.stderr);
     assert.match(down.stderr, /nothing to do: project \S+unknown has no containers/);
     assert.equal(fs.existsSync(nowhere), false);
+  });
+
+  it("property: whatever state.json holds, up either refuses before any change or ends with a healthy service; the running one is never lost", async () => {
+    const s = await stack("prop");
+    await s.runner().up(s.model(refs.v1));
+    const valid = parseState(fs.readFileSync(s.stateFile, "utf8"), s.stateFile);
+    assert.ok(valid);
+    const validText = serializeState(valid);
+    const outcomes: string[] = [];
+    // Each run touches the engine (a rollback takes seconds): a modest number of runs, with the missing and the valid file always among them.
+    await fc.assert(
+      fc.asyncProperty(stateContents(valid), async (text) => {
+        if (text === null) fs.rmSync(s.stateFile, { force: true });
+        else fs.writeFileSync(s.stateFile, text);
+        const before = await s.container();
+        const error = await failure(s.runner().up(s.model(refs.crash)));
+        if (error.exitCode === 2) {
+          outcomes.push("refused");
+          assert.deepEqual(await s.container(), before, error.message);
+          assert.equal(text === null ? fs.existsSync(s.stateFile) : fs.readFileSync(s.stateFile, "utf8"), text === null ? false : text);
+        } else {
+          outcomes.push("rolled back");
+          assert.match(error.message, /rolled back to v1 .*which is healthy again/);
+        }
+        assert.equal(await s.serving(), "1");
+        assert.equal((await s.container())?.health, "healthy");
+        fs.writeFileSync(s.stateFile, validText);
+      }),
+      { numRuns: 8, examples: [[null], [validText]] },
+    );
+    assert.ok(outcomes.includes("refused") && outcomes.includes("rolled back"), outcomes.join(", "));
   });
 });
