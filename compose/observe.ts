@@ -5,7 +5,7 @@ import { ComposeError, configError, lastLine } from "./errors.ts";
 import type { RunOutcome } from "./executor.ts";
 import { imageRefString, type ImageRef, type StackModel } from "./model.ts";
 import { rollbackTarget, type LocalImage, type Observed, type ServiceStatus } from "./plan.ts";
-import { parseState, type DeployState, type StatePaths } from "./state.ts";
+import { parseState, recordedProject, type DeployState, type StatePaths } from "./state.ts";
 
 export type Run = (argv: string[], options?: { timeoutMs?: number }) => Promise<RunOutcome>;
 
@@ -145,4 +145,21 @@ export async function observe(model: StackModel, ctx: ObserveContext): Promise<O
     localImages: parseImageList(await docker(ctx, ["image", "ls", "--digests", "--no-trunc", "--format", "{{json .}}"])),
     imagesInUse: await imagesInUse(ctx),
   };
+}
+
+/** The project a status or down acts on: the one given, checked against the directory's record, else the recorded one. */
+export async function resolveProject(paths: StatePaths, given: string | undefined): Promise<string> {
+  const files = await observeFiles(paths);
+  const recorded = recordedProject(files.state, files.composeFile);
+  if (given !== undefined && recorded && recorded.project !== given) {
+    throw configError(`project "${given}"`, `the state directory ${paths.stateDir} belongs to project "${recorded.project}" (${recorded.source})`, `omit --project to act on "${recorded.project}", or pass the --state-dir of "${given}"`);
+  }
+  if (given !== undefined) return given;
+  if (recorded) return recorded.project;
+  const exists = await fs.stat(paths.stateDir).then((stat) => stat.isDirectory(), () => false);
+  throw configError(
+    "project",
+    exists ? `the state directory ${paths.stateDir} records no project (it holds neither state.json nor compose.yaml)` : `the state directory ${paths.stateDir} does not exist`,
+    "pass --project NAME (or --stack FILE), or the --state-dir the stack was deployed with",
+  );
 }

@@ -1,14 +1,13 @@
 // Drives `docker compose` for one stack: observe, plan, perform; up is health-gated and rolls back to the last good version.
-import fs from "node:fs/promises";
 import { stripVTControlCharacters } from "node:util";
 import { describePlan, type Action, type RetryPolicy } from "./actions.ts";
-import { causeOf, ComposeError, configError } from "./errors.ts";
+import { causeOf, ComposeError } from "./errors.ts";
 import { createExecutor, runCommand, type Executor, type Probe } from "./executor.ts";
 import { healthVerdict } from "./health-gate.ts";
 import { composeCandidates, findCompose, type ComposeCommand } from "./locate.ts";
 import { defaultLockDir, withLock } from "./lock.ts";
 import { healthDeadlineSeconds, imageRefString, type StackModel } from "./model.ts";
-import { observe, observeFiles, projectServices, type ObserveContext } from "./observe.ts";
+import { observe, observeFiles, projectServices, resolveProject, type ObserveContext } from "./observe.ts";
 import {
   defaultPullRetry,
   flattenPlan,
@@ -25,7 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
-import { recordedProject, statePaths, type DeployRecord, type StatePaths } from "./state.ts";
+import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
   /** Where compose.yaml, state.json and registry credentials live, e.g. /var/lib/codedetect. */
@@ -209,23 +208,6 @@ export function createRunner(options: RunnerOptions): Runner {
     return { image: imageRefString(model.image), changed, actions };
   };
 
-  /** The project a status or down acts on: the one given, checked against the record, else the recorded one. */
-  const resolveProject = async (given: string | undefined): Promise<string> => {
-    const files = await observeFiles(paths);
-    const recorded = recordedProject(files.state, files.composeFile);
-    if (given !== undefined && recorded && recorded.project !== given) {
-      throw configError(`project "${given}"`, `the state directory ${paths.stateDir} belongs to project "${recorded.project}" (${recorded.source})`, `omit --project to act on "${recorded.project}", or pass the --state-dir of "${given}"`);
-    }
-    if (given !== undefined) return given;
-    if (recorded) return recorded.project;
-    const exists = await fs.stat(paths.stateDir).then((s) => s.isDirectory(), () => false);
-    throw configError(
-      "project",
-      exists ? `the state directory ${paths.stateDir} records no project (it holds neither state.json nor compose.yaml)` : `the state directory ${paths.stateDir} does not exist`,
-      "pass --project NAME (or --stack FILE), or the --state-dir the stack was deployed with",
-    );
-  };
-
   return {
     tools,
     plan,
@@ -237,7 +219,7 @@ export function createRunner(options: RunnerOptions): Runner {
     },
     up: (model) => (options.dryRun ? up(model) : withLock(lockDir, `up ${imageRefString(model.image)}`, () => up(model))),
     async status(given) {
-      const project = await resolveProject(given);
+      const project = await resolveProject(paths, given);
       const state = (await observeFiles(paths)).state;
       return {
         project,
@@ -250,7 +232,7 @@ export function createRunner(options: RunnerOptions): Runner {
       };
     },
     async down(given) {
-      const project = await resolveProject(given);
+      const project = await resolveProject(paths, given);
       const down = async () => {
         const actions = planDown(project, await projectServices(observeContext, project), (await tools()).compose.argv);
         await executor.performAll(actions);
