@@ -125,9 +125,12 @@ export function createRunner(options: RunnerOptions): Runner {
     return { observed, plan: planUp(model, observed, healthDeadlineMs === undefined ? ctx : { ...ctx, healthDeadlineMs }) };
   };
 
-  /** After a passed gate: observe again (the replaced container no longer holds its image), write down, prune. */
+  /** After a passed gate: observe again (the replaced container no longer holds its image), write down, prune. A prune that fails is a warning: the deploy stands. */
   const record = async (model: StackModel, failedRepositories: string[] = []) => {
-    await executor.performAll(planRecord(model, await observe(model, observeContext), await context(model), failedRepositories));
+    for (const action of planRecord(model, await observe(model, observeContext), await context(model), failedRepositories)) {
+      if (action.kind === "write") await executor.perform(action);
+      else await executor.perform(action).catch((error: unknown) => log(`warning: ${causeOf(error)} (the image stays; the deploy stands)`));
+    }
   };
 
   /** The new version failed after the stack was touched: restore the last good model, then report. */
