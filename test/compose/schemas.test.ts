@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { execa } from "execa";
 import { parseRegistryAuth, readAuthFile } from "../../compose/credentials.ts";
 import { ComposeError } from "../../compose/errors.ts";
@@ -81,6 +81,7 @@ describe("the state schema", () => {
 
 describe("the credentials schema and file", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdrun-auth-"));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, value: unknown, mode: number) => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, typeof value === "string" ? value : JSON.stringify(value));
@@ -107,6 +108,7 @@ describe("the credentials schema and file", () => {
 
 describe("the CLI's refusals", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdrun-cli-"));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const cli = (args: string[]) => execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), ...args], { reject: false, env: { COMPOSE_LOCK_DIR: path.join(dir, "lock") } });
   const stack = (name: string, value: unknown) => {
     const file = path.join(dir, name);
