@@ -19,6 +19,7 @@ options:
   --image REF         override the stack's image (repository:tag@sha256:…)
   --project NAME      project for status/down without --stack (default: the one the state directory records)
   --state-dir DIR     where compose.yaml and state.json live (default /var/lib/codedetect, env COMPOSE_STATE_DIR)
+                      (one up/down at a time per host: lock in COMPOSE_LOCK_DIR, default /run/lock/codedetect)
   --auth-file FILE    registry credentials (JSON: registry, username, password; mode 0600)
   --health-deadline S seconds the new version may take to turn healthy
   --dry-run           print the plan, change nothing
@@ -36,7 +37,10 @@ function loadStack(values: { stack?: string; image?: string }): StackModel {
     const withImage = values.image && input !== null && typeof input === "object" && !Array.isArray(input) ? { ...input, image: values.image } : input;
     return defineStack(withImage);
   } catch (error) {
-    if (error instanceof ComposeError) throw new ComposeError({ what: `stack file ${values.stack} field ${error.what}`, cause: error.cause, next: error.next, errorClass: error.errorClass });
+    if (error instanceof ComposeError) {
+      const source = values.image && error.what === "image" ? "--image" : `stack file ${values.stack} field ${error.what}`;
+      throw new ComposeError({ what: source, cause: error.cause, next: error.next, errorClass: error.errorClass });
+    }
     throw error;
   }
 }

@@ -31,9 +31,9 @@ export function defaultLockDir(): string {
   return process.env.COMPOSE_LOCK_DIR || "/run/lock/codedetect";
 }
 
-/** Runs `fn` holding `<lockDir>/deploy`; refuses, naming the holder, while another live process holds it. */
+/** Runs `fn` holding `<lockDir>/lock` (lockDir is made if missing); refuses, naming the holder, while another live process holds it. */
 export async function withLock<T>(lockDir: string, command: string, fn: () => Promise<T>): Promise<T> {
-  const dir = `${lockDir.replace(/(.)\/$/, "$1")}/deploy`;
+  const dir = `${lockDir.replace(/(.)\/$/, "$1")}/lock`;
   const details: LockDetails = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
   for (let attempt = 0; ; attempt += 1) {
     try {

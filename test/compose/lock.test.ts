@@ -11,27 +11,27 @@ describe("withLock", () => {
   it("refuses while a live process holds the lock, naming it, and releases after the work", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
     await withLock(dir, "up v1", async () => {
-      await assert.rejects(withLock(dir, "up v2", async () => "never"), /^ComposeError: up v2: another deploy is in progress: .*deploy is held by pid \d+ \(up v1\) since .*; next: wait for it to finish, or remove/);
+      await assert.rejects(withLock(dir, "up v2", async () => "never"), /^ComposeError: up v2: another deploy is in progress: .*lock is held by pid \d+ \(up v1\) since .*; next: wait for it to finish, or remove/);
     });
-    assert.equal(fs.existsSync(path.join(dir, "deploy")), false);
+    assert.equal(fs.existsSync(path.join(dir, "lock")), false);
     assert.equal(await withLock(dir, "up v2", async () => "done"), "done");
   });
 
   it("takes over a lock whose holder is gone, and releases on failure too", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
     const dead = spawnSync("true").pid;
-    fs.mkdirSync(path.join(dir, "deploy"));
-    fs.writeFileSync(path.join(dir, "deploy", "details.json"), JSON.stringify({ pid: dead, host: os.hostname(), command: "up v0", since: "earlier" }));
+    fs.mkdirSync(path.join(dir, "lock"));
+    fs.writeFileSync(path.join(dir, "lock", "details.json"), JSON.stringify({ pid: dead, host: os.hostname(), command: "up v0", since: "earlier" }));
     await assert.rejects(withLock(dir, "up v1", async () => Promise.reject(new Error("boom"))), /boom/);
-    assert.equal(fs.existsSync(path.join(dir, "deploy")), false);
+    assert.equal(fs.existsSync(path.join(dir, "lock")), false);
   });
 
   it("a lock without details is held while fresh, and taken over a minute later (its maker died between mkdir and writing them)", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
-    fs.mkdirSync(path.join(dir, "deploy"));
-    await assert.rejects(withLock(dir, "up v1", async () => "never"), /deploy exists \(no details yet\)/);
+    fs.mkdirSync(path.join(dir, "lock"));
+    await assert.rejects(withLock(dir, "up v1", async () => "never"), /lock exists \(no details yet\)/);
     const old = new Date(Date.now() - 120_000);
-    fs.utimesSync(path.join(dir, "deploy"), old, old);
+    fs.utimesSync(path.join(dir, "lock"), old, old);
     assert.equal(await withLock(dir, "up v1", async () => "done"), "done");
   });
 
