@@ -3,7 +3,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { ComposeError, configError } from "./errors.ts";
 import { defineStack, type StackInput, type StackModel } from "./model.ts";
-import type { RegistryAuth } from "./plan.ts";
+import { readAuthFile } from "./credentials.ts";
 import { renderCompose } from "./render.ts";
 import { createRunner } from "./runner.ts";
 
@@ -17,25 +17,32 @@ commands:
 options:
   --stack FILE        stack description (JSON: image, efsRoot, …; see compose/model.ts StackInput)
   --image REF         override the stack's image (repository:tag@sha256:…)
-  --project NAME      project for status/down without --stack (default codedetect)
+  --project NAME      project for status/down without --stack (default: the one the state directory records)
   --state-dir DIR     where compose.yaml and state.json live (default /var/lib/codedetect, env COMPOSE_STATE_DIR)
-  --auth-file FILE    registry credentials (JSON: registry, username, password)
+                      (one up/down at a time per host: lock in COMPOSE_LOCK_DIR, default /run/lock/codedetect)
+  --auth-file FILE    registry credentials (JSON: registry, username, password; mode 0600)
   --health-deadline S seconds the new version may take to turn healthy
   --dry-run           print the plan, change nothing
   --json              errors as one JSON object`;
 
-function readJson<T>(file: string, what: string): T {
-  try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
-  } catch (error) {
-    throw configError(`read ${what} ${file}`, (error as Error).message, `pass a readable JSON file with --${what}`);
-  }
-}
-
 function loadStack(values: { stack?: string; image?: string }): StackModel {
   if (!values.stack) throw configError("stack", "no stack description given", "pass --stack FILE (JSON with at least image and efsRoot)");
-  const input = readJson<StackInput>(values.stack, "stack");
-  return defineStack(values.image ? { ...input, image: values.image } : input);
+  let input: unknown;
+  try {
+    input = JSON.parse(fs.readFileSync(values.stack, "utf8"));
+  } catch (error) {
+    throw configError(`stack file ${values.stack}`, (error as Error).message, "pass a readable JSON file with --stack");
+  }
+  try {
+    const withImage = values.image && input !== null && typeof input === "object" && !Array.isArray(input) ? { ...input, image: values.image } : input;
+    return defineStack(withImage);
+  } catch (error) {
+    if (error instanceof ComposeError) {
+      const source = values.image && error.what === "image" ? "--image" : `stack file ${values.stack} field ${error.what}`;
+      throw new ComposeError({ what: source, cause: error.cause, next: error.next, errorClass: error.errorClass });
+    }
+    throw error;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -60,17 +67,17 @@ async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   const deadline = values["health-deadline"] === undefined ? undefined : Number(values["health-deadline"]) * 1000;
-  if (deadline !== undefined && !(deadline > 0)) throw configError("--health-deadline", `"${values["health-deadline"]}" is not a number of seconds`, "pass e.g. --health-deadline 90");
+  if (deadline !== undefined && !(deadline > 0 && deadline <= 86_400_000)) throw configError("--health-deadline", `"${values["health-deadline"]}" is not a number of seconds`, "pass e.g. --health-deadline 90");
   const runner = createRunner({
     stateDir: values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect",
     composeBin: process.env.COMPOSE_BIN,
-    auth: values["auth-file"] ? readJson<RegistryAuth>(values["auth-file"], "auth-file") : null,
+    auth: values["auth-file"] === undefined ? null : readAuthFile(values["auth-file"]),
     ...(deadline ? { healthDeadlineMs: deadline } : {}),
     dryRun: values["dry-run"],
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  const project = () => values.project ?? (values.stack ? loadStack(values).project : "codedetect");
+  const project = () => values.project ?? (values.stack ? loadStack(values).project : undefined);
   switch (command) {
     case "render":
       process.stdout.write(renderCompose(loadStack(values)));
@@ -86,24 +93,35 @@ async function main(argv: string[]): Promise<number> {
     case "status":
       print(await runner.status(project()));
       return 0;
-    case "down":
-      if ((await runner.down(project())).length === 0) process.stderr.write(`nothing to do: ${project()} has no containers\n`);
+    case "down": {
+      const result = await runner.down(project());
+      if (result.actions.length === 0) process.stderr.write(`nothing to do: project ${result.project} has no containers\n`);
       return 0;
+    }
     default:
       throw configError(`command "${command}"`, "unknown", `use one of render, pull, up, status, down (--help)`);
   }
 }
 
+/** Every error, ours or not, as one line (or one JSON object with --json); exit 2 for configuration, 1 for a failed step. */
+function report(error: unknown, json: boolean): number {
+  const parseError = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true;
+  const composeError =
+    error instanceof ComposeError
+      ? error
+      : new ComposeError({
+          what: parseError ? "arguments" : "compose",
+          cause: (error as Error).message ?? String(error),
+          next: parseError ? "see --help" : "this is a bug in the runner: report it with the command line",
+          errorClass: parseError ? "config" : "step",
+        });
+  if (json) process.stderr.write(`${JSON.stringify(composeError)}\n`);
+  else process.stderr.write(`compose: ${composeError.message}\n${composeError.details.map((line) => `  ${line}\n`).join("")}`);
+  return composeError.exitCode;
+}
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  const json = process.argv.includes("--json");
-  if (error instanceof ComposeError) {
-    if (json) process.stderr.write(`${JSON.stringify(error)}\n`);
-    else process.stderr.write(`compose: ${error.message}\n${error.details.map((line) => `  ${line}\n`).join("")}`);
-    process.exitCode = error.exitCode;
-  } else {
-    process.stderr.write(`compose: ${(error as Error).message}\n`);
-    process.exitCode = (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? 2 : 1;
-  }
+  process.exitCode = report(error, process.argv.slice(2).includes("--json"));
 }

@@ -1,4 +1,5 @@
 // Errors people can act on: what failed, the underlying error, the next thing to try; one line on a terminal, one JSON object in a log.
+import { stripVTControlCharacters } from "node:util";
 
 export type ErrorClass = "config" | "step";
 
@@ -23,12 +24,17 @@ export class ComposeError extends Error {
   readonly details: string[];
 
   constructor(fields: ComposeErrorFields) {
-    super(`${fields.what}: ${fields.cause}; next: ${fields.next}`);
-    this.what = fields.what;
-    this.cause = fields.cause;
-    this.next = fields.next;
+    // Output of docker and of the container may carry terminal escape codes: none reach a terminal or a log from here.
+    const clean = (text: string) => stripVTControlCharacters(text).replaceAll(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+    const what = clean(fields.what);
+    const cause = clean(fields.cause).replaceAll("\n", " ");
+    const next = clean(fields.next);
+    super(`${what}: ${cause}; next: ${next}`);
+    this.what = what;
+    this.cause = cause;
+    this.next = next;
     this.errorClass = fields.errorClass ?? "step";
-    this.details = fields.details ?? [];
+    this.details = (fields.details ?? []).map(clean);
   }
 
   get exitCode(): number {
@@ -48,4 +54,22 @@ export function configError(what: string, cause: string, next: string): ComposeE
 export function lastLine(text: string): string {
   const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
   return lines.at(-1) ?? "";
+}
+
+/** One zod issue as a field path and its message: the first issue is enough to act on, the rest follow once it is fixed. */
+export function schemaIssue(error: { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }): { field: string; message: string } {
+  const issue = error.issues[0];
+  if (!issue) return { field: "(root)", message: "does not fit" };
+  const base = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys" && issue.keys) {
+    const keys = issue.keys;
+    return { field: [base, keys[0]].filter(Boolean).join("."), message: `unknown field${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` };
+  }
+  return { field: base || "(root)", message: issue.message };
+}
+
+/** An error as the cause inside another message: a ComposeError without its own `next` (one `next:` per line). */
+export function causeOf(error: unknown): string {
+  if (error instanceof ComposeError) return `${error.what}: ${error.cause}`;
+  return error instanceof Error ? error.message : String(error);
 }

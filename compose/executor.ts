@@ -113,15 +113,29 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
   }
 }
 
+/** Atomic and durable: a temporary file in the same directory, fsynced, renamed over the target, the directory fsynced. */
 async function performWrite(action: WriteAction): Promise<void> {
+  const temporary = `${action.path}.${process.pid}.tmp`;
   try {
     await fs.mkdir(path.dirname(action.path), { recursive: true, mode: 0o755 });
-    const temporary = `${action.path}.${process.pid}.tmp`;
-    await fs.writeFile(temporary, action.content, { mode: action.mode });
-    await fs.chmod(temporary, action.mode);
-    if (action.owner !== undefined) await fs.chown(temporary, action.owner, action.owner);
+    const handle = await fs.open(temporary, "w", action.mode);
+    try {
+      await handle.writeFile(action.content);
+      await handle.chmod(action.mode);
+      if (action.owner !== undefined) await handle.chown(action.owner, action.owner);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(temporary, action.path);
+    const dir = await fs.open(path.dirname(action.path), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
     throw new ComposeError({ what: `write ${action.path}`, cause: (error as Error).message, next: "check that the directory is writable by this user and has space" });
   }
 }
@@ -135,7 +149,7 @@ async function performWait(action: WaitAction, probe: Probe | undefined, log: (l
     const result = await probe();
     if (result.state === "done") return;
     if (result.state === "failed") {
-      throw new ComposeError({ what: `wait ${action.until}`, cause: result.detail, next: action.next ?? "look at the details below", details: result.evidence });
+      throw new ComposeError({ what: `wait ${action.until}`, cause: result.detail, next: action.next ?? "look at the container's log (docker logs)", details: result.evidence });
     }
     if (result.detail !== last) log(`  ${action.until}: ${result.detail}`);
     last = result.detail;
@@ -144,7 +158,7 @@ async function performWait(action: WaitAction, probe: Probe | undefined, log: (l
       throw new ComposeError({
         what: `wait ${action.until}`,
         cause: `not reached within ${action.deadlineMs / 1000} s (last seen: ${last})`,
-        next: action.next ?? "look at the details below",
+        next: action.next ?? "look at the container's log (docker logs)",
       });
     }
     await sleep(Math.min(delay, left));

@@ -9,7 +9,7 @@ export function healthVerdict(service: ServiceStatus | null, image: string): Pro
   if (service.state === "running" && service.health === "healthy") return { state: "done" };
   if (service.state === "exited" || service.state === "dead") return { state: "failed", detail: `the container exited with code ${service.exitCode}` };
   if (service.state === "restarting" || service.restartCount > 0) {
-    return { state: "failed", detail: `the container keeps exiting (code ${service.exitCode}, restarted ${service.restartCount} times)` };
+    return { state: "failed", detail: `the container keeps exiting (code ${service.exitCode}, restarted ${service.restartCount} time${service.restartCount === 1 ? "" : "s"})` };
   }
   if (service.health === "unhealthy") {
     return { state: "failed", detail: `health check failing${service.lastHealthOutput ? ` (${service.lastHealthOutput.split("\n").at(-1)})` : ""}` };

@@ -1,14 +1,11 @@
-// One deploy at a time per host: an atomic mkdir lock with a details file; a lock left by a dead process is taken over.
+// One deploy at a time per host: an atomic mkdir lock in a host-wide directory, with a details file; a lock left by a dead process is taken over.
 import fs from "node:fs/promises";
 import os from "node:os";
+import { z } from "zod";
 import { ComposeError } from "./errors.ts";
 
-export interface LockDetails {
-  pid: number;
-  host: string;
-  command: string;
-  since: string;
-}
+const lockDetailsSchema = z.strictObject({ pid: z.number().int().positive(), host: z.string(), command: z.string(), since: z.string() });
+export type LockDetails = z.infer<typeof lockDetailsSchema>;
 
 function alive(pid: number): boolean {
   try {
@@ -21,25 +18,36 @@ function alive(pid: number): boolean {
 
 async function readDetails(dir: string): Promise<LockDetails | null> {
   try {
-    return JSON.parse(await fs.readFile(`${dir}/details.json`, "utf8")) as LockDetails;
+    // Details that do not fit are no details: the lock then counts as held (never taken over on a guess).
+    const parsed = lockDetailsSchema.safeParse(JSON.parse(await fs.readFile(`${dir}/details.json`, "utf8")));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
 }
 
-/** Runs `fn` holding `<stateDir>/lock`; refuses, naming the holder, while another live process holds it. */
-export async function withLock<T>(stateDir: string, command: string, fn: () => Promise<T>): Promise<T> {
-  const dir = `${stateDir}/lock`;
+/** The host-wide lock directory: COMPOSE_LOCK_DIR, else /run/lock/codedetect (shared by every state directory on the host). */
+export function defaultLockDir(): string {
+  return process.env.COMPOSE_LOCK_DIR || "/run/lock/codedetect";
+}
+
+/** Runs `fn` holding `<lockDir>/lock` (lockDir is made if missing); refuses, naming the holder, while another live process holds it. */
+export async function withLock<T>(lockDir: string, command: string, fn: () => Promise<T>): Promise<T> {
+  const dir = `${lockDir.replace(/(.)\/$/, "$1")}/lock`;
   const details: LockDetails = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
-  await fs.mkdir(stateDir, { recursive: true });
   for (let attempt = 0; ; attempt += 1) {
     try {
+      await fs.mkdir(lockDir, { recursive: true, mode: 0o755 });
       await fs.mkdir(dir);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw new ComposeError({ what: `${command}: cannot take the host's deploy lock ${dir}`, cause: (error as Error).message, next: "run as root, or set COMPOSE_LOCK_DIR to a directory this user may write", errorClass: "config" });
+      }
       const holder = await readDetails(dir);
-      const stale = holder !== null && holder.host === details.host && !alive(holder.pid);
+      // No details a minute after the lock was made: its maker died between mkdir and writing them.
+      const orphaned = holder === null && Date.now() - ((await fs.stat(dir).catch(() => null))?.mtimeMs ?? Date.now()) > 60_000;
+      const stale = orphaned || (holder !== null && holder.host === details.host && !alive(holder.pid));
       if (!stale || attempt > 0) {
         throw new ComposeError({
           what: `${command}: another deploy is in progress`,

@@ -1,10 +1,11 @@
 // Reads the world the plans start from — files, containers, images — and changes nothing.
 import fs from "node:fs/promises";
-import { ComposeError, lastLine } from "./errors.ts";
+import { stripVTControlCharacters } from "node:util";
+import { ComposeError, configError, lastLine } from "./errors.ts";
 import type { RunOutcome } from "./executor.ts";
-import type { StackModel } from "./model.ts";
-import type { LocalImage, Observed, ServiceStatus } from "./plan.ts";
-import { parseState, type StatePaths } from "./state.ts";
+import { imageRefString, type ImageRef, type StackModel } from "./model.ts";
+import { rollbackTarget, type LocalImage, type Observed, type ServiceStatus } from "./plan.ts";
+import { parseState, recordedProject, type DeployState, type StatePaths } from "./state.ts";
 
 export type Run = (argv: string[], options?: { timeoutMs?: number }) => Promise<RunOutcome>;
 
@@ -14,12 +15,12 @@ export interface ObserveContext {
   paths: StatePaths;
 }
 
-async function readOrNull(file: string): Promise<string | null> {
+export async function readOrNull(file: string): Promise<string | null> {
   try {
     return await fs.readFile(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
+    throw configError(`read ${file}`, (error as Error).message, "make it a readable file, or move it aside");
   }
 }
 
@@ -44,6 +45,7 @@ interface InspectedContainer {
   Name: string;
   Image: string;
   RestartCount: number;
+  Created: string;
   Config: { Image: string; Labels: Record<string, string> | null };
   State: { Status: string; ExitCode: number; StartedAt: string; Health?: { Status: string; Log?: { Output: string; ExitCode: number }[] } };
 }
@@ -64,7 +66,7 @@ export function toServiceStatuses(inspected: InspectedContainer[], repoDigests: 
       exitCode: c.State.ExitCode,
       restartCount: c.RestartCount,
       startedAt: c.State.StartedAt,
-      lastHealthOutput: log.at(-1)?.Output.trim() || null,
+      lastHealthOutput: stripVTControlCharacters(log.at(-1)?.Output ?? "").trim() || null,
     };
   });
 }
@@ -77,7 +79,23 @@ export async function projectServices(ctx: ObserveContext, project: string): Pro
   const imageIds = [...new Set(inspected.map((c) => c.Image))];
   const images = JSON.parse(await docker(ctx, ["image", "inspect", ...imageIds]).catch(() => "[]")) as { Id: string; RepoDigests: string[] | null }[];
   const digests = new Map(images.map((image) => [image.Id, image.RepoDigests ?? []]));
-  return toServiceStatuses(inspected, digests).sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+  const statuses = toServiceStatuses(inspected, digests);
+  for (const [i, container] of inspected.entries()) {
+    const status = statuses[i];
+    if (status && (container.RestartCount > 0 || container.State.Status === "restarting")) status.exitCode = (await lastExitCode(ctx, container)) ?? status.exitCode;
+  }
+  return statuses.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+}
+
+/**
+ * The exit code of a container's last exit, from the engine's `die` events: `docker inspect` shows 0 for a restarted
+ * container while its new process runs, whatever the previous one exited with.
+ */
+async function lastExitCode(ctx: ObserveContext, container: InspectedContainer): Promise<number | null> {
+  const until = String(Math.ceil(Date.now() / 1000) + 1);
+  const out = await docker(ctx, ["events", "--since", container.Created, "--until", until, "--filter", `container=${container.Id}`, "--filter", "event=die", "--format", "{{index .Actor.Attributes \"exitCode\"}}"]).catch(() => "");
+  const last = out.split("\n").filter((line) => /^\d+$/.test(line.trim())).at(-1);
+  return last === undefined ? null : Number(last);
 }
 
 /** Pure: `docker image ls --digests --no-trunc --format '{{json .}}'` lines to the images that carry a registry digest. */
@@ -105,17 +123,43 @@ async function missingDirs(dirs: string[]): Promise<string[]> {
   return missing;
 }
 
+/** The state directory's own files, read and validated first: a state file that does not fit stops the run here. */
+export async function observeFiles(paths: StatePaths): Promise<{ composeFile: string | null; state: DeployState | null }> {
+  const state = parseState(await readOrNull(paths.stateFile), paths.stateFile);
+  return { composeFile: await readOrNull(paths.composeFile), state };
+}
+
 export async function observe(model: StackModel, ctx: ObserveContext): Promise<Observed> {
+  const files = await observeFiles(ctx.paths);
   const services = await projectServices(ctx, model.project);
-  const present = await ctx.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", `${model.image.repository}@${model.image.digest}`], { timeoutMs: 30_000 });
+  const present = async (image: ImageRef) => (await ctx.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", `${image.repository}@${image.digest}`], { timeoutMs: 30_000 })).exitCode === 0;
+  const service = services.find((s) => s.service === model.service) ?? null;
+  const target = rollbackTarget(files.state, service);
   return {
-    composeFile: await readOrNull(ctx.paths.composeFile),
-    state: parseState(await readOrNull(ctx.paths.stateFile), ctx.paths.stateFile),
-    service: services.find((s) => s.service === model.service) ?? null,
-    imagePresent: present.exitCode === 0,
+    ...files,
+    missingRollbackImage: target && !(await present(target.image)) ? imageRefString(target.image) : null,
+    service,
+    imagePresent: await present(model.image),
     missingDirs: await missingDirs([model.storage.database, model.storage.uploads]),
     dockerConfig: await readOrNull(`${ctx.paths.dockerConfigDir}/config.json`),
-    localImages: parseImageList(await docker(ctx, ["image", "ls", "--digests", "--no-trunc", "--format", "{{json .}}", model.image.repository])),
+    localImages: parseImageList(await docker(ctx, ["image", "ls", "--digests", "--no-trunc", "--format", "{{json .}}"])),
     imagesInUse: await imagesInUse(ctx),
   };
+}
+
+/** The project a status or down acts on: the one given, checked against the directory's record, else the recorded one. */
+export async function resolveProject(paths: StatePaths, given: string | undefined): Promise<string> {
+  const files = await observeFiles(paths);
+  const recorded = recordedProject(files.state, files.composeFile);
+  if (given !== undefined && recorded && recorded.project !== given) {
+    throw configError(`project "${given}"`, `the state directory ${paths.stateDir} belongs to project "${recorded.project}" (${recorded.source})`, `omit --project to act on "${recorded.project}", or pass the --state-dir of "${given}"`);
+  }
+  if (given !== undefined) return given;
+  if (recorded) return recorded.project;
+  const exists = await fs.stat(paths.stateDir).then((stat) => stat.isDirectory(), () => false);
+  throw configError(
+    "project",
+    exists ? `the state directory ${paths.stateDir} records no project (it holds neither state.json nor compose.yaml)` : `the state directory ${paths.stateDir} does not exist`,
+    "pass --project NAME (or --stack FILE), or the --state-dir the stack was deployed with",
+  );
 }

@@ -2,7 +2,10 @@
 import type { Action, RetryPolicy } from "./actions.ts";
 import { imageRefString, type StackModel } from "./model.ts";
 import { renderCompose } from "./render.ts";
-import { serializeState, type DeployState, type StatePaths } from "./state.ts";
+import { nextHistory, planPrune } from "./retention.ts";
+import { emptyState, serializeState, type DeployState, type StatePaths } from "./state.ts";
+
+export { nextHistory, planPrune };
 
 export interface ServiceStatus {
   service: string;
@@ -32,15 +35,18 @@ export interface LocalImage {
 export interface Observed {
   /** compose.yaml as it is on disk, or null. */
   composeFile: string | null;
-  state: DeployState;
+  /** state.json as validated, or null when there is none. */
+  state: DeployState | null;
   service: ServiceStatus | null;
   /** The model's image (by digest) is in the local image store. */
   imagePresent: boolean;
+  /** The rollback target's image when it is not in the local image store (a rollback would depend on the registry), else null. */
+  missingRollbackImage: string | null;
   /** Host directories the stack binds that do not exist. */
   missingDirs: string[];
   /** DOCKER_CONFIG/config.json as on disk, or null. */
   dockerConfig: string | null;
-  /** Local images of the model's repository that carry a registry digest. */
+  /** Local images that carry a registry digest (every repository: prune picks the ones this stack used). */
   localImages: LocalImage[];
   /** Image IDs used by any container, running or not. */
   imagesInUse: string[];
@@ -69,6 +75,8 @@ export interface PlanContext {
 export interface UpPlan {
   /** Fetch the image: failure here changes nothing on the host. */
   pull: Action[];
+  /** Claim the state directory and write the update down as pending: failure here changes nothing either. */
+  claim: Action[];
   /** Switch the stack to the model and gate on health: failure here triggers a rollback. */
   start: Action[];
   /** Write down the new good version and prune images beyond the kept ones. */
@@ -101,15 +109,25 @@ export function dockerConfigContent(auth: RegistryAuth): string {
   return `${JSON.stringify({ auths: { [auth.registry]: { auth: token } } }, null, 2)}\n`;
 }
 
+/**
+ * New credentials are tried from a candidate DOCKER_CONFIG and promoted to the kept one only after the pull succeeded:
+ * a failed pull (a wrong password) leaves the credentials that worked in place.
+ */
 export function planPull(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
   if (seen.imagePresent) return [];
   const ref = imageRefString(model.image);
   const actions: Action[] = [];
   let env: Record<string, string> | undefined;
+  let promote: Action | undefined;
   if (ctx.auth) {
     const content = dockerConfigContent(ctx.auth);
-    if (seen.dockerConfig !== content) actions.push({ kind: "write", path: `${ctx.paths.dockerConfigDir}/config.json`, content, mode: 0o600, sensitive: true });
-    env = { DOCKER_CONFIG: ctx.paths.dockerConfigDir };
+    if (seen.dockerConfig === content) {
+      env = { DOCKER_CONFIG: ctx.paths.dockerConfigDir };
+    } else {
+      actions.push({ kind: "write", path: `${ctx.paths.candidateConfigDir}/config.json`, content, mode: 0o600, sensitive: true });
+      env = { DOCKER_CONFIG: ctx.paths.candidateConfigDir };
+      promote = { kind: "write", path: `${ctx.paths.dockerConfigDir}/config.json`, content, mode: 0o600, sensitive: true };
+    }
   }
   actions.push({
     kind: "run",
@@ -123,11 +141,7 @@ export function planPull(model: StackModel, seen: Observed, ctx: PlanContext): A
     purpose: `pull ${ref}`,
     next: `check that ${model.image.repository.split("/")[0]} is reachable from this host${ctx.auth ? " and the credentials are current" : ""}, then re-run up; the running stack was not changed`,
   });
-  return actions;
-}
-
-function sameModel(a: StackModel | null, b: StackModel): boolean {
-  return a !== null && JSON.stringify(a) === JSON.stringify(b);
+  return promote ? [...actions, promote] : actions;
 }
 
 export function isRunningModel(model: StackModel, seen: Observed): boolean {
@@ -158,38 +172,45 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
       kind: "wait",
       until: healthProbeName(model),
       deadlineMs: ctx.healthDeadlineMs,
-      next: "the container's last log lines follow",
     },
   );
   return actions;
 }
 
-/** Images of the repository to remove: all but the kept versions and anything a container uses. */
-export function planPrune(model: StackModel, history: DeployState["history"], seen: Observed, ctx: PlanContext): Action[] {
-  const keep = new Set([model.image.digest, ...history.slice(0, ctx.keep).map((record) => record.image.slice(record.image.indexOf("@") + 1))]);
-  const inUse = new Set(seen.imagesInUse);
-  const remove = seen.localImages.filter((image) => image.repository === model.image.repository && !keep.has(image.digest) && !inUse.has(image.id));
-  return [...new Map(remove.map((image) => [image.digest, image])).values()]
-    .sort((a, b) => (a.digest < b.digest ? -1 : 1))
-    .map((image) => ({
-      kind: "run",
-      argv: [ctx.tools.docker, "image", "rm", `${image.repository}@${image.digest}`],
-      purpose: `prune ${image.repository}@${image.digest.slice(0, 19)}… (not among the last ${ctx.keep} versions)`,
-    }));
+/** After the gate: the model becomes the rollback target, the update in flight is settled, history keeps the last `keep` distinct versions. */
+export function planRecord(model: StackModel, seen: Observed, ctx: PlanContext, failedRepositories: string[] = []): Action[] {
+  const seenState = seen.state ?? emptyState(model.project);
+  const before: DeployState = { project: seenState.project, current: seenState.current, pending: seenState.pending, history: seenState.history };
+  const next: DeployState = { project: model.project, current: model, pending: null, history: nextHistory(model, before.history, ctx.now, ctx.keep) };
+  const unchanged = seen.state !== null && serializeState(next) === serializeState(before);
+  const write: Action[] = unchanged ? [] : [{ kind: "write", path: ctx.paths.stateFile, content: serializeState(next), mode: 0o644 }];
+  return [...write, ...planPrune(model, next.history, seen, ctx, failedRepositories)];
 }
 
-/** After the gate: the model becomes the rollback target, and history keeps the last `keep` versions. */
-export function planRecord(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
-  const ref = imageRefString(model.image);
-  const history = seen.state.history[0]?.image === ref ? seen.state.history : [{ image: ref, deployedAt: ctx.now }, ...seen.state.history.filter((record) => record.image !== ref)];
-  const next: DeployState = { current: model, history: history.slice(0, ctx.keep) };
-  const unchanged = sameModel(seen.state.current, model) && JSON.stringify(next.history) === JSON.stringify(seen.state.history);
-  const write: Action[] = unchanged ? [] : [{ kind: "write", path: ctx.paths.stateFile, content: serializeState(next), mode: 0o644 }];
-  return [...write, ...planPrune(model, next.history, seen, ctx)];
+/**
+ * Before the stack is touched: the directory is claimed for the project and the update is written down as pending.
+ * If state.json cannot be written, the run stops here, with nothing changed.
+ */
+export function planClaim(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
+  const before = seen.state ?? emptyState(model.project);
+  const claimed: DeployState = { project: before.project, current: before.current, pending: model, history: before.history };
+  return [{ kind: "write", path: ctx.paths.stateFile, content: serializeState(claimed), mode: 0o644 }];
+}
+
+/**
+ * What a failed update goes back to: the recorded model, or the pending one when that is what runs healthy (its gate
+ * passed but the record could not be written).
+ */
+export function rollbackTarget(state: DeployState | null, service: ServiceStatus | null): StackModel | null {
+  if (!state) return null;
+  const pending = state.pending;
+  if (pending && service && service.image === imageRefString(pending.image) && service.state === "running" && service.health === "healthy") return pending;
+  return state.current;
 }
 
 export function planUp(model: StackModel, seen: Observed, ctx: PlanContext): UpPlan {
-  return { pull: planPull(model, seen, ctx), start: planStart(model, seen, ctx), record: planRecord(model, seen, ctx) };
+  const start = planStart(model, seen, ctx);
+  return { pull: planPull(model, seen, ctx), claim: start.length > 0 ? planClaim(model, seen, ctx) : [], start, record: planRecord(model, seen, ctx) };
 }
 
 export function planDown(project: string, containers: ServiceStatus[], compose: string[]): Action[] {
@@ -210,5 +231,5 @@ export function planStopFailed(model: StackModel, ctx: PlanContext): Action[] {
 }
 
 export function flattenPlan(plan: UpPlan): Action[] {
-  return [...plan.pull, ...plan.start, ...plan.record];
+  return [...plan.pull, ...plan.claim, ...plan.start, ...plan.record];
 }

@@ -1,13 +1,13 @@
 // Drives `docker compose` for one stack: observe, plan, perform; up is health-gated and rolls back to the last good version.
-import fs from "node:fs/promises";
+import { stripVTControlCharacters } from "node:util";
 import { describePlan, type Action, type RetryPolicy } from "./actions.ts";
-import { ComposeError } from "./errors.ts";
+import { causeOf, ComposeError } from "./errors.ts";
 import { createExecutor, runCommand, type Executor, type Probe } from "./executor.ts";
 import { healthVerdict } from "./health-gate.ts";
 import { composeCandidates, findCompose, type ComposeCommand } from "./locate.ts";
-import { withLock } from "./lock.ts";
+import { defaultLockDir, withLock } from "./lock.ts";
 import { healthDeadlineSeconds, imageRefString, type StackModel } from "./model.ts";
-import { observe, projectServices, type ObserveContext } from "./observe.ts";
+import { observe, observeFiles, projectServices, resolveProject, type ObserveContext } from "./observe.ts";
 import {
   defaultPullRetry,
   flattenPlan,
@@ -15,6 +15,7 @@ import {
   planStopFailed,
   planRecord,
   planUp,
+  rollbackTarget,
   parseHealthProbeName,
   type Observed,
   type PlanContext,
@@ -22,7 +23,8 @@ import {
   type ServiceStatus,
   type UpPlan,
 } from "./plan.ts";
-import { parseState, statePaths, type DeployRecord, type StatePaths } from "./state.ts";
+import { refuseUp } from "./preflight.ts";
+import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
   /** Where compose.yaml, state.json and registry credentials live, e.g. /var/lib/codedetect. */
@@ -36,6 +38,8 @@ export interface RunnerOptions {
   /** Default: derived from the model's health check (start period + retries × interval + margin). */
   healthDeadlineMs?: number;
   keep?: number;
+  /** Host-wide lock directory (default COMPOSE_LOCK_DIR or /run/lock/codedetect): one up/down at a time on the host. */
+  lockDir?: string;
   logTail?: number;
   dryRun?: boolean;
   log?: (line: string) => void;
@@ -56,6 +60,8 @@ export interface StackStatus {
   services: ServiceStatus[];
   /** The version that last passed its health gate here (the rollback target). */
   current: string | null;
+  /** An update written down before it started and not yet recorded (interrupted, failed, or its record could not be written). */
+  pending: string | null;
   history: DeployRecord[];
 }
 
@@ -64,8 +70,9 @@ export interface Runner {
   plan(model: StackModel): Promise<{ observed: Observed; plan: UpPlan }>;
   pull(model: StackModel): Promise<Action[]>;
   up(model: StackModel): Promise<UpResult>;
-  status(project: string): Promise<StackStatus>;
-  down(project: string): Promise<Action[]>;
+  /** Without a project: the one the state directory records (refused when it records none). */
+  status(project?: string): Promise<StackStatus>;
+  down(project?: string): Promise<{ project: string; actions: Action[] }>;
   logs(project: string, service: string): Promise<string[]>;
 }
 
@@ -74,6 +81,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const paths: StatePaths = statePaths(options.stateDir);
   const log = options.log ?? (() => {});
   const keep = options.keep ?? 3;
+  const lockDir = options.lockDir ?? defaultLockDir();
   let compose: ComposeCommand | null = null;
 
   const tools = async () => {
@@ -106,32 +114,23 @@ export function createRunner(options: RunnerOptions): Runner {
   const logs = async (project: string, service: string): Promise<string[]> => {
     const { compose } = await tools();
     const outcome = await runCommand([...compose.argv, "--project-name", project, "logs", "--no-color", "--no-log-prefix", "--tail", String(options.logTail ?? 40), service], { timeoutMs: 30_000 });
-    return (outcome.stdout + outcome.stderr).split("\n").filter((line) => line.trim());
+    return stripVTControlCharacters(outcome.stdout + outcome.stderr)
+      .split("\n")
+      .filter((line) => line.trim());
   };
 
-  const plan = async (model: StackModel) => {
+  const plan = async (model: StackModel, healthDeadlineMs?: number) => {
     const observed = await observe(model, observeContext);
-    return { observed, plan: planUp(model, observed, await context(model)) };
+    const ctx = await context(model);
+    return { observed, plan: planUp(model, observed, healthDeadlineMs === undefined ? ctx : { ...ctx, healthDeadlineMs }) };
   };
 
-  /** Up binds the shared storage: refuse before touching anything when it is not there. */
-  const planForUp = async (model: StackModel) => {
-    const planned = await plan(model);
-    const observed = planned.observed;
-    if (observed.missingDirs.length > 0) {
-      throw new ComposeError({
-        what: `up ${imageRefString(model.image)}`,
-        cause: `host directories missing: ${observed.missingDirs.join(", ")}`,
-        next: `mount the shared file system at ${model.storage.efsRoot} and create codedetect/database and codedetect/uploads owned by uid 1000 (the bootstrap layout step does this), then re-run`,
-        errorClass: "config",
-      });
+  /** After a passed gate: observe again (the replaced container no longer holds its image), write down, prune. A prune that fails is a warning: the deploy stands. */
+  const record = async (model: StackModel, failedRepositories: string[] = []) => {
+    for (const action of planRecord(model, await observe(model, observeContext), await context(model), failedRepositories)) {
+      if (action.kind === "write") await executor.perform(action);
+      else await executor.perform(action).catch((error: unknown) => log(`warning: ${causeOf(error)} (the image stays; the deploy stands)`));
     }
-    return planned;
-  };
-
-  /** After a passed gate: observe again (the replaced container no longer holds its image), write down, prune. */
-  const record = async (model: StackModel) => {
-    await executor.performAll(planRecord(model, await observe(model, observeContext), await context(model)));
   };
 
   /** The new version failed after the stack was touched: restore the last good model, then report. */
@@ -140,52 +139,76 @@ export function createRunner(options: RunnerOptions): Runner {
     const reason = failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`;
     const tail = await logs(model.project, model.service).catch(() => []);
     const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${model.image.tag}:`, ...tail] : [];
-    const good = before.state.current;
+    const evidence = details.length > 0 ? " (its last log lines follow)" : ` (\`docker compose --project-name ${model.project} logs ${model.service}\` shows its log)`;
+    const good = rollbackTarget(before.state, before.service);
     if (good === null || JSON.stringify(good) === JSON.stringify(model)) {
       if (good === null) await executor.performAll(planStopFailed(model, await context(model))).catch(() => undefined);
       throw new ComposeError({
         what,
         cause: `${reason}; ${good === null ? "no earlier version is recorded here to roll back to, so it was stopped" : "it already is the last good version recorded here, so there is nothing to roll back to"}`,
-        next: "fix the image or the host (see the log lines below) and deploy again",
+        next: `fix the image or the host${evidence} and deploy again`,
         details,
       });
     }
     const goodName = `${good.image.tag} (${good.image.digest.slice(0, 19)}…)`;
     log(`rolling back to ${imageRefString(good.image)}`);
     try {
-      const { plan: back } = await planForUp(good);
-      await executor.performAll([...back.pull, ...back.start]);
-      await record(good).catch((error: Error) => log(`after the rollback, recording failed: ${error.message}`));
+      // The rollback waits as long as the good version's own health settings need, whatever --health-deadline said for the new one.
+      const { plan: back } = await plan(good, healthDeadlineSeconds(good) * 1000);
+      await executor.performAll([...back.pull, ...back.claim, ...back.start]);
     } catch (error) {
       throw new ComposeError({
         what,
-        cause: `${reason}; the rollback to ${goodName} failed too: ${(error as Error).message}`,
-        next: "this host serves nothing healthy: investigate now (docker ps -a; the log lines below) or replace the instance",
+        cause: `${reason}; the rollback to ${goodName} failed too: ${causeOf(error)}`,
+        next: `this host serves nothing healthy: investigate now (docker ps -a${details.length > 0 ? "; the log lines below" : ""}) or replace the instance`,
         details,
       });
     }
-    throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again`, next: "fix the new version (its last log lines follow) and deploy again", details });
+    const recorded = await record(good, [model.image.repository]).then(
+      () => "",
+      (error: unknown) => ` (recording it failed: ${causeOf(error)}; re-run up with its stack to record it)`,
+    );
+    throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again${recorded}`, next: `fix the new version${evidence} and deploy again`, details });
+  };
+
+  /** Validation first: the state directory's files, then the world, then the refusals the dry run shares. */
+  const checkedPlan = async (model: StackModel) => {
+    const planned = await plan(model);
+    const refusal = refuseUp(model, planned.observed, paths);
+    if (refusal) throw refusal;
+    return planned;
   };
 
   const up = async (model: StackModel): Promise<UpResult> => {
-    const { observed, plan: p } = options.dryRun ? await plan(model) : await planForUp(model);
+    const { observed, plan: p } = await checkedPlan(model);
     const actions = flattenPlan(p);
+    const changed = p.start.length > 0;
     if (options.dryRun) {
-      if (observed.missingDirs.length > 0) log(`would refuse: host directories missing: ${observed.missingDirs.join(", ")}`);
       log(describePlan(actions).replace(/^/gm, "would "));
-      const good = observed.state.current;
-      if (p.start.length > 0) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
-      return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
+      const good = rollbackTarget(observed.state, observed.service);
+      if (changed) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
+      return { image: imageRefString(model.image), changed, actions };
     }
     await executor.performAll(p.pull);
+    await executor.performAll(p.claim).catch((error: unknown) => {
+      throw new ComposeError({ what: `up ${imageRefString(model.image)}: cannot write down the update before starting it`, cause: causeOf(error), next: `make ${paths.stateDir} writable (space, permissions), then re-run; the running stack was not changed` });
+    });
     try {
       await executor.performAll(p.start);
     } catch (error) {
       const failure = error instanceof ComposeError ? error : new ComposeError({ what: "start", cause: (error as Error).message, next: "re-run" });
       await recover(model, observed, failure);
     }
-    await record(model);
-    return { image: imageRefString(model.image), changed: p.start.length > 0, actions };
+    try {
+      await record(model);
+    } catch (error) {
+      throw new ComposeError({
+        what: `up ${model.project} to ${imageRefString(model.image)}: it passed its health gate and serves, but recording it failed`,
+        cause: causeOf(error),
+        next: `fix ${paths.stateDir} (space, permissions), then re-run up with the same stack: it restarts nothing and records it; until then ${paths.stateFile} names it as pending, and a rollback goes to it while it runs healthy`,
+      });
+    }
+    return { image: imageRefString(model.image), changed, actions };
   };
 
   return {
@@ -197,26 +220,28 @@ export function createRunner(options: RunnerOptions): Runner {
       await executor.performAll(p.pull);
       return p.pull;
     },
-    up: (model) => (options.dryRun ? up(model) : withLock(paths.stateDir, `up ${imageRefString(model.image)}`, () => up(model))),
-    async status(project) {
-      const services = await projectServices(observeContext, project);
-      const state = parseState(await fs.readFile(paths.stateFile, "utf8").catch(() => null), paths.stateFile);
+    up: (model) => (options.dryRun ? up(model) : withLock(lockDir, `up ${imageRefString(model.image)}`, () => up(model))),
+    async status(given) {
+      const project = await resolveProject(paths, given);
+      const state = (await observeFiles(paths)).state;
       return {
         project,
         compose: (await tools()).compose,
         composeFile: paths.composeFile,
-        services,
-        current: state.current ? imageRefString(state.current.image) : null,
-        history: state.history,
+        services: await projectServices(observeContext, project),
+        current: state?.current ? imageRefString(state.current.image) : null,
+        pending: state?.pending ? imageRefString(state.pending.image) : null,
+        history: state?.history ?? [],
       };
     },
-    async down(project) {
+    async down(given) {
+      const project = await resolveProject(paths, given);
       const down = async () => {
         const actions = planDown(project, await projectServices(observeContext, project), (await tools()).compose.argv);
         await executor.performAll(actions);
-        return actions;
+        return { project, actions };
       };
-      return options.dryRun ? down() : withLock(paths.stateDir, `down ${project}`, down);
+      return options.dryRun ? down() : withLock(lockDir, `down ${project}`, down);
     },
   };
 }

@@ -1,7 +1,7 @@
 // Shared test values for the compose suites: stack inputs, observed states and a plan context.
 import type { Observed, PlanContext } from "../../compose/plan.ts";
 import { defaultPullRetry } from "../../compose/plan.ts";
-import { EMPTY_STATE, statePaths } from "../../compose/state.ts";
+import { statePaths } from "../../compose/state.ts";
 
 export const DIGEST_1 = `sha256:${"1".repeat(64)}`;
 export const DIGEST_2 = `sha256:${"2".repeat(64)}`;
@@ -12,9 +12,10 @@ export const REPO = "registry.example:5000/codedetect";
 export function nothingObserved(overrides: Partial<Observed> = {}): Observed {
   return {
     composeFile: null,
-    state: EMPTY_STATE,
+    state: null,
     service: null,
     imagePresent: false,
+    missingRollbackImage: null,
     missingDirs: [],
     dockerConfig: null,
     localImages: [],

@@ -25,4 +25,20 @@ describe("withLock", () => {
     await assert.rejects(withLock(dir, "up v1", async () => Promise.reject(new Error("boom"))), /boom/);
     assert.equal(fs.existsSync(path.join(dir, "lock")), false);
   });
+
+  it("a lock without details is held while fresh, and taken over a minute later (its maker died between mkdir and writing them)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
+    fs.mkdirSync(path.join(dir, "lock"));
+    await assert.rejects(withLock(dir, "up v1", async () => "never"), /lock exists \(no details yet\)/);
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(path.join(dir, "lock"), old, old);
+    assert.equal(await withLock(dir, "up v1", async () => "done"), "done");
+  });
+
+  it("is one lock per host, not per state directory: the lock directory is shared", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
+    await withLock(dir, "up a", async () => {
+      await assert.rejects(withLock(`${dir}/`, "up b", async () => "never"), /another deploy is in progress/);
+    });
+  });
 });

@@ -35,9 +35,9 @@ function running(model = v1, overrides: Partial<ServiceStatus> = {}): ServiceSta
 const kinds = (actions: Action[]) => actions.map((a) => (a.kind === "run" ? `run ${a.argv.slice(a.argv[1] === "compose" ? 6 : 1, a.argv[1] === "compose" ? 7 : 2).join(" ")}` : `${a.kind} ${a.kind === "write" ? a.path : a.until.split("=")[0]}`));
 
 describe("planUp", () => {
-  it("on a fresh host: pull with retries, write compose.yaml, up without pulling, wait for health, record, in that order", () => {
+  it("on a fresh host: pull with retries, claim the state directory, write compose.yaml, up without pulling, wait for health, record, in that order", () => {
     const plan = planUp(v1, nothingObserved(), ctx);
-    assert.deepEqual(kinds(flattenPlan(plan)), ["run pull", "write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app", "write /var/lib/codedetect/state.json"]);
+    assert.deepEqual(kinds(flattenPlan(plan)), ["run pull", "write /var/lib/codedetect/state.json", "write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app", "write /var/lib/codedetect/state.json"]);
     const pull = plan.pull[0];
     assert.ok(pull?.kind === "run");
     assert.deepEqual(pull.argv, ["docker", "pull", "--quiet", `${REPO}:v1@${DIGEST_1}`]);
@@ -50,7 +50,10 @@ describe("planUp", () => {
     assert.equal(write.content, renderCompose(v1));
     const record = plan.record[0];
     assert.ok(record?.kind === "write");
-    assert.deepEqual(JSON.parse(record.content), { current: v1, history: [{ image: imageRefString(v1.image), deployedAt: ctx.now }] });
+    assert.deepEqual(JSON.parse(record.content), { project: "codedetect", current: v1, pending: null, history: [{ image: imageRefString(v1.image), deployedAt: ctx.now }] });
+    const claim = plan.claim[0];
+    assert.ok(claim?.kind === "write");
+    assert.deepEqual(JSON.parse(claim.content), { project: "codedetect", current: null, pending: v1, history: [] });
   });
 
   it("plans nothing when the model already runs, healthy, and is recorded", () => {
@@ -58,42 +61,45 @@ describe("planUp", () => {
       composeFile: renderCompose(v1),
       imagePresent: true,
       service: running(v1),
-      state: { current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "earlier" }] },
+      state: { project: "codedetect", pending: null, current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "earlier" }] },
     });
     assert.deepEqual(flattenPlan(planUp(v1, seen, ctx)), []);
     assert.equal(describePlan([]), "(nothing to do)");
   });
 
   it("after a crash between the health gate and the record: only the record is written", () => {
-    const seen = nothingObserved({ composeFile: renderCompose(v2), imagePresent: true, service: running(v2), state: { current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "t1" }] } });
+    const seen = nothingObserved({ composeFile: renderCompose(v2), imagePresent: true, service: running(v2), state: { project: "codedetect", pending: null, current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "t1" }] } });
     const plan = planUp(v2, seen, ctx);
     assert.deepEqual(kinds(flattenPlan(plan)), ["write /var/lib/codedetect/state.json"]);
   });
 
   it("a stopped container of the same model is started and gated, compose.yaml is not rewritten", () => {
-    const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1, { state: "exited", health: "unhealthy" }), state: { current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "t" }] } });
-    assert.deepEqual(kinds(flattenPlan(planUp(v1, seen, ctx))), ["run up", "wait healthy:codedetect/app"]);
+    const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1, { state: "exited", health: "unhealthy" }), state: { project: "codedetect", pending: null, current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "t" }] } });
+    assert.deepEqual(kinds(flattenPlan(planUp(v1, seen, ctx))), ["write /var/lib/codedetect/state.json", "run up", "wait healthy:codedetect/app"]);
   });
 
   it("an update whose image is already local does not pull", () => {
-    const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1), state: { current: v1, history: [] } });
+    const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1), state: { project: "codedetect", pending: null, current: v1, history: [] } });
     const plan = planUp(v2, seen, ctx);
     assert.deepEqual(plan.pull, []);
     assert.deepEqual(kinds(plan.start), ["write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app"]);
   });
 
-  it("with registry credentials: a private DOCKER_CONFIG is written once, redacted in plans, and used by the pull", () => {
+  it("with registry credentials: new ones are tried from a candidate DOCKER_CONFIG and kept only after the pull, redacted in plans", () => {
     const auth = { registry: "registry.example:5000", username: "AWS", password: "s3cret-token" };
     const plan = planUp(v1, nothingObserved(), planContext({ auth }));
-    const [write, pull] = plan.pull;
-    assert.ok(write?.kind === "write" && pull?.kind === "run");
-    assert.equal(write.path, "/var/lib/codedetect/docker/config.json");
+    const [write, pull, promote] = plan.pull;
+    assert.ok(write?.kind === "write" && pull?.kind === "run" && promote?.kind === "write");
+    assert.equal(write.path, "/var/lib/codedetect/docker-candidate/config.json");
     assert.equal(write.mode, 0o600);
     assert.deepEqual(JSON.parse(write.content), { auths: { "registry.example:5000": { auth: Buffer.from("AWS:s3cret-token").toString("base64") } } });
-    assert.deepEqual(pull.env, { DOCKER_CONFIG: "/var/lib/codedetect/docker" });
+    assert.deepEqual(pull.env, { DOCKER_CONFIG: "/var/lib/codedetect/docker-candidate" });
+    assert.equal(promote.path, "/var/lib/codedetect/docker/config.json");
+    assert.equal(promote.content, write.content);
     assert.doesNotMatch(describePlan(plan.pull), /s3cret|QVdT/);
     const again = planUp(v1, nothingObserved({ dockerConfig: dockerConfigContent(auth) }), planContext({ auth }));
     assert.deepEqual(kinds(again.pull), ["run pull"]);
+    assert.deepEqual((again.pull[0] as { env?: unknown }).env, { DOCKER_CONFIG: "/var/lib/codedetect/docker" });
   });
 
   it("keeps the last three good versions and anything in use; prunes the rest of the repository", () => {
@@ -102,7 +108,7 @@ describe("planUp", () => {
     const other = `sha256:${"9".repeat(64)}`;
     const seen = nothingObserved({
       imagePresent: true,
-      state: { current: v1, history },
+      state: { project: "codedetect", pending: null, current: v1, history },
       localImages: [
         { repository: REPO, digest: DIGEST_1, id: "sha256:i1" },
         { repository: REPO, digest: DIGEST_2, id: "sha256:i2" },
@@ -122,7 +128,7 @@ describe("planUp", () => {
   });
 
   it("serializes the state it records in a stable form", () => {
-    assert.equal(serializeState({ current: null, history: [] }), '{\n  "current": null,\n  "history": []\n}\n');
+    assert.equal(serializeState({ project: "codedetect", current: null, pending: null, history: [] }), '{\n  "project": "codedetect",\n  "current": null,\n  "pending": null,\n  "history": []\n}\n');
   });
 });
 

@@ -66,4 +66,16 @@ describe("pulling with registry credentials", { skip }, () => {
     await docker(["image", "inspect", image.replace(/:v1@/, "@")]);
     assert.equal(fs.statSync(path.join(stateDir, "docker/config.json")).mode & 0o777, 0o600);
   });
+
+  it("a pull that fails with new credentials keeps the ones that worked", async () => {
+    const kept = path.join(stateDir, "docker/config.json");
+    const good = fs.readFileSync(kept, "utf8");
+    await docker(["rmi", image.replace(/:v1@/, "@")]);
+    const runner = createRunner({ stateDir, auth: { registry: registry.address, username: "deployer", password: "wrong" }, pullRetry: { attempts: 3, minDelayMs: 100, maxDelayMs: 100, deadlineMs: 5000 } });
+    const error = await runner.pull(defineStack({ image, efsRoot: "/nonexistent" })).then(() => assert.fail("must not pull"), (e: unknown) => e);
+    assert.ok(error instanceof ComposeError);
+    assert.match(error.message, /\(1 attempt over [\d.]+ s\): .*(unauthorized|denied)/);
+    assert.equal(fs.readFileSync(kept, "utf8"), good);
+    assert.equal(good, dockerConfigContent({ registry: registry.address, username: "deployer", password: "s3cret-token" }));
+  });
 });

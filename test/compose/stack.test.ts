@@ -75,6 +75,7 @@ describe("the stack on a real Docker Engine", { skip }, () => {
     });
     runner = createRunner({
       stateDir,
+      lockDir: `${stateDir}-lock`,
       pullRetry: { attempts: 3, minDelayMs: 300, maxDelayMs: 1000, deadlineMs: 10_000 },
       pullTimeoutMs: 60_000,
       log: (line) => lines.push(line),
@@ -84,6 +85,7 @@ describe("the stack on a real Docker Engine", { skip }, () => {
   after(async () => {
     await runner?.down(project).catch(() => undefined);
     fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(`${stateDir}-lock`, { recursive: true, force: true });
     fs.rmSync(efsRoot, { recursive: true, force: true });
   });
 
@@ -132,7 +134,7 @@ describe("the stack on a real Docker Engine", { skip }, () => {
   it("rolls back from a version whose health check fails; the CLI exits 1 with the reason and the last log lines", async () => {
     const stackFile = path.join(stateDir, "stack.json");
     fs.writeFileSync(stackFile, JSON.stringify(input(refs.bad)));
-    const cli = await execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), "up", "--stack", stackFile, "--state-dir", stateDir], { reject: false });
+    const cli = await execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), "up", "--stack", stackFile, "--state-dir", stateDir], { reject: false, env: { COMPOSE_LOCK_DIR: `${stateDir}-lock` } });
     assert.equal(cli.exitCode, 1, cli.stderr);
     const report = cli.stderr.slice(cli.stderr.indexOf("compose: up ")).split("\n");
     assert.match(report[0] ?? "", /^compose: up cdtest\d+ to .*:bad@sha256:[a-f0-9]{64}: it did not turn healthy: health check failing \(deliberately unhealthy\); rolled back to v2 \(sha256:[a-f0-9]{12}…\), which is healthy again; next: /);
@@ -189,6 +191,6 @@ describe("the stack on a real Docker Engine", { skip }, () => {
     assert.equal((await health()).body.version, "2.0.0-test");
     await runner.down(project);
     assert.deepEqual((await runner.status(project)).services, []);
-    assert.deepEqual(await runner.down(project), []);
+    assert.deepEqual((await runner.down(project)).actions, []);
   });
 });
