@@ -44,7 +44,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function read(file: string): LockContent | null | "unreadable" {
+/** The lock's content; null when there is none, "unreadable" when something else sits at its name. */
+export function readLock(file: string): LockContent | null | "unreadable" {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -102,7 +103,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   let lastReported = "";
   for (;;) {
     if (writeExclusive(file, content())) break;
-    const holder = read(file);
+    const holder = readLock(file);
     if (holder === null) continue;
     if (holder === "unreadable") throw new Error(`${file} exists but is not a lock this agent wrote; remove it if no agent is migrating, then re-run`);
     if (isStale(holder, now())) {
@@ -114,7 +115,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
         if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
         throw error;
       }
-      const moved = read(taken);
+      const moved = readLock(taken);
       if (moved !== null && moved !== "unreadable" && moved.token !== holder.token) {
         // It was renewed or replaced meanwhile: put it back untouched.
         try {
@@ -137,7 +138,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   let current = content();
   let lost = false;
   const renew = setInterval(() => {
-    const seen = read(file);
+    const seen = readLock(file);
     if (seen === null || seen === "unreadable" || seen.token !== token) {
       lost = true;
       return;
@@ -152,12 +153,12 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     content: current,
     waited,
     assertHeld() {
-      const seen = read(file);
+      const seen = readLock(file);
       if (lost || seen === null || seen === "unreadable" || seen.token !== token) throw new Error(`lost the migration lock ${file} (another agent took it over after this one stalled past its lease)`);
     },
     release() {
       clearInterval(renew);
-      const seen = read(file);
+      const seen = readLock(file);
       if (seen !== null && seen !== "unreadable" && seen.token === token) fs.rmSync(file, { force: true });
     },
   };
