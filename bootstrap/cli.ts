@@ -84,16 +84,17 @@ export function baseLayers(invocation: Invocation, env: NodeJS.ProcessEnv): Laye
 async function run(invocation: Invocation, out: Output): Promise<void> {
   const layers = baseLayers(invocation, process.env);
   let resolved: Resolved = resolveConfig(invocation.local, layers);
-  let aws: AwsAdapter | null = null;
+  const adapters = new Map<string, AwsAdapter>();
   const ctx: Context = {
     config: resolved.config,
     identity: null,
     tags: {},
     out,
-    aws: async () => {
-      if (!ctx.identity && !ctx.config.region) throw new Error("no region known yet");
-      aws ??= createAwsAdapter({ region: ctx.config.region ?? ctx.identity!.region, endpoint: ctx.config.awsEndpoint });
-      return aws;
+    aws: async (region) => {
+      const chosen = ctx.config.region ?? region ?? ctx.identity?.region;
+      if (!chosen) throw new Error("no region known yet (set region, or let identify read it)");
+      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint }));
+      return adapters.get(chosen)!;
     },
     applyTags: (tags) => {
       resolved = resolveConfig(invocation.local, { ...layers, tags: tagLayer(tags) });

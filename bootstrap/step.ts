@@ -24,7 +24,8 @@ export interface Context {
   tags: Record<string, string>;
   /** Re-resolves the configuration with the instance's tags (throws a ConfigProblem when a tag is bad). */
   applyTags?: (tags: Record<string, string>) => void;
-  aws: () => Promise<AwsAdapter>;
+  /** The AWS adapter for `region` (default: the configured region, else this instance's). */
+  aws: (region?: string) => Promise<AwsAdapter>;
   out: Output;
 }
 

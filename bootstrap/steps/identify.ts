@@ -73,7 +73,7 @@ export const identify: Step<IdentifySeen> = {
     const imds = await createImdsClient(ctx.config.imdsEndpoint).identity();
     if (imds.state !== "ok") return { recorded, imds, source: "imds", tags: { state: "skipped" } };
     try {
-      const aws = await ctx.aws();
+      const aws = await ctx.aws(imds.identity.region);
       return { recorded, imds, source: "imds", tags: { state: "ok", tags: await aws.instanceTags(imds.identity.instanceId) } };
     } catch (error) {
       return { recorded, imds, source: "imds", tags: { state: "failed", detail: (error as Error).message } };
