@@ -6,6 +6,7 @@ import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
 import { describeFailure } from "./errors.ts";
+import { readJournal } from "./journal.ts";
 import { createAgentExecutor } from "./executor.ts";
 import { createOutput, type Output } from "./output.ts";
 import { runSteps, type Context } from "./step.ts";
@@ -113,6 +114,11 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
         : `nothing to do (${((Date.now() - started) / 1000).toFixed(1)} s)`;
     out.info(summary, { steps: reports.map((report) => ({ step: report.step, outcome: report.outcome, durationMs: report.durationMs })) });
   };
+  try {
+    readJournal(ctx.config.stateDir);
+  } catch (error) {
+    throw new ConfigProblem("journal", (error as Error).message);
+  }
   if (invocation.dryRun) return body();
   fs.mkdirSync(ctx.config.stateDir, { recursive: true });
   await withLock(path.join(ctx.config.stateDir, "agent"), "bootstrap", body);
