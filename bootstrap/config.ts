@@ -188,7 +188,12 @@ export function resolveConfig(local: boolean, layers: Layers): Resolved {
   }
   const config = parsed.data;
   if (config.mode === "aws" && config.fileSystemId === null) throw new ConfigProblem("fileSystemId", "is required outside --local (set it in the config file, a codedetect:fileSystemId tag or CODEDETECT_FILE_SYSTEM_ID)");
-  return { config: { ...config, stateDir: path.resolve(config.stateDir), sharedDir: path.resolve(config.sharedDir), migrateFrom: config.migrateFrom && path.resolve(config.migrateFrom) }, sources };
+  const resolvedConfig = { ...config, stateDir: path.resolve(config.stateDir), sharedDir: path.resolve(config.sharedDir), migrateFrom: config.migrateFrom && path.resolve(config.migrateFrom) };
+  const inside = (child: string, parent: string) => child === parent || child.startsWith(`${parent}${path.sep}`);
+  if (resolvedConfig.migrateFrom && (inside(resolvedConfig.migrateFrom, resolvedConfig.sharedDir) || inside(resolvedConfig.sharedDir, resolvedConfig.migrateFrom))) {
+    throw new ConfigProblem("migrateFrom", `${resolvedConfig.migrateFrom} overlaps the shared directory ${resolvedConfig.sharedDir}; give the old single-instance data directory`);
+  }
+  return { config: resolvedConfig, sources };
 }
 
 /** The resolved configuration as `status` prints it: each value with its source, secrets redacted. */

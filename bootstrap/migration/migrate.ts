@@ -52,18 +52,27 @@ async function stage(action: MigrateAction, paths: Paths, lease: Lease, log: (li
   }
   const { files, skipped } = listFiles(source.uploads);
   const limit = pLimit(COPY_CONCURRENCY);
-  const records = await Promise.all(
+  const copied = await Promise.all(
     files.map((file) =>
       limit(async () => {
         const staged = path.join(paths.staging, "uploads", file.relative);
         mkdirOwned(path.dirname(staged), action.owner, paths.staging);
-        const copied = await copyVerified(file.absolute, staged);
+        let copy;
+        try {
+          copy = await copyVerified(file.absolute, staged);
+        } catch (error) {
+          // The old server may delete an upload between the listing and its copy: that file is no longer part of the data.
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT" || fs.existsSync(file.absolute)) throw error;
+          skipped.push(`${file.relative} (deleted at the source during the copy)`);
+          return null;
+        }
         own(staged, action.owner);
         crashPoint();
-        return { path: file.relative, ...copied };
+        return { path: file.relative, ...copy };
       }),
     ),
   );
+  const records = copied.filter((record) => record !== null);
   if (skipped.length > 0) log(`not copied (not regular files): ${skipped.join(", ")}`);
   const commit: Commit = { version: 1, migrationId: randomUUID(), holder: action.holder, createdAt: new Date().toISOString(), source: action.source, database, files: records, skipped };
   lease.assertHeld();

@@ -42,6 +42,7 @@ export const migrateStep: Step<MigrateSeen> = {
   async observe(ctx) {
     const paths = migrationPaths(sharedTree(ctx.config.sharedDir).root);
     const from = ctx.config.migrateFrom;
+    if (from && !fs.existsSync(from)) ctx.out.info(`migrate: ${from} does not exist; nothing to migrate from it`);
     const source = from && fs.existsSync(from) ? { database: fs.existsSync(sourcePaths(from).database), uploads: fs.existsSync(sourcePaths(from).uploads) } : null;
     const marker = readRecord(paths.marker, MarkerSchema);
     const leftovers: string[] = [];

@@ -39,6 +39,7 @@ describe("resolveConfig", () => {
     assert.throws(() => resolveConfig(true, { flags: flagLayer({ port: "70000" }) }), /^ConfigProblem: port \(from flag\): Too big/);
     assert.throws(() => resolveConfig(false, { tags: tagLayer({ "codedetect:fileSystemId": "efs-1" }) }), /fileSystemId \(from instance tag\): must look like "fs-0123456789abcdef0"/);
     assert.throws(() => resolveConfig(false, {}), /fileSystemId: is required outside --local/);
+    assert.throws(() => resolveConfig(true, { flags: flagLayer({ sharedDir: "/srv/shared", migrateFrom: "/srv/shared/codedetect" }) }), /^ConfigProblem: migrateFrom: \/srv\/shared\/codedetect overlaps the shared directory \/srv\/shared/);
   });
 
   it("the config file is strict: unknown fields, wrong types and non-JSON are refused with the file's name", () => {
