@@ -89,6 +89,21 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
     assert.match(status.steps.mount.error.next, /is not a mount of/);
   });
 
+  it("killed at random moments around the fstab write and the mount, re-runs keep exactly one fstab line", async () => {
+    // Stand-in: `mount` takes a while and mounts nothing, so the kills land before, during and after it.
+    const agent = await instance(`${REGION}b`, "sleep 1; exit 0");
+    for (const delay of [300, 700, 1100, 1500, 1900, 2600]) {
+      await runAgent(["--config", path.join(agent.root, "bootstrap.json")], { ...CREDENTIALS, PATH: `${path.join(agent.root, "bin")}:${process.env.PATH}` }, { killAfterMs: delay });
+      const lines = fs.readFileSync(path.join(agent.root, "fstab"), "utf8").split("\n").filter((line) => line.includes(agent.mountPoint));
+      assert.ok(lines.length <= 1, `after a kill at ${delay} ms: ${lines.length} lines`);
+    }
+    const result = await agent.run();
+    assert.equal(result.code, 1, "still refuses the plain directory");
+    const fstab = fs.readFileSync(path.join(agent.root, "fstab"), "utf8");
+    assert.equal(fstab.split("\n").filter((line) => line.includes(agent.mountPoint)).length, 1);
+    assert.ok(fstab.startsWith("UUID=abc / ext4 defaults 0 1\n"), "the other lines kept");
+  });
+
   it("another file system mounted in its place is refused, naming it", { skip: process.getuid?.() !== 0 ? "needs root for mount --bind" : false }, async () => {
     const agent = await instance(`${REGION}b`, "exit 0");
     const elsewhere = tempDir("not-efs");
