@@ -73,7 +73,7 @@ function planStep(step: AnyStep, seen: unknown, ctx: Context): AgentAction[] {
   }
 }
 
-/** Runs the steps in order; the first failure is journaled and thrown as a StepError. With `only`, earlier steps are observed (for what they teach) but not applied. */
+/** Runs the steps in order; the first failure is journaled and thrown as a StepError. With `only`, earlier steps are observed (for what they teach) and must already be done. */
 export async function runSteps(steps: AnyStep[], ctx: Context, executor: AgentExecutor, options: RunOptions = {}): Promise<StepReport[]> {
   if (options.only && !steps.some((step) => step.name === options.only)) {
     throw new StepError({ step: options.only, action: "select", cause: "no such step", next: `use one of: ${steps.map((step) => step.name).join(", ")}` });
@@ -91,6 +91,16 @@ export async function runSteps(steps: AnyStep[], ctx: Context, executor: AgentEx
       const seen = await observeStep(step, ctx);
       step.learn?.(seen, ctx);
       if (!selected) {
+        // An earlier step must already be done: `--only migrate` never writes into an unmounted directory.
+        const missing = planStep(step, seen, ctx);
+        if (missing.length > 0) {
+          throw new StepError({
+            step: step.name,
+            action: `check before --only ${options.only}`,
+            cause: `this earlier step is not done (it would: ${missing.map(describeAgentAction).join("; ")})`,
+            next: `run \`npm run bootstrap\` without --only, or --only ${step.name} first`,
+          });
+        }
         reports.push({ step: step.name, outcome: "skipped", durationMs: Date.now() - started, actions: [], note: null });
         continue;
       }

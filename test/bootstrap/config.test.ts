@@ -104,6 +104,22 @@ describe("the bootstrap command line", () => {
     assert.match(text.stdout, /^ {2}registryAuth +"<redacted>" +\(env\)$/m);
   });
 
+  it("--only STEP refuses while an earlier step is not done (never migrates into an unmounted place), then applies only STEP", async () => {
+    const root = tempDir("only");
+    const args = ["--local", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared")];
+    const early = await runAgent([...args, "--only", "layout"]);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /^bootstrap: step identify: check before --only layout: this earlier step is not done \(it would: write .*identity\.json.*\); next: run `npm run bootstrap` without --only, or --only identify first\n$/);
+    assert.equal(fs.existsSync(path.join(root, "shared")), false);
+    assert.equal((await runAgent([...args, "--only", "identify"])).code, 0);
+    assert.equal((await runAgent([...args, "--only", "mount"])).code, 0);
+    const layout = await runAgent([...args, "--only", "layout"]);
+    assert.equal(layout.code, 0, layout.stderr);
+    assert.match(layout.stdout, /^layout: done/m);
+    assert.doesNotMatch(layout.stdout, /^migrate:/m);
+    assert.equal(fs.statSync(path.join(root, "shared", "codedetect", "uploads")).isDirectory(), true);
+  });
+
   it("--dry-run prints every step's plan and changes nothing", async () => {
     const root = tempDir("dry");
     const result = await runAgent(["--local", "--dry-run", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared")]);
