@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
-import { describeFailure } from "./errors.ts";
+import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
 import { createAgentExecutor } from "./executor.ts";
 import { createOutput, type Output } from "./output.ts";
@@ -121,7 +121,18 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
   }
   if (invocation.dryRun) return body();
   fs.mkdirSync(ctx.config.stateDir, { recursive: true });
-  await withLock(path.join(ctx.config.stateDir, "agent"), "bootstrap", body);
+  let entered = false;
+  try {
+    await withLock(path.join(ctx.config.stateDir, "agent"), "bootstrap", () => {
+      entered = true;
+      return body();
+    });
+  } catch (error) {
+    if (entered) throw error;
+    // One agent per state directory (one instance): the second is refused, naming the first.
+    const holder = error as { cause?: unknown; next?: unknown; message: string };
+    throw new StepError({ step: "start-up", action: `lock the state directory ${ctx.config.stateDir}`, cause: typeof holder.cause === "string" ? holder.cause : holder.message, next: typeof holder.next === "string" ? holder.next : "wait for the other agent to finish" });
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

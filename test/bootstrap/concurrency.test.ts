@@ -31,6 +31,25 @@ describe("two agents at once", () => {
   });
 });
 
+describe("two agents for one instance (one state directory)", () => {
+  it("the second is refused at once, naming the first, and changes nothing", async () => {
+    const source = tempDir("old");
+    makeOldLayout(source, 20, 5);
+    const root = tempDir("same-state");
+    const args = ["--local", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared"), "--migrate-from", source];
+    const first = runAgent(args, { BOOTSTRAP_TEST_HOLD_LOCK_MS: "3000" });
+    for (let waited = 0; !fs.existsSync(path.join(root, "shared", "codedetect", ".migration.lock")); waited += 50) {
+      assert.ok(waited < 30_000, "the first agent reached its migration");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const second = await runAgent(args);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /^bootstrap: step start-up: lock the state directory .*: .*agent\/lock is held by pid \d+ \(bootstrap\) since .*; next: wait for it to finish/);
+    assert.equal((await first).code, 0);
+    assert.match(journal(path.join(root, "state")).steps.migrate!.note!, /^migrated 20 upload/);
+  });
+});
+
 describe("the shared lock", () => {
   const lockIn = () => path.join(tempDir("lock"), ".migration.lock");
 
