@@ -159,7 +159,10 @@ export interface Layers {
 }
 
 /** Pure: merges the layers in rising precedence and validates the result once; a problem names the field and its source. */
-export function resolveConfig(local: boolean, layers: Layers): Resolved {
+export function resolveConfig(localFlag: boolean, layers: Layers): Resolved {
+  // The mode picks the defaults, so it is settled first: --local, else the highest source that names one.
+  const named = [layers.flags, layers.env, layers.tags, layers.file].find((layer) => layer?.mode !== undefined)?.mode;
+  const local = localFlag || named === "local";
   const order: [SourceName, ConfigLayer][] = [
     ["default", defaults(local) as ConfigLayer],
     ["file", layers.file ?? {}],
@@ -175,7 +178,7 @@ export function resolveConfig(local: boolean, layers: Layers): Resolved {
       sources[key] = source;
     }
   }
-  if (local) {
+  if (localFlag) {
     merged.mode = "local";
     sources.mode = "flag";
   }

@@ -54,6 +54,14 @@ describe("resolveConfig", () => {
     assert.deepEqual(tagLayer({ Name: "web", "aws:autoscaling:groupName": "g" }), {});
   });
 
+  it("a mode named by the environment or the file picks that mode's defaults too", () => {
+    const { config, sources } = resolveConfig(false, { env: envLayer({ CODEDETECT_MODE: "local" }) });
+    assert.equal(config.mode, "local");
+    assert.equal(sources.mode, "env");
+    assert.equal(config.stateDir, path.resolve(".codedetect/state"));
+    assert.equal(config.fileSystemId, null, "no file system needed locally");
+  });
+
   it("secrets are redacted in the printout", () => {
     const resolved = resolveConfig(true, { env: envLayer({ CODEDETECT_REGISTRY_AUTH: "user:hunter2" }) });
     const row = describeConfig(resolved).find((entry) => entry.key === "registryAuth")!;
