@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { EC2Client, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { CreateFileSystemCommand, CreateMountTargetCommand, EFSClient } from "@aws-sdk/client-efs";
 import { createAwsAdapter } from "../../bootstrap/adapters/aws.ts";
-import { runAgent, tempDir } from "./helpers.ts";
+import * as esbuild from "esbuild";
+import { CLI, runAgent, tempDir } from "./helpers.ts";
 import { motoUnavailable, startImds, startMoto } from "./loopback.ts";
 
 const REGION = "eu-west-1";
@@ -102,6 +103,25 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
     const fstab = fs.readFileSync(path.join(agent.root, "fstab"), "utf8");
     assert.equal(fstab.split("\n").filter((line) => line.includes(agent.mountPoint)).length, 1);
     assert.ok(fstab.startsWith("UUID=abc / ext4 defaults 0 1\n"), "the other lines kept");
+  });
+
+  it("bundled into one file run far from node_modules (as on a host), the agent still reads IMDS, tags and EFS", async () => {
+    const agent = await instance(`${REGION}b`, "exit 0");
+    const bundle = path.join(tempDir("bundle"), "agent.mjs");
+    await esbuild.build({
+      entryPoints: [CLI],
+      bundle: true,
+      platform: "node",
+      target: "node24",
+      format: "esm",
+      outfile: bundle,
+      logLevel: "silent",
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    });
+    const result = await runAgent(["--config", path.join(agent.root, "bootstrap.json")], { ...CREDENTIALS, PATH: `${path.join(agent.root, "bin")}:${process.env.PATH}`, NODE_PATH: "" }, { script: bundle, cwd: path.dirname(bundle) });
+    assert.equal(result.code, 1, "refuses the plain directory, as the unbundled agent does");
+    assert.match(result.stderr, /^bootstrap: step mount: wait mounted:.* is a plain directory, not a mount point/);
+    assert.match(fs.readFileSync(path.join(agent.root, "state", "identity.json"), "utf8"), new RegExp(`"instanceId":"${instanceId}"`));
   });
 
   it("another file system mounted in its place is refused, naming it", { skip: process.getuid?.() !== 0 ? "needs root for mount --bind" : false }, async () => {

@@ -38,9 +38,9 @@ export interface AgentResult {
   stderr: string;
 }
 
-export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number } = {}): Promise<AgentResult> {
+export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number; script?: string; cwd?: string } = {}): Promise<AgentResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [options.script ?? CLI, ...args], { env: { ...process.env, ...env }, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
