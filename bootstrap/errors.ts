@@ -10,10 +10,12 @@ export class StepError extends Error {
   readonly next: string;
   readonly details: string[];
   constructor(fields: { step: string; action: string; cause: string; next: string; details?: string[] }) {
-    super(`step ${fields.step}: ${fields.action}: ${fields.cause}; next: ${fields.next}`);
+    // One line on a terminal, whatever the underlying error printed.
+    const cause = fields.cause.replace(/\s*\n\s*/g, " ");
+    super(`step ${fields.step}: ${fields.action}: ${cause}; next: ${fields.next}`);
     this.step = fields.step;
     this.action = fields.action;
-    this.cause = fields.cause;
+    this.cause = cause;
     this.next = fields.next;
     this.details = fields.details ?? [];
   }

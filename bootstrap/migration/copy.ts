@@ -6,6 +6,7 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { backup, DatabaseSync } from "node:sqlite";
+import { ComposeError } from "../../compose/errors.ts";
 
 const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
 
@@ -52,23 +53,31 @@ export interface DatabaseCopy {
 
 /** A consistent copy of a live database (online backup API), in rollback-journal mode, integrity-checked, with each table's row count. */
 export async function backupDatabase(source: string, destination: string): Promise<DatabaseCopy> {
-  const from = new DatabaseSync(source, { readOnly: true });
+  const damaged = (cause: string) =>
+    new ComposeError({ what: `copy the old database ${source}`, cause, next: `the old database is damaged: repair it (sqlite3 ${source} .recover) or move it aside to migrate only the uploads, then re-run` });
   try {
-    await backup(from, destination);
-  } finally {
-    from.close();
+    const from = new DatabaseSync(source, { readOnly: true });
+    try {
+      await backup(from, destination);
+    } finally {
+      from.close();
+    }
+  } catch (error) {
+    throw damaged((error as Error).message);
   }
   const copy = new DatabaseSync(destination);
   const rows: Record<string, number> = {};
   try {
     const verdict = copy.prepare("PRAGMA integrity_check").all().map((row) => String((row as Record<string, unknown>).integrity_check));
-    if (verdict.join() !== "ok") throw new Error(`the copy of ${source} fails PRAGMA integrity_check: ${verdict.slice(0, 3).join("; ")}`);
+    if (verdict.join() !== "ok") throw damaged(`its copy fails PRAGMA integrity_check: ${verdict.join("; ").split("\n").slice(0, 3).join(" ")}`);
     copy.exec("PRAGMA journal_mode=DELETE");
     const tables = copy.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
     for (const table of tables) {
       const name = String((table as Record<string, unknown>).name);
       rows[name] = Number((copy.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }).n);
     }
+  } catch (error) {
+    throw error instanceof ComposeError ? error : damaged((error as Error).message);
   } finally {
     copy.close();
   }

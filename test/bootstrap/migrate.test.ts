@@ -95,6 +95,24 @@ describe("migrate", () => {
     }
   });
 
+  it("a damaged old database stops the migration before anything is placed, in one line saying how to repair it", async () => {
+    const { tree, args, source } = setup(3, 200);
+    const file = path.join(source, "database", "codedetect.db");
+    const handle = fs.openSync(file, "r+");
+    fs.writeSync(handle, Buffer.alloc(4096, 0xff), 0, 4096, 4096);
+    fs.closeSync(handle);
+    const result = await runAgent(args);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^bootstrap: step migrate: copy the old database .*codedetect\.db: .*; next: the old database is damaged: repair it \(sqlite3 .* \.recover\) or move it aside to migrate only the uploads, then re-run\n$/);
+    assert.deepEqual(fs.readdirSync(path.join(tree, "database")), []);
+    assert.deepEqual(fs.readdirSync(path.join(tree, "uploads")), []);
+    assert.equal(fs.existsSync(path.join(tree, ".migrated.json")), false);
+    fs.renameSync(file, `${file}.damaged`);
+    const again = await runAgent(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /migrated 3 upload\(s\) and no database/);
+  });
+
   it("a journal that does not fit its schema stops the agent before it changes anything", async () => {
     const { root, args, tree } = setup(1, 1);
     fs.mkdirSync(path.join(root, "state"), { recursive: true });
