@@ -91,18 +91,23 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   const pollMs = options.pollMs ?? 500;
   const started = now();
   const token = randomUUID();
+  let acquiredAt = "";
   const content = (): LockContent => ({
     token,
     holder: options.holder,
     host: os.hostname(),
     pid: process.pid,
-    acquiredAt: new Date(started).toISOString(),
+    acquiredAt: acquiredAt || new Date(now()).toISOString(),
     expiresAt: new Date(now() + options.leaseMs).toISOString(),
   });
   let waited = false;
   let lastReported = "";
   for (;;) {
-    if (writeExclusive(file, content())) break;
+    const attempt = content();
+    if (writeExclusive(file, attempt)) {
+      acquiredAt = attempt.acquiredAt;
+      break;
+    }
     const holder = readLock(file);
     if (holder === null) continue;
     if (holder === "unreadable") throw new Error(`${file} exists but is not a lock this agent wrote; remove it if no agent is migrating, then re-run`);
@@ -138,15 +143,20 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   let current = content();
   let lost = false;
   const renew = setInterval(() => {
-    const seen = readLock(file);
-    if (seen === null || seen === "unreadable" || seen.token !== token) {
+    try {
+      const seen = readLock(file);
+      if (seen === null || seen === "unreadable" || seen.token !== token) {
+        lost = true;
+        return;
+      }
+      current = content();
+      const temporary = `${file}.${token}.renew`;
+      fs.writeFileSync(temporary, `${JSON.stringify(current)}\n`);
+      fs.renameSync(temporary, file);
+    } catch {
+      // The shared storage failed under us: count the lock as lost, so nothing more is committed.
       lost = true;
-      return;
     }
-    current = content();
-    const temporary = `${file}.${token}.renew`;
-    fs.writeFileSync(temporary, `${JSON.stringify(current)}\n`);
-    fs.renameSync(temporary, file);
   }, Math.max(1000, options.leaseMs / 3));
   renew.unref();
   return {

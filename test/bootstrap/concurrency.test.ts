@@ -88,6 +88,21 @@ describe("the shared lock", () => {
     assert.equal(fs.readFileSync(file, "utf8"), "not json");
   });
 
+  it("a live holder renews its lease, so another host never sees it run out", async () => {
+    const file = lockIn();
+    const lease = await acquireLock(file, { holder: "i-live", leaseMs: 3000, waitMs: 0 });
+    const first = (readLock(file) as { expiresAt: string }).expiresAt;
+    let renewed = first;
+    for (let waited = 0; renewed === first && waited < 20_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      renewed = (readLock(file) as { expiresAt: string }).expiresAt;
+    }
+    assert.ok(Date.parse(renewed) > Date.parse(first), "the lease was pushed forward");
+    assert.equal((readLock(file) as { acquiredAt: string }).acquiredAt, lease.content.acquiredAt, "acquiredAt stays");
+    lease.assertHeld();
+    lease.release();
+  });
+
   it("a holder whose lock was taken over knows it before committing", async () => {
     const file = lockIn();
     const lease = await acquireLock(file, { holder: "i-slow", leaseMs: 60_000, waitMs: 0 });
