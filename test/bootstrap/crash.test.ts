@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { assertConverged, journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
 
 const FILES = 2000;
@@ -17,6 +17,7 @@ describe("kill -9 during bootstrap --local with a migration", () => {
     source = tempDir("old");
     makeOldLayout(source, FILES, ROWS);
   });
+  after(() => fs.rmSync(source, { recursive: true, force: true }));
 
   const args = (root: string) => ["--local", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared"), "--migrate-from", source];
 
