@@ -2,11 +2,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { AnalyzerFailedError, AnalyzerUnavailableError } from "./errors.ts";
+import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError } from "./errors.ts";
 import type { AnalyzerLogger, ToolName } from "./types.ts";
 
 export const WORKER_SCRIPT = fileURLToPath(new URL("./worker.py", import.meta.url));
@@ -60,13 +59,20 @@ export interface ToolWorkerOptions {
   logger: AnalyzerLogger;
   /** Resident memory after a job above which the process is replaced (default RECYCLE_RSS_MB). */
   recycleRssMb?: number;
+  /** The pool's scratch directory: each process gets its own directory (cwd and home) inside it. */
+  scratchDir: string;
 }
+
+const formatSeconds = (ms: number): string => `${Number((ms / 1000).toFixed(1))} s`;
 
 export class ToolWorker {
   readonly tool: ToolName;
   readonly #python: string;
   readonly #logger: AnalyzerLogger;
   readonly #recycleRssMb: number;
+  readonly #scratchDir: string;
+  /** Removals of exited processes' directories still under way (stop() waits for them). */
+  readonly #cleanups = new Set<Promise<void>>();
   #state: WorkerState = "idle";
   #process: ChildProcess | null = null;
   #starting: Promise<void> | null = null;
@@ -83,6 +89,7 @@ export class ToolWorker {
     this.#python = options.python;
     this.#logger = options.logger;
     this.#recycleRssMb = options.recycleRssMb ?? RECYCLE_RSS_MB;
+    this.#scratchDir = options.scratchDir;
   }
 
   get state(): WorkerState {
@@ -109,9 +116,10 @@ export class ToolWorker {
     const child = this.#process;
     if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
     const id = this.#nextId++;
+    this.#stderrTail = []; // what the log tells about this job is this job's
     return new Promise<ToolRun>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#settle(id, new AnalyzerFailedError(`${this.tool} timed out after ${timeoutMs} ms on this file`));
+        this.#settle(id, new AnalyzerTimeoutError(`${this.tool} ran into the ${formatSeconds(timeoutMs)} time limit on this file`));
         this.#retire(child);
       }, timeoutMs);
       this.#pending = { id, resolve, reject, timer };
@@ -119,16 +127,19 @@ export class ToolWorker {
     });
   }
 
-  /** Stops the process for good; a running job is rejected. */
+  /** Stops the process for good; a running job is rejected. Resolves once its directories are removed. */
   async stop(): Promise<void> {
     this.#state = "stopped";
     const child = this.#process;
     if (this.#pending) this.#settle(this.#pending.id, new AnalyzerUnavailableError("the analyzer pool is closed"));
-    if (!child) return;
-    const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-    const exited = running ? once(child, "exit").catch(() => {}) : Promise.resolve();
-    child.kill("SIGKILL");
-    await exited;
+    if (child) {
+      const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+      const exited = running ? once(child, "exit").catch(() => {}) : Promise.resolve();
+      child.kill("SIGKILL");
+      await exited;
+    }
+    await this.#starting?.catch(() => {}); // a start under way gives up (its process is killed, its directory removed)
+    await Promise.all([...this.#cleanups]);
   }
 
   #settle(id: number, outcome: ToolRun | Error): void {
@@ -144,7 +155,7 @@ export class ToolWorker {
     this.#state = "starting";
     this.#stderrTail = [];
     // cwd: an empty private directory (pylint puts it on sys.path); home: the tools' caches, never the cwd
-    const root = await mkdtemp(join(tmpdir(), `codedetect-${this.tool}-`));
+    const root = await mkdtemp(join(this.#scratchDir, `${this.tool}-`));
     const cwd = join(root, "cwd");
     const home = join(root, "home");
     await Promise.all([mkdir(cwd), mkdir(home)]);
@@ -153,7 +164,10 @@ export class ToolWorker {
       throw new AnalyzerUnavailableError("the analyzer pool is closed");
     }
     const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: home, PYLINTHOME: home, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
-    const child = spawn(this.#python, [...PYTHON_FLAGS, WORKER_SCRIPT, "--tool", this.tool], { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    // detached: its own process group, so that a signal to the server's group (systemd's stop, Ctrl-C) does not
+    // cut the analyses the drain lets finish; the server ends it after the drain, and it exits by itself when
+    // the server dies (worker.py watches its parent)
+    const child = spawn(this.#python, [...PYTHON_FLAGS, WORKER_SCRIPT, "--tool", this.tool], { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
     this.#process = child;
     child.stdin.on("error", () => {}); // a dead worker is handled by its exit event
     createInterface({ input: child.stdout }).on("line", (line) => this.#onLine(line));
@@ -224,7 +238,9 @@ export class ToolWorker {
         this.#retire(this.#process);
       }
     } else {
-      this.#settle(reply.id, new AnalyzerFailedError(`${this.tool} failed on this file: ${reply.error ?? "unknown error"}`));
+      // the tool's own error (and its traceback on stderr) may name server paths: the log gets it, the answer does not
+      this.#logger.warn({ tool: this.tool, err: reply.error, stderr: this.#stderrTail.slice(-5) }, "analyzer tool failed on a file");
+      this.#settle(reply.id, new AnalyzerFailedError(`${this.tool} failed on this file`));
     }
   }
 
@@ -243,11 +259,17 @@ export class ToolWorker {
   async #onExit(child: ChildProcess, root: string, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     if (this.#process === child) {
       const running = this.#pending;
-      if (running) this.#settle(running.id, new AnalyzerFailedError(`${this.tool} crashed on this file (${signal ?? `exit code ${code}`})${this.#stderrSuffix()}`));
+      if (running) {
+        this.#logger.warn({ tool: this.tool, code, signal, stderr: this.#stderrTail.slice(-5) }, "analyzer worker crashed during a job");
+        this.#settle(running.id, new AnalyzerFailedError(`${this.tool} crashed on this file`));
+      }
       else if (this.#state === "ready") this.#logger.warn({ tool: this.tool, code, signal, stderr: this.#stderrTail.slice(-5) }, "analyzer worker exited while idle; starting a new one");
       this.#retire(child);
     }
-    await rm(root, { recursive: true, force: true }).catch(() => {});
+    const cleanup = rm(root, { recursive: true, force: true }).catch(() => {});
+    this.#cleanups.add(cleanup);
+    await cleanup;
+    this.#cleanups.delete(cleanup);
   }
 
   #stderrSuffix(): string {

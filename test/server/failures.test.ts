@@ -4,9 +4,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
-import { filesUnder, ROOT, startServer, upload } from "../helpers/server-process.ts";
+import { stdlibSource } from "../helpers/python-sources.ts";
+import { filesUnder, startServer, upload } from "../helpers/server-process.ts";
 
-const large = fs.readFileSync(path.join(ROOT, "test/fixtures/python/large.py"), "utf8");
+const large = stdlibSource("tarfile");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function healthOf(url: string) {
