@@ -71,6 +71,8 @@ def check_filename(filename):
 # bandit's and radon's findings do not depend on the file's name, so they read the code from a file of
 # this fixed name: the client's file name stays metadata and is never part of a path on this server.
 ON_DISK_NAME = "upload.py"
+# The directory the file is in, as the tools see it (an `__init__.py` is linted as module "upload").
+JOB_DIRECTORY = "upload"
 
 
 class FileTool:
@@ -84,9 +86,12 @@ class FileTool:
     def analyze(self, code, filename):
         jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
         try:
-            with open(os.path.join(jobdir, self.on_disk_name(filename)), "wb") as handle:
+            # the file's directory has a fixed name: pylint names an __init__.py's module after it
+            filedir = os.path.join(jobdir, JOB_DIRECTORY)
+            os.mkdir(filedir)
+            with open(os.path.join(filedir, self.on_disk_name(filename)), "wb") as handle:
                 handle.write(code.encode("utf-8"))
-            os.chdir(jobdir)
+            os.chdir(filedir)
             return self.run_cli(filename)
         finally:
             os.chdir(self.workdir)
