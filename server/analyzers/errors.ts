@@ -8,6 +8,12 @@ export class QueueFullError extends Error {
 /** The interpreter or a tool is missing (the message says which), or the pool is closed: answer 503. */
 export class AnalyzerUnavailableError extends Error {
   override name = "AnalyzerUnavailableError";
+  /** What a client is told: which tool cannot run, without the server's paths or the tools' output (those are logged). */
+  readonly publicMessage: string;
+  constructor(message: string, publicMessage?: string) {
+    super(message);
+    this.publicMessage = publicMessage ?? message;
+  }
 }
 
 /** A tool timed out or crashed on this file (the message names the tool): answer 500 "Analysis failed". */

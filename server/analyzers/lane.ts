@@ -42,7 +42,8 @@ export class Lane {
       const failed = failures.find((error) => !(error instanceof AnalyzerUnavailableError));
       const message = failures.map((error) => error.message).join("; ");
       if (failures.some((error) => error instanceof AnalyzerTimeoutError)) throw new AnalyzerTimeoutError(message);
-      throw failed ? new AnalyzerFailedError(message) : new AnalyzerUnavailableError(message);
+      if (failed) throw new AnalyzerFailedError(message);
+      throw new AnalyzerUnavailableError(message, failures.map((error) => (error as AnalyzerUnavailableError).publicMessage).join("; "));
     }
     const [pylint, bandit, radon] = settled.map((outcome) => (outcome as PromiseFulfilledResult<ToolRun>).value) as [ToolRun, ToolRun, ToolRun];
     return {

@@ -63,6 +63,8 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const problems = TOOL_NAMES.flatMap((tool) => (startup[tool].error ? [startup[tool].error] : []));
   /** Set when a tool cannot run at all: the pool then answers every job with it. */
   const unavailable = problems.length > 0 ? [...new Set(problems)].join("; ") : null;
+  const failedTools = TOOL_NAMES.filter((tool) => startup[tool].error);
+  const unavailablePublic = python ? `${failedTools.join(", ")} cannot run on this server` : "no Python interpreter with the analyzers was found on this server";
   if (unavailable) {
     logger.error({ python, tools: startup }, `analyzers unavailable: ${unavailable}`);
     await Promise.all(lanes.map((lane) => lane.stop())); // keep no half-working processes
@@ -112,7 +114,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   return {
     async analyze(input: AnalyzeInput): Promise<ToolOutputs> {
       if (closed) throw new AnalyzerUnavailableError("the analyzer pool is closed");
-      if (unavailable) throw new AnalyzerUnavailableError(unavailable);
+      if (unavailable) throw new AnalyzerUnavailableError(unavailable, unavailablePublic);
       if (queue.running + queue.waiting >= workers + queueLimit) {
         throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
       }

@@ -178,11 +178,11 @@ export class ToolWorker {
     const gone = new Promise<Error>((resolve) => {
       child.on("error", (error: NodeJS.ErrnoException) => {
         const why = error.code === "ENOENT" ? "not found" : `cannot be started (${error.message})`;
-        resolve(new AnalyzerUnavailableError(`Python interpreter ${this.#python} ${why}, so ${this.tool} cannot run`));
+        resolve(new AnalyzerUnavailableError(`Python interpreter ${this.#python} ${why}, so ${this.tool} cannot run`, this.#cannotRun()));
         void this.#onExit(child, root, null, null);
       });
       child.on("exit", (code, signal) => {
-        resolve(new AnalyzerUnavailableError(`${this.tool} worker under ${this.#python} exited before it was ready (${signal ?? `exit code ${code}`})${this.#stderrSuffix()}`));
+        resolve(new AnalyzerUnavailableError(`${this.tool} worker under ${this.#python} exited before it was ready (${signal ?? `exit code ${code}`})${this.#stderrSuffix()}`, this.#cannotRun()));
         void this.#onExit(child, root, code, signal);
       });
     });
@@ -196,11 +196,11 @@ export class ToolWorker {
         gone.then((error) => Promise.reject(error)),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            reject(new AnalyzerUnavailableError(`${this.tool} did not get ready within ${WARMUP_TIMEOUT_MS} ms under ${this.#python}${this.#stderrSuffix()}`));
+            reject(new AnalyzerUnavailableError(`${this.tool} did not get ready within ${WARMUP_TIMEOUT_MS} ms under ${this.#python}${this.#stderrSuffix()}`, this.#cannotRun()));
           }, WARMUP_TIMEOUT_MS);
         }),
       ]);
-      if (!reply.ready) throw new AnalyzerUnavailableError(`${this.tool} ${reply.reason ?? "cannot run"} for ${this.#python}: ${reply.detail ?? "no detail"}`);
+      if (!reply.ready) throw new AnalyzerUnavailableError(`${this.tool} ${reply.reason ?? "cannot run"} for ${this.#python}: ${reply.detail ?? "no detail"}`, this.#cannotRun(reply.reason));
       if (this.#state !== "starting") throw new AnalyzerUnavailableError("the analyzer pool is closed");
       this.version = reply.version;
       this.error = undefined;
@@ -270,6 +270,11 @@ export class ToolWorker {
     this.#cleanups.add(cleanup);
     await cleanup;
     this.#cleanups.delete(cleanup);
+  }
+
+  /** The public form of a start failure: the tool and, when it is that simple, why ("is not installed"). */
+  #cannotRun(reason?: string): string {
+    return `${this.tool} ${reason === "is not installed" ? reason : "cannot run"} on this server`;
   }
 
   #stderrSuffix(): string {

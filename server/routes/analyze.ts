@@ -50,7 +50,8 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       if (error instanceof QueueFullError) {
         sendError(res, 503, "Server busy: too many analyses waiting; try again shortly", undefined, retryAfter);
       } else if (error instanceof AnalyzerUnavailableError) {
-        sendError(res, 503, `Analysis unavailable: ${error.message}`, undefined, retryAfter);
+        logger.error({ req_id: reqId, err: error.message }, "analyzers unavailable");
+        sendError(res, 503, `Analysis unavailable: ${error.publicMessage}`, undefined, retryAfter);
       } else if (error instanceof StoreUnavailableError) {
         logger.error({ req_id: reqId, err: error.message }, "analysis not recorded");
         sendError(res, 503, "Analysis could not be saved: the database or upload storage is unavailable; try again shortly", undefined, retryAfter);
