@@ -163,7 +163,8 @@ export class ToolWorker {
       await rm(root, { recursive: true, force: true });
       throw new AnalyzerUnavailableError("the analyzer pool is closed");
     }
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: home, PYLINTHOME: home, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
+    // TMPDIR too: whatever a tool puts in a temporary file stays inside this directory, removed with it
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: home, PYLINTHOME: home, TMPDIR: home, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
     // detached: its own process group, so that a signal to the server's group (systemd's stop, Ctrl-C) does not
     // cut the analyses the drain lets finish; the server ends it after the drain, and it exits by itself when
     // the server dies (worker.py watches its parent)

@@ -1,7 +1,9 @@
 // Every answer equals a fresh analysis of that content under the name given, and valid Python the tools analyse is analysed.
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { runCommandLines } from "../analyzers/helpers.ts";
+import { stdlibSource } from "../helpers/python-sources.ts";
 import { startServer, upload, type RunningServer } from "../helpers/server-process.ts";
 
 const SELF_IMPORT = '"""Uses the os module."""\nimport os\n\nprint(os.sep)\n';
@@ -54,4 +56,47 @@ describe("answers under the name given", () => {
     assert.equal(answer.body.summary.total_issues, cli.pylint.length);
     assert.doesNotMatch(JSON.stringify(answer.body), /\/(tmp|root|home|usr)\//, "no path on the server in the answer");
   });
+
+  test("an error answer speaks only of its own request: no other client's file name, no traceback, no server path", async () => {
+    // another client's upload makes pylint print a traceback naming its file on the worker's stderr
+    const other = await upload(server.url, "other_clients_secret.py", `X = ${Array(400).fill("1").join(" + ")}\n`);
+    assert.equal(other.status, 200);
+    const answer = upload(server.url, "mine.py", stdlibSource("tarfile")); // seconds of pylint
+    let busy: number | undefined;
+    for (let attempt = 0; busy === undefined && attempt < 1000; attempt++) {
+      busy = pylintWorkersOf(server.child.pid!).find((pid) => processState(pid) === "R"); // the one linting it now
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(busy, "a pylint worker is linting the upload");
+    process.kill(busy, "SIGKILL"); // stands in for a crash inside pylint during this request
+    const failed = await answer;
+    assert.equal(failed.status, 500);
+    assert.deepEqual(failed.body, { error: "Analysis failed", details: "pylint crashed on this file" });
+  });
 });
+
+/** A process's state letter (R running, S sleeping...). */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!;
+  } catch {
+    return "gone";
+  }
+}
+
+/** The pids of the server's warm pylint workers. */
+function pylintWorkersOf(serverPid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === serverPid && readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("--tool\0pylint")) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
