@@ -116,3 +116,24 @@ test("fair line (property): per client FIFO, never over the lane cap, and a free
     { numRuns: 300 },
   );
 });
+
+test("the new variables: defaults from the analyzer sizes, precise errors for bad values", async () => {
+  const { ConfigError, loadConfig } = await import("../../server/config.ts");
+  const defaults = loadConfig({ ANALYZER_WORKERS: "4", ANALYZER_QUEUE: "16" });
+  assert.equal(defaults.trustedProxies, null, "TRUSTED_PROXIES is unset by default: the peer is the client");
+  assert.equal(defaults.clientMaxAnalyses, 3 + 4, "all lanes but one and a quarter of the queue");
+  assert.equal(defaults.clientReportsPerMinute, 10);
+  assert.equal(defaults.analyzerTimeoutMemorySeconds, 600);
+  assert.equal(loadConfig({ ANALYZER_WORKERS: "1", ANALYZER_QUEUE: "0" }).clientMaxAnalyses, 1);
+  const set = loadConfig({ TRUSTED_PROXIES: "10.0.0.0/16", CLIENT_MAX_ANALYSES: "2", CLIENT_REPORTS_PER_MINUTE: "1", ANALYZER_TIMEOUT_MEMORY_SECONDS: "0" });
+  assert.ok(set.trustedProxies?.check("10.0.200.1", "ipv4"));
+  assert.deepEqual([set.clientMaxAnalyses, set.clientReportsPerMinute, set.analyzerTimeoutMemorySeconds], [2, 1, 0]);
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ TRUSTED_PROXIES: "10.0.0.0/99" }, /^TRUSTED_PROXIES has "10.0.0.0\/99": the prefix length must be 0 to 32$/],
+    [{ TRUSTED_PROXIES: "proxy.example.com" }, /^TRUSTED_PROXIES has "proxy.example.com", which is not an IP address or CIDR/],
+    [{ CLIENT_MAX_ANALYSES: "0" }, /^CLIENT_MAX_ANALYSES must be between 1 and 10000/],
+    [{ CLIENT_REPORTS_PER_MINUTE: "many" }, /^CLIENT_REPORTS_PER_MINUTE must be a whole number/],
+    [{ ANALYZER_TIMEOUT_MEMORY_SECONDS: "-5" }, /^ANALYZER_TIMEOUT_MEMORY_SECONDS must be a whole number/],
+  ];
+  for (const [env, message] of cases) assert.throws(() => loadConfig(env), (error: Error) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+});
