@@ -155,10 +155,22 @@ export class ToolWorker {
     this.#state = "starting";
     this.#stderrTail = [];
     // cwd: an empty private directory (pylint puts it on sys.path); home: the tools' caches, never the cwd
-    const root = await mkdtemp(join(this.#scratchDir, `${this.tool}-`));
+    let root: string;
+    try {
+      // (re)made if something cleaned the temporary directory meanwhile
+      await mkdir(this.#scratchDir, { recursive: true });
+      root = await mkdtemp(join(this.#scratchDir, `${this.tool}-`));
+      await Promise.all([mkdir(join(root, "cwd")), mkdir(join(root, "home"))]);
+    } catch (error) {
+      const failure = new AnalyzerUnavailableError(`${this.tool} cannot get a working directory: ${(error as Error).message}`, this.#cannotRun());
+      if (this.#state === "starting") {
+        this.#state = "failed";
+        this.error = failure.message;
+      }
+      throw failure;
+    }
     const cwd = join(root, "cwd");
     const home = join(root, "home");
-    await Promise.all([mkdir(cwd), mkdir(home)]);
     if (this.#state !== "starting") {
       await rm(root, { recursive: true, force: true });
       throw new AnalyzerUnavailableError("the analyzer pool is closed");

@@ -84,6 +84,8 @@ class FileTool:
         self.workdir = workdir
 
     def analyze(self, code, filename):
+        # a cleaner of the temporary directory (tmpfiles.d, tmpreaper) may have removed it: make it again
+        os.makedirs(self.workdir, exist_ok=True)
         jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
         try:
             # the file's directory has a fixed name: pylint names an __init__.py's module after it

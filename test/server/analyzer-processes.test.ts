@@ -1,6 +1,6 @@
 // The analyzer processes around the server's life: nothing left in the temp directory after a stop, stale leftovers of a killed server cleared, and a signal to the whole process group does not cut analyses in flight.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { stdlibSource } from "../helpers/python-sources.ts";
@@ -54,3 +54,36 @@ test("SIGTERM to the whole process group during an analysis: the analysis comple
     await server.stop();
   }
 });
+
+test("a cleaner that removes the temporary directory while the server runs does not break analyses, nor the replacement of a worker", async () => {
+  const server = await startServer();
+  try {
+    assert.equal((await upload(server.url, "a.py", "import os\n")).status, 200);
+    for (const dir of scratchOf(server.child.pid)) rmSync(`${tmpdir()}/${dir}`, { recursive: true, force: true });
+    const after = await upload(server.url, "b.py", "import sys\n");
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    const killed = childrenOf(server.child.pid!);
+    for (const pid of killed) process.kill(pid, "SIGKILL"); // every worker must now start afresh
+    while (childrenOf(server.child.pid!).filter((pid) => !killed.includes(pid)).length < killed.length) await new Promise((resolve) => setTimeout(resolve, 50));
+    const replaced = await upload(server.url, "c.py", "import re\n");
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    assert.ok(replaced.body.analysis.quality_issues.some((m: { symbol: string }) => m.symbol === "unused-import"));
+  } finally {
+    await server.stop();
+  }
+  assert.deepEqual(scratchOf(server.child.pid), []);
+});
+
+function childrenOf(parent: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
