@@ -1,6 +1,6 @@
 // The analyzers' temporary directories: one per pool, named after the owning process, removed at close; stale ones of dead servers cleared at start.
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -44,4 +44,18 @@ export async function clearStaleScratch(parent = tmpdir()): Promise<string[]> {
 /** A fresh scratch directory for one pool of this process. */
 export function createScratch(parent = tmpdir()): Promise<string> {
   return mkdtemp(join(parent, `${PREFIX}${process.pid}-${processStartTicks(process.pid) ?? 0}-`));
+}
+
+/**
+ * One worker process's own directory inside the pool's: "cwd", an empty private directory (pylint puts it on
+ * sys.path), and "home" for the tools' caches and temporary files, never the cwd. The pool's directory is made
+ * again if a cleaner of the temporary directory removed it meanwhile.
+ */
+export async function makeWorkerDirectory(scratchDir: string, tool: string): Promise<{ root: string; cwd: string; home: string }> {
+  await mkdir(scratchDir, { recursive: true });
+  const root = await mkdtemp(join(scratchDir, `${tool}-`));
+  const cwd = join(root, "cwd");
+  const home = join(root, "home");
+  await Promise.all([mkdir(cwd), mkdir(home)]);
+  return { root, cwd, home };
 }

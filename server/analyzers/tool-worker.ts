@@ -1,33 +1,24 @@
 // One warm Python process running one tool (worker.py): spawn and warm-up, one job at a time with a timeout, replacement when it dies.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError } from "./errors.ts";
+import { makeWorkerDirectory } from "./scratch.ts";
 import type { AnalyzerLogger, ToolName } from "./types.ts";
+import { PYTHON_FLAGS, WORKER_SCRIPT, type ToolRun, type WorkerReply as Reply } from "./worker-protocol.ts";
 
-export const WORKER_SCRIPT = fileURLToPath(new URL("./worker.py", import.meta.url));
-/** -I: no user site, no PYTHON* variables, no script directory on sys.path; -B: no .pyc; -X utf8: UTF-8 stdio. */
-export const PYTHON_FLAGS = ["-I", "-B", "-X", "utf8"];
+export type { ToolRun } from "./worker-protocol.ts";
+
 const WARMUP_TIMEOUT_MS = 60_000;
 const STDERR_LINES_KEPT = 20;
+
 /**
  * A worker whose resident memory passes this after a job is replaced by a fresh one. pylint's stays warm by
  * keeping the installed modules that uploads import parsed (about 1 MB each, so a few hundred MB after a
  * varied day); this bounds it in the rare case that uploads import a large part of the installation.
  */
 export const RECYCLE_RSS_MB = 512;
-
-export interface ToolRun {
-  result: unknown;
-  /** Wall-clock times (ms since the epoch) measured inside the Python process. */
-  started: number;
-  finished: number;
-  /** CPU time the process spent on the job (tells a slow file from a busy machine). */
-  cpuMs: number;
-}
 
 type WorkerState = "idle" | "starting" | "ready" | "failed" | "stopped";
 
@@ -36,21 +27,6 @@ interface PendingJob {
   resolve(run: ToolRun): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
-}
-
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  started?: number;
-  finished?: number;
-  cpuMs?: number;
-  rssMb?: number;
-  ready?: boolean;
-  version?: string;
-  reason?: string;
-  detail?: string;
 }
 
 export interface ToolWorkerOptions {
@@ -154,13 +130,9 @@ export class ToolWorker {
   async #spawn(): Promise<void> {
     this.#state = "starting";
     this.#stderrTail = [];
-    // cwd: an empty private directory (pylint puts it on sys.path); home: the tools' caches, never the cwd
-    let root: string;
+    let root: string, cwd: string, home: string;
     try {
-      // (re)made if something cleaned the temporary directory meanwhile
-      await mkdir(this.#scratchDir, { recursive: true });
-      root = await mkdtemp(join(this.#scratchDir, `${this.tool}-`));
-      await Promise.all([mkdir(join(root, "cwd")), mkdir(join(root, "home"))]);
+      ({ root, cwd, home } = await makeWorkerDirectory(this.#scratchDir, this.tool));
     } catch (error) {
       const failure = new AnalyzerUnavailableError(`${this.tool} cannot get a working directory: ${(error as Error).message}`, this.#cannotRun());
       if (this.#state === "starting") {
@@ -169,8 +141,6 @@ export class ToolWorker {
       }
       throw failure;
     }
-    const cwd = join(root, "cwd");
-    const home = join(root, "home");
     if (this.#state !== "starting") {
       await rm(root, { recursive: true, force: true });
       throw new AnalyzerUnavailableError("the analyzer pool is closed");
