@@ -7,10 +7,15 @@ export class TrustedProxiesError extends Error {
   override name = "TrustedProxiesError";
 }
 
-/** "::ffff:10.0.0.1" (an IPv4 peer on a dual-stack socket) is 10.0.0.1. */
+/**
+ * "::ffff:10.0.0.1" (an IPv4 peer on a dual-stack socket) is 10.0.0.1; some proxies write an address with its
+ * port ("198.51.100.1:4711", "[2001:db8::1]:4711"): the address is what counts.
+ */
 function plainAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
+  const withPort = /^\[([^\]]+)\](?::\d+)?$/.exec(address) ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(address);
+  const bare = withPort ? withPort[1]! : address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  return mapped ? mapped[1]! : bare;
 }
 
 /** Parses comma-separated CIDRs ("10.0.0.0/16, fd00::/8"; a bare address is one host) into a BlockList. */

@@ -22,6 +22,9 @@ test("the client is the peer unless the peer is a trusted proxy; then the right-
   assert.equal(clientAddress(request("192.0.2.10", "garbage, 198.51.100.3"), proxies), "198.51.100.3");
   assert.equal(clientAddress(request("192.0.2.10", "198.51.100.3, garbage"), proxies), "192.0.2.10", "a malformed entry: the proxy that passed it is the client");
   assert.equal(clientAddress(request("10.0.3.4"), proxies), "10.0.3.4", "a trusted proxy without the header is the client");
+  assert.equal(clientAddress(request("10.0.3.4", "198.51.100.4:4711"), proxies), "198.51.100.4", "an address written with its port");
+  assert.equal(clientAddress(request("10.0.3.4", "[2001:db8::7]:4711"), proxies), "2001:db8::7");
+  assert.equal(clientAddress(request("10.0.3.4", "[2001:db8::8]"), proxies), "2001:db8::8");
   assert.equal(clientAddress(request("10.0.3.4", "10.0.0.1, 10.0.0.2"), proxies), "10.0.0.1", "only trusted hops: the farthest");
 });
 
