@@ -1,6 +1,14 @@
-// Turns a received upload into the answer the client gets: from the database when the content is known, else analysed and stored.
+// Turns a received upload into the answer the client gets: from the database when the same content was analysed under the same name, else analysed and stored.
 import type { Logger } from "pino";
-import { buildReport, toolFileName, type AnalyzerPool, type ToolOutputs } from "./analyzers/index.ts";
+import {
+  AnalyzerTimeoutError,
+  buildReport,
+  RecentlyTimedOutError,
+  toolFileName,
+  type AnalyzerPool,
+  type TimeoutMemory,
+  type ToolOutputs,
+} from "./analyzers/index.ts";
 import type { Store } from "./store/store.ts";
 import type { FileStore } from "./uploads/file-store.ts";
 import type { ReceivedUpload } from "./uploads/receive.ts";
@@ -21,49 +29,80 @@ export interface AnalysisAnswer {
 }
 
 export interface AnalysisService {
-  analyze(upload: ReceivedUpload): Promise<AnalysisAnswer>;
+  /** client: who asked (its fair share of the analyzers is counted under it). */
+  analyze(upload: ReceivedUpload, client?: string): Promise<AnalysisAnswer>;
 }
 
-/** A stored answer shown under the name this client gave the same content, as the tools would name it. */
-function asUploadedBy(stored: AnalysisAnswer, filename: string, timestamp: string): AnalysisAnswer {
-  const shown = toolFileName(filename);
-  const module = shown.replace(/\.py$/i, "");
-  const complexity = Object.values(stored.analysis.complexity)[0] ?? [];
-  return {
-    ...stored,
-    filename,
-    timestamp,
-    cached: true,
-    analysis: {
-      quality_issues: stored.analysis.quality_issues.map((issue) => ({ ...issue, path: shown, module })),
-      security_issues: stored.analysis.security_issues.map((issue) => ({ ...issue, filename: shown })),
-      complexity: { [shown]: complexity },
-    },
-  };
+/** A stored answer given again for the same content under the same tool name: only its time and the flag change. */
+function asRepeat(stored: AnalysisAnswer, filename: string, timestamp: string): AnalysisAnswer {
+  return { ...stored, filename, timestamp, cached: true };
 }
 
-export function createAnalysisService(deps: { store: Store; files: FileStore; analyzers: AnalyzerPool; logger: Logger }): AnalysisService {
-  const { store, files, analyzers, logger } = deps;
+/**
+ * Whether a stored answer is what a fresh analysis of the same content under `filename` would give: pylint's
+ * findings depend on the module name (`import-self`, `invalid-name`...), so only the same name the tools see
+ * qualifies; bandit and radon read the code under a fixed name and do not depend on it.
+ */
+function answersFor(stored: AnalysisAnswer, filename: string): boolean {
+  return toolFileName(stored.filename) === toolFileName(filename);
+}
+
+export interface AnalysisServiceDeps {
+  store: Store;
+  files: FileStore;
+  analyzers: AnalyzerPool;
+  logger: Logger;
+  /** Contents that ran into the time limit, refused at once for a while. */
+  timeouts: TimeoutMemory;
+}
+
+export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisService {
+  const { store, files, analyzers, logger, timeouts } = deps;
   /** Analyses of the same content already running in this process: joined, not repeated. */
   const inFlight = new Map<string, Promise<ToolOutputs>>();
 
-  const runTools = (upload: ReceivedUpload): Promise<ToolOutputs> => {
-    const key = `${upload.sha256}\0${upload.filename}`;
+  const runTools = (upload: ReceivedUpload, client: string): Promise<ToolOutputs> => {
+    // the same content under the same tool name gives the same findings: joined
+    const key = `${upload.sha256}\0${toolFileName(upload.filename)}`;
     let running = inFlight.get(key);
     if (!running) {
-      running = analyzers.analyze({ code: upload.code, filename: upload.filename }).finally(() => inFlight.delete(key));
+      running = analyzers
+        .analyze({ code: upload.code, filename: upload.filename, client })
+        .catch((error: unknown) => {
+          if (error instanceof AnalyzerTimeoutError) timeouts.remember(upload.sha256);
+          throw error;
+        })
+        .finally(() => inFlight.delete(key));
       inFlight.set(key, running);
     }
     return running;
   };
 
-  return {
-    async analyze(upload) {
-      const timestamp = new Date().toISOString();
-      const repeat = await store.recordRepeat(upload.sha256, timestamp);
-      if (repeat) return asUploadedBy(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename, timestamp);
+  const refuseIfTimedOut = (sha256: string): void => {
+    const seconds = timeouts.refusedFor(sha256);
+    if (seconds !== null) {
+      throw new RecentlyTimedOutError(
+        `This file's analysis ran into the time limit a short while ago; it is not analysed again for ${seconds} s (shorten or simplify the file)`,
+        seconds,
+      );
+    }
+  };
 
-      const report = buildReport(await runTools(upload), toolFileName(upload.filename));
+  return {
+    async analyze(upload, client = "") {
+      refuseIfTimedOut(upload.sha256);
+      const known = await store.findResult(upload.sha256);
+      if (known && answersFor(JSON.parse(known.resultJson) as AnalysisAnswer, upload.filename)) {
+        const timestamp = new Date().toISOString();
+        const repeat = await store.recordRepeat(upload.sha256, timestamp);
+        // (another process may have replaced the stored answer in between: then it is analysed below)
+        if (repeat && answersFor(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename)) {
+          return asRepeat(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename, timestamp);
+        }
+      }
+
+      const report = buildReport(await runTools(upload, client), toolFileName(upload.filename));
+      const timestamp = new Date().toISOString();
       const answer: AnalysisAnswer = {
         filename: upload.filename,
         file_hash: upload.sha256,

@@ -1,6 +1,8 @@
 // Server configuration: read once from the environment, validated, with a precise error naming the variable.
+import type { BlockList } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { parseTrustedProxies, TrustedProxiesError } from "./http/client-address.ts";
 
 export interface ServerConfig {
   host: string;
@@ -16,6 +18,14 @@ export interface ServerConfig {
   analyzerMaxWaitSeconds: number;
   analyzerRecycleMb: number;
   analyzerPython: string | undefined;
+  /** How long content that ran into the analyzer time limit is refused at once (0: not remembered). */
+  analyzerTimeoutMemorySeconds: number;
+  /** Proxies (the load balancer's subnets) whose X-Forwarded-For names the client; null: the peer is the client. */
+  trustedProxies: BlockList | null;
+  /** Analyses one client may have in flight (running and waiting); beyond it 429. */
+  clientMaxAnalyses: number;
+  /** Reports one client may send a minute (a burst of as many after a quiet minute); beyond it 429. */
+  clientReportsPerMinute: number;
   healthIntervalSeconds: number;
   dbBusyRetrySeconds: number;
   logLevel: string;
@@ -74,11 +84,29 @@ function origins(env: Env, name: string): string[] {
   });
 }
 
+function trustedProxies(env: Env, name: string): BlockList | null {
+  const raw = text(env, name);
+  if (raw === null) return null;
+  try {
+    return parseTrustedProxies(raw);
+  } catch (error) {
+    if (error instanceof TrustedProxiesError) throw new ConfigError(`${name} ${error.message}`);
+    throw error;
+  }
+}
+
+/** By default a client may hold all lanes but one and a quarter of the queue. */
+function defaultClientShare(workers: number, queue: number): number {
+  return Math.max(1, workers - 1) + (queue === 0 ? 0 : Math.max(1, Math.ceil(queue / 4)));
+}
+
 export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): ServerConfig {
   const dataDir = text(env, "DATA_DIR") ?? path.resolve("data");
   const logLevel = text(env, "LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
   const cpus = Math.max(1, os.availableParallelism());
+  const analyzerWorkers = integer(env, "ANALYZER_WORKERS", cpus, 1, 64);
+  const analyzerQueue = integer(env, "ANALYZER_QUEUE", 16, 0, 10000);
   return {
     host: text(env, "HOST") ?? "0.0.0.0",
     port: integer(env, "PORT", 5000, 0, 65535),
@@ -87,12 +115,16 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     retentionDays: integer(env, "RETENTION_DAYS", 7, 1, 3650),
     sweepIntervalSeconds: integer(env, "SWEEP_INTERVAL_SECONDS", 3600, 1, 86400),
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1, 5 * 1024 * 1024),
-    analyzerWorkers: integer(env, "ANALYZER_WORKERS", cpus, 1, 64),
-    analyzerQueue: integer(env, "ANALYZER_QUEUE", 16, 0, 10000),
+    analyzerWorkers,
+    analyzerQueue,
     analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
     analyzerMaxWaitSeconds: integer(env, "ANALYZER_MAX_WAIT_SECONDS", 25, 0, 55),
     analyzerRecycleMb: integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536),
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
+    analyzerTimeoutMemorySeconds: integer(env, "ANALYZER_TIMEOUT_MEMORY_SECONDS", 600, 0, 86400),
+    trustedProxies: trustedProxies(env, "TRUSTED_PROXIES"),
+    clientMaxAnalyses: integer(env, "CLIENT_MAX_ANALYSES", defaultClientShare(analyzerWorkers, analyzerQueue), 1, 10000),
+    clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
     logLevel,

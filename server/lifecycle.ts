@@ -1,6 +1,6 @@
 // Graceful shutdown: on SIGTERM health turns 503 at once, requests are served for the drain period, then the listener closes.
 import type { Server } from "node:http";
-import type { Logger } from "pino";
+import pino, { type Logger } from "pino";
 
 export interface LifecycleOptions {
   server: Server;
@@ -61,4 +61,25 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       return done;
     },
   };
+}
+
+interface LogStream {
+  end?: () => void;
+  once?: (event: "close" | "error", listener: () => void) => unknown;
+  destroyed?: boolean;
+}
+
+/**
+ * Ends the process once its last log lines are written. pino's flush(cb) calls back at once while a write is
+ * still under way (its stream has minLength 0), so a process.exit there could drop the last lines ("stopped");
+ * ending the stream writes what is buffered, waits for the write in progress and then emits "close".
+ */
+export function exitAfterLog(logger: Logger, code: number, deadlineMs = 2000): void {
+  const stream = (logger as unknown as Record<symbol, LogStream | undefined>)[pino.symbols.streamSym];
+  if (!stream?.end || !stream.once || stream.destroyed) process.exit(code);
+  const exit = () => process.exit(code);
+  setTimeout(exit, deadlineMs); // a stream that cannot be written (stdout closed) does not hold the exit
+  stream.once("close", exit);
+  stream.once("error", exit);
+  stream.end();
 }

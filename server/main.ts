@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createAnalysisService } from "./analysis-service.ts";
-import { createAnalyzerPool } from "./analyzers/index.ts";
+import { createAnalyzerPool, TimeoutMemory } from "./analyzers/index.ts";
 import { createRequestListener } from "./app.ts";
 import { createContinueCheck } from "./routes/analyze.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
@@ -12,7 +12,7 @@ import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
 import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
-import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
 import { createLogger } from "./log.ts";
 import { startRetentionSweeper } from "./retention.ts";
 import { openSqliteStore } from "./store/sqlite.ts";
@@ -63,7 +63,7 @@ async function start(config: ServerConfig): Promise<void> {
     config,
     logger,
     store,
-    service: createAnalysisService({ store, files, analyzers, logger }),
+    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds) }),
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
@@ -90,7 +90,7 @@ async function start(config: ServerConfig): Promise<void> {
       store.close();
     },
     // the last log lines ("stopped") must reach stdout before the process ends
-    exit: (code) => logger.flush(() => process.exit(code)),
+    exit: (code) => exitAfterLog(logger, code),
   });
   process.on("SIGTERM", () => void lifecycle?.shutdown("SIGTERM"));
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));

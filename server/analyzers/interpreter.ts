@@ -1,7 +1,7 @@
 // Finds the Python interpreter that has pylint, bandit and radon (cheap probe: no tool is imported).
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { PYTHON_FLAGS, WORKER_SCRIPT } from "./tool-worker.ts";
+import { PYTHON_FLAGS, WORKER_SCRIPT } from "./worker-protocol.ts";
 import type { ToolName } from "./types.ts";
 
 const run = promisify(execFile);

@@ -1,5 +1,5 @@
 // One lane: a warm pylint, a warm bandit and a warm radon process that analyse one file at a time, all three at once.
-import { AnalyzerFailedError, AnalyzerUnavailableError } from "./errors.ts";
+import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError } from "./errors.ts";
 import { ToolWorker, type ToolRun } from "./tool-worker.ts";
 import { TOOL_NAMES, type AnalyzerLogger, type AnalyzeInput, type ToolName, type ToolOutputs } from "./types.ts";
 
@@ -17,11 +17,11 @@ function checkShape(tool: ToolName, result: unknown): void {
 export class Lane {
   readonly workers: Record<ToolName, ToolWorker>;
 
-  constructor(python: string, logger: AnalyzerLogger, recycleRssMb?: number) {
+  constructor(python: string, logger: AnalyzerLogger, scratchDir: string, recycleRssMb?: number) {
     this.workers = {
-      pylint: new ToolWorker({ tool: "pylint", python, logger, recycleRssMb }),
-      bandit: new ToolWorker({ tool: "bandit", python, logger, recycleRssMb }),
-      radon: new ToolWorker({ tool: "radon", python, logger, recycleRssMb }),
+      pylint: new ToolWorker({ tool: "pylint", python, logger, recycleRssMb, scratchDir }),
+      bandit: new ToolWorker({ tool: "bandit", python, logger, recycleRssMb, scratchDir }),
+      radon: new ToolWorker({ tool: "radon", python, logger, recycleRssMb, scratchDir }),
     };
   }
 
@@ -41,7 +41,9 @@ export class Lane {
     if (failures.length > 0) {
       const failed = failures.find((error) => !(error instanceof AnalyzerUnavailableError));
       const message = failures.map((error) => error.message).join("; ");
-      throw failed ? new AnalyzerFailedError(message) : new AnalyzerUnavailableError(message);
+      if (failures.some((error) => error instanceof AnalyzerTimeoutError)) throw new AnalyzerTimeoutError(message);
+      if (failed) throw new AnalyzerFailedError(message);
+      throw new AnalyzerUnavailableError(message, failures.map((error) => (error as AnalyzerUnavailableError).publicMessage).join("; "));
     }
     const [pylint, bandit, radon] = settled.map((outcome) => (outcome as PromiseFulfilledResult<ToolRun>).value) as [ToolRun, ToolRun, ToolRun];
     return {

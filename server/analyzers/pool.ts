@@ -1,8 +1,10 @@
-// The analyzer pool: warm lanes, a bounded FIFO queue in front of them (p-limit), status for health, close.
-import pLimit from "p-limit";
+// The analyzer pool: warm lanes, a bounded queue shared fairly between clients in front of them, status for health, close.
+import { rm } from "node:fs/promises";
 import { AnalyzerUnavailableError, QueueFullError } from "./errors.ts";
+import { FairQueue, type QueuedJob } from "./fair-queue.ts";
 import { chooseInterpreter, DEFAULT_INTERPRETERS } from "./interpreter.ts";
 import { Lane } from "./lane.ts";
+import { clearStaleScratch, createScratch } from "./scratch.ts";
 import { toolFileName } from "./tool-file-name.ts";
 import {
   TOOL_NAMES,
@@ -15,6 +17,13 @@ import {
   type ToolOutputs,
   type ToolStatus,
 } from "./types.ts";
+
+interface Job extends QueuedJob {
+  queuedAt: number;
+  input: AnalyzeInput;
+  resolve(outputs: ToolOutputs): void;
+  reject(error: unknown): void;
+}
 
 const silentLogger: AnalyzerLogger = { info() {}, warn() {}, error() {} };
 
@@ -43,7 +52,10 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const logger = opts.logger ?? silentLogger;
   const { workers, queueLimit, timeoutMs } = opts;
   const python = opts.python ?? (await chooseInterpreter());
-  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger, opts.recycleRssMb)) : [];
+  const stale = await clearStaleScratch();
+  if (stale.length > 0) logger.info({ directories: stale.length }, "removed temporary directories of analyzers whose server has ended");
+  const scratch = await createScratch();
+  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger, scratch, opts.recycleRssMb)) : [];
   await Promise.all(lanes.map((lane) => lane.start()));
 
   const noPython = python ? null : `no Python interpreter found (tried ${DEFAULT_INTERPRETERS.join(", ")})`;
@@ -51,6 +63,8 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const problems = TOOL_NAMES.flatMap((tool) => (startup[tool].error ? [startup[tool].error] : []));
   /** Set when a tool cannot run at all: the pool then answers every job with it. */
   const unavailable = problems.length > 0 ? [...new Set(problems)].join("; ") : null;
+  const failedTools = TOOL_NAMES.filter((tool) => startup[tool].error);
+  const unavailablePublic = python ? `${failedTools.join(", ")} cannot run on this server` : "no Python interpreter with the analyzers was found on this server";
   if (unavailable) {
     logger.error({ python, tools: startup }, `analyzers unavailable: ${unavailable}`);
     await Promise.all(lanes.map((lane) => lane.stop())); // keep no half-working processes
@@ -58,64 +72,71 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     logger.info({ python, workers, queueLimit, timeoutMs, versions: Object.fromEntries(TOOL_NAMES.map((t) => [t, startup[t].version])) }, "analyzers warm");
   }
 
-  const limit = pLimit({ concurrency: workers, rejectOnClear: true });
+  const laneCap = opts.clientLanes ?? Math.max(1, workers - 1);
+  const queue = new FairQueue<Job>(laneCap);
   const freeLanes = [...lanes];
   const running = new Set<Promise<unknown>>();
   let closed = false;
+  let seq = 0;
 
   const maxWaitMs = opts.maxWaitMs ?? Infinity;
-  const runJob = async (input: AnalyzeInput, queuedAt: number): Promise<ToolOutputs> => {
-    const waited = performance.now() - queuedAt;
+  const runJob = async (job: Job, lane: Lane): Promise<ToolOutputs> => {
+    const waited = performance.now() - job.queuedAt;
     if (waited > maxWaitMs) {
       throw new QueueFullError(`waited ${Math.round(waited / 1000)} s for a free analyzer (limit ${Math.round(maxWaitMs / 1000)} s)`);
     }
-    const lane = freeLanes.pop();
-    if (!lane) throw new Error("no free lane"); // p-limit runs at most `workers` jobs: cannot happen
     const started = performance.now();
-    try {
-      const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
-      const tools = Object.fromEntries(
-        TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
-      );
-      logger.info({ bytes: Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
-      return outputs;
-    } finally {
-      freeLanes.push(lane);
+    const { input } = job;
+    const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
+    const tools = Object.fromEntries(
+      TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
+    );
+    logger.info({ bytes: Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
+    return outputs;
+  };
+
+  /** Starts waiting jobs on free lanes, fairest first; called whenever a job arrives or a lane frees up. */
+  const dispatch = (): void => {
+    while (freeLanes.length > 0) {
+      const job = queue.take();
+      if (!job) return;
+      const lane = freeLanes.pop()!;
+      const run = runJob(job, lane).then(job.resolve, job.reject).finally(() => {
+        freeLanes.push(lane);
+        queue.done(job);
+        running.delete(run);
+        if (!closed) dispatch();
+      });
+      running.add(run);
     }
   };
 
   return {
     async analyze(input: AnalyzeInput): Promise<ToolOutputs> {
       if (closed) throw new AnalyzerUnavailableError("the analyzer pool is closed");
-      if (unavailable) throw new AnalyzerUnavailableError(unavailable);
-      // counted synchronously: a job is either running or waiting in p-limit's FIFO queue
-      if (limit.activeCount + limit.pendingCount >= workers + queueLimit) {
+      if (unavailable) throw new AnalyzerUnavailableError(unavailable, unavailablePublic);
+      if (queue.running + queue.waiting >= workers + queueLimit) {
         throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
       }
-      const job = limit(runJob, input, performance.now());
-      running.add(job);
-      try {
-        return await job;
-      } catch (error) {
-        if (closed && (error as Error).name === "AbortError") throw new AnalyzerUnavailableError("the analyzer pool is closed");
-        throw error;
-      } finally {
-        running.delete(job);
-      }
+      return new Promise<ToolOutputs>((resolve, reject) => {
+        queue.push({ client: input.client ?? "", seq: seq++, queuedAt: performance.now(), input, resolve, reject });
+        dispatch();
+      });
     },
 
     status(): AnalyzerStatus {
       const tools = unavailable ? startup : toolStatuses(lanes, null);
       const ok = !closed && !unavailable && TOOL_NAMES.every((tool) => tools[tool].ok);
-      return { ok, python, tools, running: limit.activeCount, waiting: limit.pendingCount, queueLimit, workers };
+      return { ok, python, tools, running: queue.running, waiting: queue.waiting, queueLimit, workers };
     },
 
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      limit.clearQueue(); // waiting jobs reject (AbortError, turned into AnalyzerUnavailableError above)
+      for (const job of queue.clear()) job.reject(new AnalyzerUnavailableError("the analyzer pool is closed"));
       await Promise.allSettled([...running]); // running jobs finish, each within its timeout
       await Promise.all(lanes.map((lane) => lane.stop()));
+      await rm(scratch, { recursive: true, force: true }).catch(() => {});
       logger.info({}, "analyzers stopped");
     },
   };

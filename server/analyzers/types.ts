@@ -55,6 +55,8 @@ export interface AnalyzeInput {
   code: string;
   /** The client's file name (metadata only, already validated to end in .py). */
   filename: string;
+  /** Who asked (e.g. the client's address): the lanes are shared fairly between clients. Default: one shared client. */
+  client?: string;
 }
 
 export interface ToolOutputs {
@@ -101,6 +103,11 @@ export interface AnalyzerPoolOptions {
   maxWaitMs?: number;
   /** A worker whose resident memory passes this after a job is replaced by a fresh one (default 512). */
   recycleRssMb?: number;
+  /**
+   * How many lanes one client's jobs may hold at once (default: all but one, at least one), so that a client
+   * whose files are slow leaves a lane for the others; waiting jobs are started fewest-running-client first.
+   */
+  clientLanes?: number;
   logger?: AnalyzerLogger;
 }
 

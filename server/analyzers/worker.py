@@ -16,6 +16,7 @@ import io
 import json
 import linecache
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -70,27 +71,38 @@ def check_filename(filename):
 # bandit's and radon's findings do not depend on the file's name, so they read the code from a file of
 # this fixed name: the client's file name stays metadata and is never part of a path on this server.
 ON_DISK_NAME = "upload.py"
+# The directory the file is in, as the tools see it (an `__init__.py` is linted as module "upload").
+JOB_DIRECTORY = "upload"
 
 
 class FileTool:
-    """bandit and radon read a file: each job writes the code as ON_DISK_NAME into a fresh directory
-    inside the private cwd, runs there, removes it, and reports the client's name in the results."""
+    """Every tool reads a file, as from its command line: each job writes the code into a fresh directory
+    inside the private cwd (as ON_DISK_NAME, or as the client's bare name where the findings depend on it),
+    runs there, removes it, and reports the client's name in the results."""
 
     def __init__(self, workdir):
         self.workdir = workdir
 
     def analyze(self, code, filename):
+        # a cleaner of the temporary directory (tmpfiles.d, tmpreaper) may have removed it: make it again
+        os.makedirs(self.workdir, exist_ok=True)
         jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
         try:
-            with open(os.path.join(jobdir, ON_DISK_NAME), "wb") as handle:
+            # the file's directory has a fixed name: pylint names an __init__.py's module after it
+            filedir = os.path.join(jobdir, JOB_DIRECTORY)
+            os.mkdir(filedir)
+            with open(os.path.join(filedir, self.on_disk_name(filename)), "wb") as handle:
                 handle.write(code.encode("utf-8"))
-            os.chdir(jobdir)
+            os.chdir(filedir)
             return self.run_cli(filename)
         finally:
             os.chdir(self.workdir)
             shutil.rmtree(jobdir, ignore_errors=True)
             # bandit reads its code snippets through linecache: never serve one upload's lines for another
             linecache.clearcache()
+
+    def on_disk_name(self, filename):
+        return ON_DISK_NAME
 
     def run_cli(self, filename):
         raise NotImplementedError
@@ -286,38 +298,61 @@ def lru_caches_in(packages):
     return caches
 
 
-class PylintTool:
-    """pylint lints the code from a swapped sys.stdin (`--from-stdin NAME`): the module is named after the
-    client's file name but no file of that name exists, and nothing is written (`--persistent=n`)."""
+class PylintTool(FileTool):
+    """pylint lints the code saved under the client's (bare) file name in a fresh job directory, exactly as
+    `pylint --output-format=json --persistent=n NAME` run in that directory: the module is named after the
+    client's file name, and pylint's own error paths (which reopen the file) find it."""
 
     name = "pylint"
 
     def __init__(self, workdir):
+        super().__init__(workdir)
         from pylint.lint import Run
 
         self.run = Run
         self.hygiene = AstroidHygiene(workdir)
 
-    def analyze(self, code, filename):
+    def on_disk_name(self, filename):
+        return filename
+
+    def run_cli(self, filename):
         self.hygiene.forget_uploads()  # in case a previous lint was cut short
         out = Capture()
-        saved_stdin, saved_stdout = sys.stdin, sys.stdout
-        sys.stdin = io.TextIOWrapper(io.BytesIO(code.encode("utf-8")), encoding="utf-8")
-        sys.stdout = out
+        saved_stdout, sys.stdout = sys.stdout, out
         # pylint takes a name starting with "-" for an option (and ignores "--"): give it as "./NAME"
         argument = "./" + filename if filename.startswith("-") else filename
         try:
-            self.run(["--output-format=json", "--persistent=n", "--from-stdin", argument], exit=False)
+            self.run(["--output-format=json", "--persistent=n", argument], exit=False)
         except SystemExit as exit_:
             raise RuntimeError("pylint exited with status %s" % exit_.code)
         finally:
-            sys.stdin, sys.stdout = saved_stdin, saved_stdout
+            sys.stdout = saved_stdout
             self.hygiene.forget_uploads()
+            remove_crash_reports()
         messages = json.loads(out.getvalue() or "[]")
         for message in messages:
             if message.get("path") == argument:
                 message["path"] = filename
+            if isinstance(message.get("message"), str):
+                message["message"] = CRASH_TEMPLATE_SENTENCE.sub("", message["message"])
         return messages
+
+
+# pylint's "Fatal error while checking" message names the crash report it wrote in its home: a path on this
+# server, and a file nobody reads here. The answer keeps the message without that sentence.
+CRASH_TEMPLATE_SENTENCE = re.compile(r" ?There is a pre-filled template that you can use in '[^']*'\.")
+
+
+def remove_crash_reports():
+    home = os.environ.get("PYLINTHOME")
+    if not home or not os.path.isdir(home):
+        return
+    for name in os.listdir(home):
+        if name.startswith("pylint-crash-"):
+            try:
+                os.remove(os.path.join(home, name))
+            except OSError:
+                pass
 
 
 TOOL_CLASSES = {"pylint": PylintTool, "bandit": BanditTool, "radon": RadonTool}

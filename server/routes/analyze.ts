@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AnalysisService } from "../analysis-service.ts";
-import { AnalyzerFailedError, AnalyzerUnavailableError, QueueFullError } from "../analyzers/index.ts";
+import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, QueueFullError, RecentlyTimedOutError } from "../analyzers/index.ts";
+import type { InFlightLimit } from "../http/fair-share.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
 import { requestPath } from "../http/request-path.ts";
@@ -15,6 +16,9 @@ export interface AnalyzeRouteOptions {
   maxUploadBytes: number;
   retryAfterSeconds: number;
   logger: Logger;
+  /** The key a request's client is counted under, and how many analyses each client may have in flight. */
+  clientOf: (req: IncomingMessage) => string;
+  perClient: InFlightLimit;
 }
 
 /** For the server's checkContinue event: invite a body only when its declared size can be accepted. */
@@ -30,7 +34,7 @@ export function createContinueCheck(listener: (req: IncomingMessage, res: Server
 export function analyzeRoute(options: AnalyzeRouteOptions) {
   const { service, maxUploadBytes, logger } = options;
   const retryAfter = { "Retry-After": String(options.retryAfterSeconds) };
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const analyze = async (req: IncomingMessage, res: ServerResponse, client: string): Promise<void> => {
     let upload;
     try {
       upload = await receiveUpload(req, maxUploadBytes);
@@ -40,22 +44,42 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       return;
     }
     try {
-      sendJson(res, 200, await service.analyze(upload));
+      sendJson(res, 200, await service.analyze(upload, client));
     } catch (error) {
       const reqId = (req as RequestWithId).id;
       if (error instanceof QueueFullError) {
         sendError(res, 503, "Server busy: too many analyses waiting; try again shortly", undefined, retryAfter);
       } else if (error instanceof AnalyzerUnavailableError) {
-        sendError(res, 503, `Analysis unavailable: ${error.message}`, undefined, retryAfter);
+        logger.error({ req_id: reqId, err: error.message }, "analyzers unavailable");
+        sendError(res, 503, `Analysis unavailable: ${error.publicMessage}`, undefined, retryAfter);
       } else if (error instanceof StoreUnavailableError) {
         logger.error({ req_id: reqId, err: error.message }, "analysis not recorded");
         sendError(res, 503, "Analysis could not be saved: the database or upload storage is unavailable; try again shortly", undefined, retryAfter);
+      } else if (error instanceof RecentlyTimedOutError) {
+        sendError(res, 422, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
+      } else if (error instanceof AnalyzerTimeoutError) {
+        logger.warn({ req_id: reqId, err: error.message }, "analysis ran into the time limit");
+        sendError(res, 422, `Analysis stopped: ${error.message}. The same file is refused for a while; shorten or simplify it`);
       } else if (error instanceof AnalyzerFailedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
         sendError(res, 500, "Analysis failed", { details: error.message });
       } else {
         throw error;
       }
+    }
+  };
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const client = options.clientOf(req);
+    const release = options.perClient.tryEnter(client);
+    if (!release) {
+      res.setHeader("Retry-After", String(options.retryAfterSeconds));
+      await refuse(req, res, 429, `Too many analyses from your address at once (at most ${options.perClient.max}); other users are being served, try again shortly`);
+      return;
+    }
+    try {
+      await analyze(req, res, client);
+    } finally {
+      release();
     }
   };
 }

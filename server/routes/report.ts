@@ -1,5 +1,6 @@
 // POST /api/report: a bug report, feature request or feedback from the page, validated and stored.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RateLimit } from "../http/fair-share.ts";
 import { BodyError, readBody } from "../http/read-body.ts";
 import { refuse } from "../http/refuse.ts";
 import { sendJson } from "../http/respond.ts";
@@ -31,8 +32,20 @@ export function parseReport(body: unknown, createdAt: string): FeedbackReport {
   return { email: email.trim(), type: type as FeedbackReport["type"], message, createdAt };
 }
 
-export function reportRoute(store: Store) {
+/** Each report is a database write: a rate per client (key from clientOf) guards it. */
+export interface ReportGuard {
+  clientOf: (req: IncomingMessage) => string;
+  perClient: RateLimit;
+}
+
+export function reportRoute(store: Store, guard?: ReportGuard) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const waitSeconds = guard ? guard.perClient.take(guard.clientOf(req)) : null;
+    if (waitSeconds !== null) {
+      res.setHeader("Retry-After", String(waitSeconds));
+      await refuse(req, res, 429, `Too many reports from your address; try again in ${waitSeconds} s`);
+      return;
+    }
     let report: FeedbackReport;
     try {
       report = parseReport(await readJson(req), new Date().toISOString());

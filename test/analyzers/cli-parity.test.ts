@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { AnalyzerPool } from "../../server/analyzers/index.ts";
+import { stdlibSource } from "../helpers/python-sources.ts";
 import { fixture, runCommandLines, startPool } from "./helpers.ts";
 
 describe("warm analyzers match the command lines", () => {
@@ -11,16 +12,17 @@ describe("warm analyzers match the command lines", () => {
   });
   after(() => pool.close());
 
-  const cases: Array<[fixtureName: string, clientName: string]> = [
-    ["small.py", "bisect_copy.py"],
-    ["medium.py", "textwrap_copy.py"],
-    ["insecure.py", "insecure.py"],
+  // real-world code from the interpreter's standard library, and the fixture written for these tests
+  const cases: Array<[source: string, clientName: string, read: () => Promise<string>]> = [
+    ["stdlib bisect", "bisect_copy.py", async () => stdlibSource("bisect")],
+    ["stdlib textwrap", "textwrap_copy.py", async () => stdlibSource("textwrap")],
+    ["insecure.py", "insecure.py", () => fixture("insecure.py")],
     // not a valid module name: linted as module "my-upload", as `pylint my-upload.py` does (invalid-name included)
-    ["insecure.py", "my-upload.py"],
+    ["insecure.py", "my-upload.py", () => fixture("insecure.py")],
   ];
-  for (const [fixtureName, clientName] of cases) {
-    test(`${fixtureName} uploaded as ${clientName}`, async () => {
-      const code = await fixture(fixtureName);
+  for (const [source, clientName, read] of cases) {
+    test(`${source} uploaded as ${clientName}`, async () => {
+      const code = await read();
       const warm = await pool.analyze({ code, filename: clientName });
       const cli = await runCommandLines(code, clientName);
       assert.ok(cli.pylint.length > 0 && Array.isArray(cli.radon) && cli.radon.length > 0, "the fixture gives findings to compare");

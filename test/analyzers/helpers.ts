@@ -1,6 +1,6 @@
 // Shared by the analyzer tests: fixtures, the tools' own command lines for comparison, and a look at the worker processes.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -16,9 +16,14 @@ export function startPool(options: Partial<AnalyzerPoolOptions> = {}): Promise<A
   return createAnalyzerPool({ python: PYTHON, workers: 1, queueLimit: 4, timeoutMs: 60_000, ...options });
 }
 
-/** What a user gets running the three command lines on `code` saved as `name`, alone in an empty directory. */
+/**
+ * What a user gets running the three command lines on `code` saved as `name`, alone in an empty directory named
+ * "upload" (the name the server gives the directory of an upload: pylint names an `__init__.py` after it).
+ */
 export async function runCommandLines(code: string, name: string): Promise<ToolOutputs> {
-  const dir = await mkdtemp(join(tmpdir(), "codedetect-cli-"));
+  const parent = await mkdtemp(join(tmpdir(), "codedetect-cli-"));
+  const dir = join(parent, "upload");
+  await mkdir(dir);
   try {
     await writeFile(join(dir, name), code);
     const cli = async (args: string[]) => {
@@ -41,7 +46,7 @@ export async function runCommandLines(code: string, name: string): Promise<ToolO
       radon: ((radon as Record<string, ToolOutputs["radon"]>)[name] ?? []) as ToolOutputs["radon"],
     };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(parent, { recursive: true, force: true });
   }
 }
 

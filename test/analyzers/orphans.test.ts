@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
+import { stdlibPath } from "../helpers/python-sources.ts";
 import { PYTHON, processRunning, waitFor } from "./helpers.ts";
 
 const POOL = new URL("../../server/analyzers/index.ts", import.meta.url).href;
@@ -16,7 +17,7 @@ test("workers of a server that is killed with SIGKILL exit by themselves, even i
     const workers = readdirSync("/proc").filter((d) => /^\\d+$/.test(d)).filter((pid) => {
       try { return readFileSync("/proc/" + pid + "/stat", "utf8").split(") ")[1].split(" ")[1] === String(process.pid); } catch { return false; }
     });
-    const big = readFileSync(new URL("../fixtures/python/large.py", ${JSON.stringify(import.meta.url)}), "utf8");
+    const big = readFileSync(${JSON.stringify(stdlibPath("tarfile"))}, "utf8");
     pool.analyze({ code: big.repeat(4), filename: "big.py" }) // pylint needs many seconds for it.catch(() => {});
     console.log(JSON.stringify(workers.map(Number)));
     setInterval(() => {}, 1000);

@@ -28,6 +28,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** How long to wait for the "listening" line. */
   timeoutMs?: number;
+  /** Start it as the leader of its own process group (so that a test can signal the whole group). */
+  detached?: boolean;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
@@ -36,6 +38,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     cwd: ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DRAIN_SECONDS: "0", LOG_LEVEL: "info", ANALYZER_WORKERS: "2", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
   });
   const lines: string[] = [];
   // "close", not "exit": it comes after the output pipes are drained, so `lines` is complete when it resolves

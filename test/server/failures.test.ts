@@ -4,9 +4,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
-import { filesUnder, ROOT, startServer, upload } from "../helpers/server-process.ts";
+import { stdlibSource } from "../helpers/python-sources.ts";
+import { uploadFrom } from "../helpers/raw-client.ts";
+import { filesUnder, startServer, upload } from "../helpers/server-process.ts";
 
-const large = fs.readFileSync(path.join(ROOT, "test/fixtures/python/large.py"), "utf8");
+const large = stdlibSource("tarfile");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function healthOf(url: string) {
@@ -27,14 +29,15 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, done: (value: T
 test("a full analysis queue answers 503 with Retry-After at once, and the accepted analyses still succeed", async () => {
   const server = await startServer({ env: { ANALYZER_WORKERS: "1", ANALYZER_QUEUE: "1" } });
   try {
-    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => upload(server.url, `load_${i}.py`, `${large}\n# ${i}\n`)));
+    // four clients (four loopback addresses), each within its own share: the queue as a whole is what is full
+    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => uploadFrom(server.url, `load_${i}.py`, `${large}\n# ${i}\n`, { from: `127.0.0.${i + 1}` })));
     const busy = answers.filter((a) => a.status === 503);
     const done = answers.filter((a) => a.status === 200);
     assert.equal(done.length, 2, "one running and one waiting are accepted");
     assert.equal(busy.length, 2);
     for (const answer of busy) {
       assert.match(answer.body.error, /busy/i);
-      assert.ok(Number(answer.headers.get("retry-after")) > 0);
+      assert.ok(Number(answer.headers["retry-after"]) > 0);
     }
     const stats = (await (await fetch(`${server.url}/api/stats`)).json()) as { total_analyses: number };
     assert.equal(stats.total_analyses, 2, "refused uploads are not counted");

@@ -13,7 +13,9 @@ let dataDir: string;
 
 before(async () => {
   dataDir = tempDir();
-  servers = await Promise.all([startServer({ dataDir }), startServer({ dataDir })]);
+  // one test client sends all uploads: its per-client share must hold them all (fair sharing is tested elsewhere)
+  const env = { CLIENT_MAX_ANALYSES: String(CONCURRENCY) };
+  servers = await Promise.all([startServer({ dataDir, env }), startServer({ dataDir, env })]);
 });
 after(async () => {
   for (const server of servers) assert.equal(await server.stop(), 0);

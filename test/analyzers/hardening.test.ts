@@ -1,0 +1,71 @@
+// The pool on edge cases: empty files, pylint's own crash path, slow clients sharing the lanes, temporary directories.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { buildReport } from "../../server/analyzers/index.ts";
+import { processStartTicks } from "../../server/analyzers/scratch.ts";
+import { stdlibSource } from "../helpers/python-sources.ts";
+import { runCommandLines, startPool } from "./helpers.ts";
+
+const ownScratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`codedetect-analyzers-${process.pid}-`));
+
+describe("analyzer pool edge cases", () => {
+  test("an empty file (an __init__.py) is analysed like the command lines do, and scores 100", async () => {
+    const pool = await startPool();
+    try {
+      const outputs = await pool.analyze({ code: "", filename: "__init__.py" });
+      assert.deepEqual(outputs, await runCommandLines("", "__init__.py"));
+      assert.equal(buildReport(outputs, "__init__.py").score, 100);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a client holding the lanes with slow files leaves one for another client, who is served first", async () => {
+    const pool = await startPool({ workers: 2, queueLimit: 8 });
+    try {
+      const slow = stdlibSource("tarfile");
+      const order: string[] = [];
+      const flood = [0, 1, 2].map((n) => pool.analyze({ code: `${slow}\n# ${n}\n`, filename: `slow_${n}.py`, client: "flooder" }).then(() => order.push(`slow_${n}`)));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual([pool.status().running, pool.status().waiting], [1, 2], "one client alone holds all lanes but one");
+      await pool.analyze({ code: '"""Small."""\n', filename: "small.py", client: "other" }).then(() => order.push("small"));
+      await Promise.all(flood);
+      assert.deepEqual(order, ["small", "slow_0", "slow_1", "slow_2"]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("close() leaves no temporary directory behind", async () => {
+    const before = ownScratch();
+    const pool = await startPool();
+    await pool.analyze({ code: "import os\n", filename: "a.py" });
+    assert.equal(ownScratch().length, before.length + 1, "one scratch directory per pool");
+    await pool.close();
+    assert.deepEqual(ownScratch(), before);
+  });
+
+  test("at start, scratch directories of ended processes are removed; those of live processes are kept", async () => {
+    const ended = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    const dead = join(tmpdir(), `codedetect-analyzers-${ended}-12345-deadXX`);
+    const reused = join(tmpdir(), `codedetect-analyzers-${process.pid}-1-reusd1`); // our pid, another start time
+    const live = join(tmpdir(), `codedetect-analyzers-${process.ppid}-${processStartTicks(process.ppid)}-liveXX`);
+    const unrelated = join(tmpdir(), "codedetect-test-keepme");
+    for (const dir of [dead, reused, live, unrelated]) mkdirSync(join(dir, "pylint-x", "home"), { recursive: true });
+    const pool = await startPool();
+    try {
+      const names = new Set(readdirSync(tmpdir()));
+      assert.ok(!names.has("codedetect-analyzers-" + dead.split("codedetect-analyzers-")[1]), "the dead server's directory is gone");
+      assert.ok(!names.has(reused.split("/").pop()!), "a pid now used by another process does not keep it");
+      assert.ok(names.has(live.split("/").pop()!), "a live server's directory is kept");
+      assert.ok(names.has("codedetect-test-keepme"), "other directories are not touched");
+    } finally {
+      await pool.close();
+      for (const dir of [live, unrelated]) spawnSync("rm", ["-rf", dir]);
+    }
+  });
+});
