@@ -75,3 +75,54 @@ export function describeAction(action: Action): string {
 export function describePlan(actions: Action[]): string {
   return actions.length === 0 ? "(nothing to do)" : actions.map(describeAction).join("\n");
 }
+
+// Host actions: what the bootstrap agent (bootstrap/) does beyond running commands, writing files and waiting.
+export type HostAction =
+  | {
+      kind: "mkdir";
+      path: string;
+      mode: number;
+      /** uid and gid; omitted: the agent's own. */
+      owner?: number;
+    }
+  | { kind: "remove"; path: string; purpose: string }
+  | {
+      /** An AWS API call, e.g. call "cloudformation:SignalResource"; performed by the agent's AWS adapter. */
+      kind: "aws";
+      call: string;
+      input: unknown;
+      next?: string;
+    }
+  | {
+      /** Copy the old single-instance data (database/codedetect.db, uploads/) onto the shared tree, once, under the shared lock. */
+      kind: "migrate";
+      source: string;
+      /** The shared tree's root, e.g. /mnt/efs/codedetect. */
+      target: string;
+      owner: number;
+      holder: string;
+      leaseSeconds: number;
+      lockWaitSeconds: number;
+    };
+
+export type AgentAction = Action | HostAction;
+
+/** One line per action, as `bootstrap --dry-run` prints a plan. */
+export function describeAgentAction(action: AgentAction): string {
+  switch (action.kind) {
+    case "mkdir":
+      return `mkdir ${action.path} (mode ${action.mode.toString(8).padStart(4, "0")}${action.owner === undefined ? "" : ` owner ${action.owner}`})`;
+    case "remove":
+      return `rm    ${action.path}   # ${action.purpose}`;
+    case "aws":
+      return `aws   ${action.call} ${JSON.stringify(action.input)}`;
+    case "migrate":
+      return `migrate ${action.source} -> ${action.target} (under the shared lock, as ${action.holder})`;
+    default:
+      return describeAction(action);
+  }
+}
+
+export function describeAgentPlan(actions: AgentAction[]): string {
+  return actions.length === 0 ? "(nothing to do)" : actions.map(describeAgentAction).join("\n");
+}

@@ -1,0 +1,159 @@
+// `npm run bootstrap -- [flags]` and `npm run bootstrap -- status`: resolve the configuration once, then run the steps. Exit 0 done, 1 a step failed, 2 bad configuration or usage.
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { withLock } from "../compose/lock.ts";
+import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
+import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
+import { describeFailure, StepError } from "./errors.ts";
+import { readJournal } from "./journal.ts";
+import { createAgentExecutor } from "./executor.ts";
+import { createOutput, type Output } from "./output.ts";
+import { runSteps, type Context } from "./step.ts";
+import { STEPS } from "./steps/index.ts";
+import { statusReport, formatStatus } from "./status.ts";
+
+const USAGE =
+  "usage: npm run bootstrap -- [--local] [--config FILE] [--dry-run] [--only STEP] [--json] [--shared-dir DIR] [--migrate-from DIR] [--state-dir DIR] [--port N] [--image REF] | status [--json]";
+/** Where user data writes the configuration on an instance. */
+export const DEFAULT_CONFIG_FILE = "/etc/codedetect/bootstrap.json";
+
+const FLAG_KEYS: Record<string, ConfigKey> = { "shared-dir": "sharedDir", "migrate-from": "migrateFrom", "state-dir": "stateDir", port: "port", image: "image" };
+
+export interface Invocation {
+  command: "run" | "status";
+  local: boolean;
+  json: boolean;
+  dryRun: boolean;
+  only: string | null;
+  configFile: string | null;
+  flags: Partial<Record<ConfigKey, string>>;
+}
+
+export function parseInvocation(argv: string[]): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        local: { type: "boolean" },
+        config: { type: "string" },
+        "dry-run": { type: "boolean" },
+        only: { type: "string" },
+        json: { type: "boolean" },
+        "shared-dir": { type: "string" },
+        "migrate-from": { type: "string" },
+        "state-dir": { type: "string" },
+        port: { type: "string" },
+        image: { type: "string" },
+      },
+    });
+  } catch (error) {
+    throw new ConfigProblem("usage", `${(error as Error).message}; ${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "status" && positionals[0] !== "run")) {
+    throw new ConfigProblem("usage", `unknown command "${positionals.join(" ")}"; ${USAGE}`);
+  }
+  const flags: Partial<Record<ConfigKey, string>> = {};
+  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+    const value = values[flag as keyof typeof values];
+    if (typeof value === "string") flags[key] = value;
+  }
+  if (values.only !== undefined && !STEPS.some((step) => step.name === values.only)) {
+    throw new ConfigProblem("--only", `"${values.only}" is not a step; the steps are ${STEPS.map((step) => step.name).join(", ")}`);
+  }
+  return {
+    command: positionals[0] === "status" ? "status" : "run",
+    local: values.local === true,
+    json: values.json === true,
+    dryRun: values["dry-run"] === true,
+    only: values.only ?? null,
+    configFile: values.config ?? null,
+    flags,
+  };
+}
+
+/** Every source but the tags, which only the identify step can read. */
+export function baseLayers(invocation: Invocation, env: NodeJS.ProcessEnv): Layers {
+  const file = invocation.configFile ?? (!invocation.local && fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
+  return { file: file ? fileLayer(file) : {}, env: envLayer(env), flags: flagLayer(invocation.flags) };
+}
+
+async function run(invocation: Invocation, out: Output): Promise<void> {
+  const layers = baseLayers(invocation, process.env);
+  let resolved: Resolved = resolveConfig(invocation.local, layers);
+  const adapters = new Map<string, AwsAdapter>();
+  const ctx: Context = {
+    config: resolved.config,
+    identity: null,
+    tags: {},
+    out,
+    aws: async (region) => {
+      const chosen = ctx.config.region ?? region ?? ctx.identity?.region;
+      if (!chosen) throw new Error("no region known yet (set region, or let identify read it)");
+      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint }));
+      return adapters.get(chosen)!;
+    },
+    applyTags: (tags) => {
+      resolved = resolveConfig(invocation.local, { ...layers, tags: tagLayer(tags) });
+      ctx.config = resolved.config;
+    },
+  };
+  const executor = createAgentExecutor({ log: (line) => out.info(line), aws: ctx.aws });
+  const started = Date.now();
+  const body = async () => {
+    const reports = await runSteps(STEPS, ctx, executor, { only: invocation.only, dryRun: invocation.dryRun });
+    const changed = reports.filter((report) => report.outcome === "done").map((report) => report.step);
+    const summary = invocation.dryRun
+      ? "dry run: nothing changed"
+      : changed.length > 0
+        ? `done in ${((Date.now() - started) / 1000).toFixed(1)} s (changed: ${changed.join(", ")})`
+        : `nothing to do (${((Date.now() - started) / 1000).toFixed(1)} s)`;
+    out.info(summary, { steps: reports.map((report) => ({ step: report.step, outcome: report.outcome, durationMs: report.durationMs })) });
+  };
+  try {
+    readJournal(ctx.config.stateDir);
+  } catch (error) {
+    throw new ConfigProblem("journal", (error as Error).message);
+  }
+  if (invocation.dryRun) return body();
+  fs.mkdirSync(ctx.config.stateDir, { recursive: true });
+  let entered = false;
+  try {
+    await withLock(path.join(ctx.config.stateDir, "agent"), "bootstrap", () => {
+      entered = true;
+      return body();
+    });
+  } catch (error) {
+    if (entered) throw error;
+    // One agent per state directory (one instance): the second is refused, naming the first.
+    const holder = error as { cause?: unknown; next?: unknown; message: string };
+    throw new StepError({ step: "start-up", action: `lock the state directory ${ctx.config.stateDir}`, cause: typeof holder.cause === "string" ? holder.cause : holder.message, next: typeof holder.next === "string" ? holder.next : "wait for the other agent to finish" });
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let json = argv.includes("--json");
+  let out = createOutput(json);
+  try {
+    const invocation = parseInvocation(argv);
+    json = invocation.json;
+    out = createOutput(json);
+    if (invocation.command === "status") {
+      const report = statusReport(invocation.local, baseLayers(invocation, process.env));
+      process.stdout.write(json ? `${JSON.stringify(report)}\n` : `${formatStatus(report)}\n`);
+      return 0;
+    }
+    await run(invocation, out);
+    return 0;
+  } catch (error) {
+    const failure = describeFailure(error);
+    out.failure(failure);
+    return failure.exitCode;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,214 @@
+// The agent's configuration: one strict schema, resolved from defaults < config file < instance tags < environment < flags, each value's source kept.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const absoluteOrRelativePath = z.string().min(1, "must not be empty");
+const nullableText = z.string().min(1).nullable();
+
+export const ConfigSchema = z
+  .object({
+    /** "aws" on an EC2 instance, "local" on a laptop or a test machine (a directory stands in for EFS). */
+    mode: z.enum(["aws", "local"]),
+    /** This instance's own files: journal, identity, compose.yaml. */
+    stateDir: absoluteOrRelativePath,
+    /** Where the shared file system is mounted (EFS) or stands in (local). */
+    sharedDir: absoluteOrRelativePath,
+    /** The old single-instance layout (database/codedetect.db and uploads/) to migrate on first run; null: nothing to migrate. */
+    migrateFrom: absoluteOrRelativePath.nullable(),
+    port: z.number().int().min(1).max(65535),
+    /** "repository:tag@sha256:…"; null in local mode means "build from the Dockerfile". */
+    image: nullableText,
+    fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
+    /** Overrides the region from instance metadata. */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like "eu-west-1"').nullable(),
+    /** AWS API endpoint override (an emulator in tests); null: the real endpoints. */
+    awsEndpoint: z.url().nullable(),
+    imdsEndpoint: z.url(),
+    fstab: absoluteOrRelativePath,
+    mountTargetWaitSeconds: z.number().int().min(0).max(3600),
+    migrateLockWaitSeconds: z.number().int().min(0).max(7200),
+    migrateLeaseSeconds: z.number().int().min(5).max(3600),
+    /** The owner of the shared tree: the container's user. */
+    appUid: z.number().int().min(0).max(2 ** 31 - 1),
+    stackName: nullableText,
+    logicalResourceId: nullableText,
+    targetGroupArn: nullableText,
+    /** Registry credentials (user:password); redacted in every printout. */
+    registryAuth: nullableText,
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+export type SourceName = "default" | "file" | "tag" | "env" | "flag";
+export type ConfigLayer = Partial<Record<ConfigKey, unknown>>;
+
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(["registryAuth"]);
+const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set(["port", "mountTargetWaitSeconds", "migrateLockWaitSeconds", "migrateLeaseSeconds", "appUid"]);
+/** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId"];
+export const TAG_PREFIX = "codedetect:";
+
+export function defaults(local: boolean): Config {
+  return {
+    mode: local ? "local" : "aws",
+    stateDir: local ? ".codedetect/state" : "/var/lib/codedetect",
+    sharedDir: local ? ".codedetect/shared" : "/mnt/efs",
+    migrateFrom: local ? null : "/opt/codedetect/data",
+    port: 5000,
+    image: null,
+    fileSystemId: null,
+    region: null,
+    awsEndpoint: null,
+    imdsEndpoint: "http://169.254.169.254",
+    fstab: "/etc/fstab",
+    mountTargetWaitSeconds: 300,
+    migrateLockWaitSeconds: 900,
+    migrateLeaseSeconds: 60,
+    appUid: 1000,
+    stackName: null,
+    logicalResourceId: null,
+    targetGroupArn: null,
+    registryAuth: null,
+  };
+}
+
+/** CODEDETECT_STATE_DIR for stateDir, and so on. */
+export function envName(key: ConfigKey): string {
+  return `CODEDETECT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export class ConfigProblem extends Error {
+  override name = "ConfigProblem";
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.field = field;
+  }
+}
+
+const SOURCE_LABEL: Record<SourceName, string> = { default: "default", file: "config file", tag: "instance tag", env: "environment", flag: "flag" };
+
+/** Strings from tags, the environment and flags become numbers or null where the schema wants them. */
+function coerce(key: ConfigKey, raw: string): unknown {
+  if (NUMBER_KEYS.has(key)) return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (raw === "" && key !== "mode") return null;
+  return raw;
+}
+
+export function fileLayer(file: string): ConfigLayer {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigProblem("--config", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigProblem("--config", `${file} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = ConfigSchema.partial().safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.code === "unrecognized_keys" ? issue.keys.join(", ") : issue.path.join(".") || "(top level)";
+    throw new ConfigProblem(`${field} (config file ${file})`, issue.code === "unrecognized_keys" ? "is not a known setting" : issue.message);
+  }
+  return parsed.data as ConfigLayer;
+}
+
+export function envLayer(env: NodeJS.ProcessEnv): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const key of Object.keys(defaults(false)) as ConfigKey[]) {
+    const value = env[envName(key)];
+    if (value !== undefined) layer[key] = coerce(key, value);
+  }
+  return layer;
+}
+
+/** Instance tags "codedetect:<setting>"; other tags are ignored, a codedetect: tag naming no taggable setting is refused. */
+export function tagLayer(tags: Record<string, string>): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const [name, value] of Object.entries(tags)) {
+    if (!name.startsWith(TAG_PREFIX)) continue;
+    const key = name.slice(TAG_PREFIX.length) as ConfigKey;
+    if (!TAGGABLE_KEYS.includes(key)) throw new ConfigProblem(`tag ${name}`, `is not a setting tags may change (those are: ${TAGGABLE_KEYS.join(", ")})`);
+    layer[key] = coerce(key, value);
+  }
+  return layer;
+}
+
+export function flagLayer(flags: Partial<Record<ConfigKey, string>>): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const [key, value] of Object.entries(flags) as [ConfigKey, string | undefined][]) if (value !== undefined) layer[key] = coerce(key, value);
+  return layer;
+}
+
+export interface Resolved {
+  config: Config;
+  sources: Record<ConfigKey, SourceName>;
+}
+
+export interface Layers {
+  file?: ConfigLayer;
+  tags?: ConfigLayer;
+  env?: ConfigLayer;
+  flags?: ConfigLayer;
+}
+
+/** Pure: merges the layers in rising precedence and validates the result once; a problem names the field and its source. */
+export function resolveConfig(localFlag: boolean, layers: Layers): Resolved {
+  // The mode picks the defaults, so it is settled first: --local, else the highest source that names one.
+  const named = [layers.flags, layers.env, layers.tags, layers.file].find((layer) => layer?.mode !== undefined)?.mode;
+  const local = localFlag || named === "local";
+  const order: [SourceName, ConfigLayer][] = [
+    ["default", defaults(local) as ConfigLayer],
+    ["file", layers.file ?? {}],
+    ["tag", layers.tags ?? {}],
+    ["env", layers.env ?? {}],
+    ["flag", layers.flags ?? {}],
+  ];
+  const merged: ConfigLayer = {};
+  const sources = {} as Record<ConfigKey, SourceName>;
+  for (const [source, layer] of order) {
+    for (const [key, value] of Object.entries(layer) as [ConfigKey, unknown][]) {
+      merged[key] = value;
+      sources[key] = source;
+    }
+  }
+  if (localFlag) {
+    merged.mode = "local";
+    sources.mode = "flag";
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path[0] as ConfigKey | undefined;
+    const where = key && sources[key] ? ` (from ${SOURCE_LABEL[sources[key]]}${sources[key] === "env" ? ` ${envName(key)}` : ""})` : "";
+    throw new ConfigProblem(`${issue.path.join(".") || "(top level)"}${where}`, issue.message);
+  }
+  const config = parsed.data;
+  if (config.mode === "aws" && config.fileSystemId === null) throw new ConfigProblem("fileSystemId", "is required outside --local (set it in the config file, a codedetect:fileSystemId tag or CODEDETECT_FILE_SYSTEM_ID)");
+  const resolvedConfig = { ...config, stateDir: path.resolve(config.stateDir), sharedDir: path.resolve(config.sharedDir), migrateFrom: config.migrateFrom && path.resolve(config.migrateFrom) };
+  const inside = (child: string, parent: string) => child === parent || child.startsWith(`${parent}${path.sep}`);
+  if (resolvedConfig.migrateFrom && (inside(resolvedConfig.migrateFrom, resolvedConfig.sharedDir) || inside(resolvedConfig.sharedDir, resolvedConfig.migrateFrom))) {
+    throw new ConfigProblem("migrateFrom", `${resolvedConfig.migrateFrom} overlaps the shared directory ${resolvedConfig.sharedDir}; give the old single-instance data directory`);
+  }
+  return { config: resolvedConfig, sources };
+}
+
+/** The resolved configuration as `status` prints it: each value with its source, secrets redacted. */
+export function describeConfig(resolved: Resolved): { key: ConfigKey; value: unknown; source: SourceName }[] {
+  return (Object.keys(resolved.config) as ConfigKey[]).map((key) => {
+    const value = resolved.config[key];
+    return { key, value: SECRET_KEYS.has(key) && value !== null ? "<redacted>" : value, source: resolved.sources[key] };
+  });
+}
+
+export function formatConfig(resolved: Resolved): string {
+  const rows = describeConfig(resolved);
+  const width = Math.max(...rows.map((row) => row.key.length));
+  return rows.map((row) => `  ${row.key.padEnd(width)}  ${JSON.stringify(row.value)}  (${SOURCE_LABEL[row.source]})`).join("\n");
+}

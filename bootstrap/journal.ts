@@ -1,0 +1,64 @@
+// The journal in the state directory: each step's last outcome and duration, written atomically, validated when read back.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+export const JournalEntrySchema = z
+  .object({
+    outcome: z.enum(["done", "unchanged", "failed"]),
+    startedAt: z.iso.datetime(),
+    durationMs: z.number().int().min(0),
+    actions: z.array(z.string()),
+    note: z.string().nullable(),
+    error: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .strict();
+
+export const JournalSchema = z
+  .object({
+    version: z.literal(1),
+    steps: z.record(z.string(), JournalEntrySchema),
+  })
+  .strict();
+
+export type JournalEntry = z.infer<typeof JournalEntrySchema>;
+export type Journal = z.infer<typeof JournalSchema>;
+
+export function journalPath(stateDir: string): string {
+  return path.join(stateDir, "journal.json");
+}
+
+/** The journal, or an empty one when none exists yet; a journal that does not fit the schema stops the agent before it changes anything. */
+export function readJournal(stateDir: string): Journal {
+  const file = journalPath(stateDir);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, steps: {} };
+    throw error;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`journal ${file} is not JSON (${(error as Error).message}); move it aside and re-run`);
+  }
+  const parsed = JournalSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`journal ${file} does not fit its schema at ${issue.path.join(".") || "(top level)"}: ${issue.message}; move it aside and re-run`);
+  }
+  return parsed.data;
+}
+
+/** Records one step's outcome: a whole new file renamed over the old, so a crash leaves the old journal or the new one. */
+export function recordStep(stateDir: string, step: string, entry: JournalEntry): void {
+  const journal = readJournal(stateDir);
+  journal.steps[step] = JournalEntrySchema.parse(entry);
+  fs.mkdirSync(stateDir, { recursive: true });
+  const file = journalPath(stateDir);
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, `${JSON.stringify(journal, null, 2)}\n`);
+  fs.renameSync(temporary, file);
+}

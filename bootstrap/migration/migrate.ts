@@ -1,0 +1,172 @@
+// Performs a migrate action: under the shared lock, copy into staging and verify, write the commit record, move into place (never overwriting), write the marker.
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pLimit from "p-limit";
+import type { HostAction } from "../../compose/actions.ts";
+import { crashPoint } from "../crash.ts";
+import { backupDatabase, copyVerified, hashFile, listFiles } from "./copy.ts";
+import { acquireLock, type Lease } from "./lock.ts";
+import { CommitSchema, MarkerSchema, migrationPaths, readRecord, writeRecord, type Commit, type Marker } from "./records.ts";
+
+type MigrateAction = Extract<HostAction, { kind: "migrate" }>;
+type Paths = ReturnType<typeof migrationPaths>;
+
+const COPY_CONCURRENCY = 8;
+const DATABASE_NAME = "codedetect.db";
+
+export function sourcePaths(source: string) {
+  return { database: path.join(source, "database", DATABASE_NAME), uploads: path.join(source, "uploads") };
+}
+
+function own(file: string, owner: number): void {
+  if (process.getuid?.() === 0) fs.chownSync(file, owner, owner);
+}
+
+function mkdirOwned(dir: string, owner: number, stop: string): void {
+  const missing: string[] = [];
+  for (let current = dir; current !== stop && !fs.existsSync(current); current = path.dirname(current)) missing.unshift(current);
+  for (const each of missing) {
+    fs.mkdirSync(each, { mode: 0o700 });
+    own(each, owner);
+  }
+}
+
+/** Stage 1: everything copied into staging and verified, then the commit record: from here on the migration rolls forward. */
+async function stage(action: MigrateAction, paths: Paths, lease: Lease, log: (line: string) => void): Promise<Commit> {
+  fs.rmSync(paths.work, { recursive: true, force: true });
+  fs.mkdirSync(path.join(paths.staging, "uploads"), { recursive: true, mode: 0o700 });
+  const source = sourcePaths(action.source);
+  let database: Commit["database"] = null;
+  if (fs.existsSync(source.database)) {
+    const staged = path.join(paths.staging, DATABASE_NAME);
+    const copy = await backupDatabase(source.database, staged);
+    own(staged, action.owner);
+    fs.chmodSync(staged, 0o600);
+    const exists = fs.existsSync(path.join(paths.database, DATABASE_NAME));
+    const createdAt = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+    database = { sha256: copy.sha256, size: copy.size, decision: exists ? "archive" : "place", archiveName: `${DATABASE_NAME}.migrated-${createdAt}`, rows: copy.rows };
+    log(`database copied with the online backup and checked (${Object.entries(copy.rows).map(([table, n]) => `${table}: ${n} rows`).join(", ") || "no tables"})`);
+    crashPoint();
+  }
+  const { files, skipped } = listFiles(source.uploads);
+  const limit = pLimit(COPY_CONCURRENCY);
+  const copied = await Promise.all(
+    files.map((file) =>
+      limit(async () => {
+        const staged = path.join(paths.staging, "uploads", file.relative);
+        mkdirOwned(path.dirname(staged), action.owner, paths.staging);
+        let copy;
+        try {
+          copy = await copyVerified(file.absolute, staged);
+        } catch (error) {
+          // The old server may delete an upload between the listing and its copy: that file is no longer part of the data.
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT" || fs.existsSync(file.absolute)) throw error;
+          skipped.push(`${file.relative} (deleted at the source during the copy)`);
+          return null;
+        }
+        own(staged, action.owner);
+        crashPoint();
+        return { path: file.relative, ...copy };
+      }),
+    ),
+  );
+  const records = copied.filter((record) => record !== null);
+  if (skipped.length > 0) log(`not copied (not regular files): ${skipped.join(", ")}`);
+  const commit: Commit = { version: 1, migrationId: randomUUID(), holder: action.holder, createdAt: new Date().toISOString(), source: action.source, database, files: records, skipped };
+  lease.assertHeld();
+  writeRecord(paths.commit, CommitSchema.parse(commit));
+  crashPoint();
+  return commit;
+}
+
+/** Moves one staged file to `target` without overwriting: link (fails if taken), then unlink the staged name. Returns where it landed. */
+async function place(staged: string, target: string, sha256: string, fallback: string, owner: number, stop: string): Promise<string> {
+  const landed = async (file: string) => fs.existsSync(file) && (await hashFile(file)) === sha256;
+  if (!fs.existsSync(staged)) {
+    if (await landed(target)) return target;
+    if (await landed(fallback)) return fallback;
+    throw new Error(`${staged} is gone but neither ${target} nor ${fallback} holds its content`);
+  }
+  for (const destination of [target, fallback]) {
+    mkdirOwned(path.dirname(destination), owner, stop);
+    try {
+      fs.linkSync(staged, destination);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      if (!(await landed(destination))) continue;
+    }
+    fs.unlinkSync(staged);
+    return destination;
+  }
+  throw new Error(`both ${target} and ${fallback} exist with other content`);
+}
+
+/** Stage 2, idempotent: puts every committed file in place, then the marker. */
+async function rollForward(commit: Commit, action: MigrateAction, paths: Paths, lease: Lease): Promise<Marker> {
+  const files: Marker["files"] = [];
+  const conflicts: string[] = [];
+  for (const file of commit.files) {
+    const target = path.join(paths.uploads, file.path);
+    const fallback = path.join(paths.conflicts, "uploads", file.path);
+    const placedAs = await place(path.join(paths.staging, "uploads", file.path), target, file.sha256, fallback, action.owner, paths.target);
+    if (placedAs !== target) conflicts.push(`uploads/${file.path} exists with other content; the migrated one is ${path.relative(paths.target, placedAs)}`);
+    files.push({ ...file, placedAs: path.relative(paths.target, placedAs) });
+    crashPoint();
+  }
+  let database: Marker["database"] = null;
+  if (commit.database) {
+    const wanted = path.join(paths.database, commit.database.decision === "place" ? DATABASE_NAME : commit.database.archiveName);
+    const archive = path.join(paths.database, commit.database.archiveName);
+    const placedAs = await place(path.join(paths.staging, DATABASE_NAME), wanted, commit.database.sha256, archive, action.owner, paths.target);
+    database = { sha256: commit.database.sha256, placedAs: path.relative(paths.target, placedAs), archived: placedAs !== path.join(paths.database, DATABASE_NAME), integrity: "ok", rows: commit.database.rows };
+    crashPoint();
+  }
+  const marker: Marker = {
+    version: 1,
+    migrationId: commit.migrationId,
+    holder: action.holder,
+    host: os.hostname(),
+    finishedAt: new Date().toISOString(),
+    source: commit.source,
+    database,
+    files,
+    skipped: commit.skipped,
+    conflicts,
+  };
+  lease.assertHeld();
+  writeRecord(paths.marker, MarkerSchema.parse(marker));
+  crashPoint();
+  fs.rmSync(paths.work, { recursive: true, force: true });
+  return marker;
+}
+
+export function describeMarker(marker: Marker): string {
+  const database = marker.database
+    ? marker.database.archived
+      ? `a database was already on the shared storage: kept it, and archived the migrated one beside it as ${marker.database.placedAs}`
+      : `the database (${Object.entries(marker.database.rows).map(([table, n]) => `${table}: ${n} rows`).join(", ")})`
+    : "no database";
+  const conflicts = marker.conflicts.length > 0 ? `; ${marker.conflicts.length} upload name(s) taken, migrated copies under migration-conflicts/` : "";
+  return `migrated ${marker.files.length} upload(s) and ${database} from ${marker.source}${conflicts}`;
+}
+
+export async function migrate(action: MigrateAction, log: (line: string) => void): Promise<string> {
+  const paths = migrationPaths(action.target);
+  const lease = await acquireLock(paths.lock, { holder: action.holder, leaseMs: action.leaseSeconds * 1000, waitMs: action.lockWaitSeconds * 1000, log });
+  try {
+    if (process.env.BOOTSTRAP_TEST_HOLD_LOCK_MS) await new Promise((resolve) => setTimeout(resolve, Number(process.env.BOOTSTRAP_TEST_HOLD_LOCK_MS)));
+    const done = readRecord(paths.marker, MarkerSchema);
+    if (done) return `already migrated by ${done.holder} at ${done.finishedAt}${lease.waited ? " (waited for it)" : ""}`;
+    const pending = readRecord(paths.commit, CommitSchema);
+    if (pending) log(`resuming the migration ${pending.migrationId} interrupted after its commit`);
+    const commit = pending ?? (await stage(action, paths, lease, log));
+    const marker = await rollForward(commit, action, paths, lease);
+    for (const conflict of marker.conflicts) log(conflict);
+    if (marker.database?.archived) log(`kept the database already on the shared storage; the migrated one is ${marker.database.placedAs}`);
+    return describeMarker(marker);
+  } finally {
+    lease.release();
+  }
+}

@@ -1,0 +1,120 @@
+// Step 1, identify: who and where this instance is (IMDSv2, or the host in local mode), and its codedetect:* tags for configuration.
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import type { AgentAction } from "../../compose/actions.ts";
+import { TAG_PREFIX, type Config } from "../config.ts";
+import { StepError } from "../errors.ts";
+import { createImdsClient, type ImdsResult } from "../adapters/imds.ts";
+import type { Identity, Step } from "../step.ts";
+
+export const IdentitySchema = z
+  .object({
+    instanceId: z.string().min(1),
+    zone: z.string().min(1),
+    region: z.string().min(1),
+    source: z.enum(["imds", "host"]),
+    /** The instance's codedetect:* tags, as read: configuration overrides. */
+    tags: z.record(z.string(), z.string()),
+  })
+  .strict();
+
+export type IdentifySeen = {
+  recorded: RecordedIdentity | null;
+  imds: ImdsResult;
+  source: Identity["source"];
+  tags: { state: "ok"; tags: Record<string, string> } | { state: "failed"; detail: string } | { state: "skipped" };
+};
+
+export function identityFile(stateDir: string): string {
+  return path.join(stateDir, "identity.json");
+}
+
+export type RecordedIdentity = z.infer<typeof IdentitySchema>;
+
+export function readRecordedIdentity(stateDir: string): RecordedIdentity | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(identityFile(stateDir), "utf8");
+  } catch {
+    return null;
+  }
+  let data: unknown = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    /* reported below as not fitting */
+  }
+  const parsed = IdentitySchema.safeParse(data);
+  if (!parsed.success) throw new Error(`${identityFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.message}); remove it and re-run`);
+  return parsed.data;
+}
+
+/** Only the tags meant for the agent, sorted, so that the record compares stably. */
+export function codedetectTags(tags: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(tags).filter(([key]) => key.startsWith(TAG_PREFIX)).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** In local mode each state directory is its own instance. */
+export function hostIdentity(stateDir: string): Identity {
+  const digest = createHash("sha256").update(`${os.hostname()}:${stateDir}`).digest("hex").slice(0, 12);
+  return { instanceId: `local-${digest}`, zone: "local", region: "local", source: "host" };
+}
+
+export const identify: Step<IdentifySeen> = {
+  name: "identify",
+  async observe(ctx) {
+    const recorded = readRecordedIdentity(ctx.config.stateDir);
+    if (ctx.config.mode === "local") {
+      return { recorded, imds: { state: "ok", identity: hostIdentity(ctx.config.stateDir) }, source: "host", tags: { state: "skipped" } };
+    }
+    const imds = await createImdsClient(ctx.config.imdsEndpoint).identity();
+    if (imds.state !== "ok") return { recorded, imds, source: "imds", tags: { state: "skipped" } };
+    try {
+      const aws = await ctx.aws(imds.identity.region);
+      return { recorded, imds, source: "imds", tags: { state: "ok", tags: await aws.instanceTags(imds.identity.instanceId) } };
+    } catch (error) {
+      return { recorded, imds, source: "imds", tags: { state: "failed", detail: (error as Error).message } };
+    }
+  },
+  learn(seen, ctx) {
+    if (seen.imds.state !== "ok") return;
+    ctx.identity = { ...seen.imds.identity, region: ctx.config.region ?? seen.imds.identity.region, source: seen.source };
+    if (seen.tags.state === "ok") {
+      ctx.tags = codedetectTags(seen.tags.tags);
+      ctx.applyTags?.(ctx.tags);
+    }
+  },
+  plan(seen, config: Config): AgentAction[] {
+    if (seen.imds.state === "unreachable") {
+      throw new StepError({
+        step: "identify",
+        action: "read instance identity from IMDSv2",
+        cause: seen.imds.detail,
+        next: `check that instance metadata is enabled (launch template MetadataOptions HttpEndpoint: enabled) and reachable at ${config.imdsEndpoint}; re-run \`npm run bootstrap\`, or use --local off EC2`,
+      });
+    }
+    if (seen.imds.state === "refused") {
+      throw new StepError({
+        step: "identify",
+        action: "read instance identity from IMDSv2",
+        cause: seen.imds.detail,
+        next: "the instance metadata service refused the token flow: check MetadataOptions (HttpTokens: required, HttpPutResponseHopLimit) in the launch template",
+      });
+    }
+    if (seen.tags.state === "failed") {
+      throw new StepError({
+        step: "identify",
+        action: `ec2:DescribeTags for ${seen.imds.identity.instanceId}`,
+        cause: seen.tags.detail,
+        next: "grant ec2:DescribeTags to the instance role (or check the region), then re-run `npm run bootstrap`",
+      });
+    }
+    const tags = seen.tags.state === "ok" ? codedetectTags(seen.tags.tags) : {};
+    const identity: RecordedIdentity = { ...seen.imds.identity, region: config.region ?? seen.imds.identity.region, source: seen.source, tags };
+    const same = seen.recorded !== null && JSON.stringify(IdentitySchema.parse(seen.recorded)) === JSON.stringify(IdentitySchema.parse(identity));
+    return same ? [] : [{ kind: "write", path: identityFile(config.stateDir), content: `${JSON.stringify(identity)}\n`, mode: 0o644 }];
+  },
+};

@@ -1,0 +1,98 @@
+// Two agents at once against one shared directory: exactly one migrates, the other waits and uses its result. And the shared lock's rules.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { acquireLock, isStale, readLock } from "../../bootstrap/migration/lock.ts";
+import { assertConverged, journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
+
+describe("two agents at once", () => {
+  it("exactly one migrates; the other waits for the lock and finds the migration done", async () => {
+    const source = tempDir("old");
+    makeOldLayout(source, 300, 120);
+    const root = tempDir("pair");
+    const shared = path.join(root, "shared");
+    const agent = (name: string) =>
+      runAgent(["--local", "--state-dir", path.join(root, name), "--shared-dir", shared, "--migrate-from", source], { BOOTSTRAP_TEST_HOLD_LOCK_MS: "1500" });
+    const [a, b] = await Promise.all([agent("a"), agent("b")]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assertConverged(source, shared);
+    const notes = ["a", "b"].map((name) => journal(path.join(root, name)).steps.migrate!.note ?? "");
+    const migrated = notes.filter((note) => note.startsWith("migrated 300 upload(s)"));
+    const waited = notes.filter((note) => /^already migrated by local-[0-9a-f]{12} at .* \(waited for it\)$/.test(note));
+    assert.equal(migrated.length, 1, `one migrated: ${notes.join(" | ")}`);
+    assert.equal(waited.length, 1, `the other waited and used the result: ${notes.join(" | ")}`);
+    const marker = JSON.parse(fs.readFileSync(path.join(shared, "codedetect", ".migrated.json"), "utf8"));
+    assert.ok(waited[0]!.includes(marker.holder), "the waiting agent names the one that migrated");
+    assert.match([a.stdout, b.stdout].join("\n"), /waiting for the migration lock held by local-/);
+  });
+});
+
+describe("two agents for one instance (one state directory)", () => {
+  it("the second is refused at once, naming the first, and changes nothing", async () => {
+    const source = tempDir("old");
+    makeOldLayout(source, 20, 5);
+    const root = tempDir("same-state");
+    const args = ["--local", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared"), "--migrate-from", source];
+    const first = runAgent(args, { BOOTSTRAP_TEST_HOLD_LOCK_MS: "3000" });
+    for (let waited = 0; !fs.existsSync(path.join(root, "shared", "codedetect", ".migration.lock")); waited += 50) {
+      assert.ok(waited < 30_000, "the first agent reached its migration");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const second = await runAgent(args);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /^bootstrap: step start-up: lock the state directory .*: .*agent\/lock is held by pid \d+ \(bootstrap\) since .*; next: wait for it to finish/);
+    assert.equal((await first).code, 0);
+    assert.match(journal(path.join(root, "state")).steps.migrate!.note!, /^migrated 20 upload/);
+  });
+});
+
+describe("the shared lock", () => {
+  const lockIn = () => path.join(tempDir("lock"), ".migration.lock");
+
+  it("a live holder's lock is never broken: a second taker waits, then gives up naming the holder", async () => {
+    const file = lockIn();
+    const first = await acquireLock(file, { holder: "i-first", leaseMs: 60_000, waitMs: 0 });
+    await assert.rejects(acquireLock(file, { holder: "i-second", leaseMs: 60_000, waitMs: 300, pollMs: 50 }), /held by i-first \(pid \d+ on .*\); waited 0 s/);
+    first.assertHeld();
+    first.release();
+    assert.equal(fs.existsSync(file), false);
+    const second = await acquireLock(file, { holder: "i-second", leaseMs: 60_000, waitMs: 0 });
+    assert.equal(readLock(file) !== null && readLock(file) !== "unreadable" && (readLock(file) as { holder: string }).holder, "i-second");
+    second.release();
+  });
+
+  it("a dead holder's lock on this host is taken over at once", async () => {
+    const file = lockIn();
+    const dead = spawnSync("true").pid!;
+    fs.writeFileSync(file, JSON.stringify({ token: "t-dead", holder: "i-dead", host: os.hostname(), pid: dead, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3_600_000).toISOString() }));
+    const lease = await acquireLock(file, { holder: "i-new", leaseMs: 60_000, waitMs: 0 });
+    assert.equal((readLock(file) as { holder: string }).holder, "i-new");
+    lease.release();
+  });
+
+  it("another host's lock counts as dead only once its lease has run out", () => {
+    const holder = { token: "t", holder: "i-other", host: "another-host.example.com", pid: 1, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 10_000).toISOString() };
+    assert.equal(isStale(holder, Date.now()), false);
+    assert.equal(isStale(holder, Date.now() + 11_000), true);
+    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), false, "a live local holder, even past its lease");
+  });
+
+  it("something that is not a lock at the lock's name is refused, not removed", async () => {
+    const file = lockIn();
+    fs.writeFileSync(file, "not json");
+    await assert.rejects(acquireLock(file, { holder: "i-x", leaseMs: 60_000, waitMs: 0 }), /is not a lock this agent wrote/);
+    assert.equal(fs.readFileSync(file, "utf8"), "not json");
+  });
+
+  it("a holder whose lock was taken over knows it before committing", async () => {
+    const file = lockIn();
+    const lease = await acquireLock(file, { holder: "i-slow", leaseMs: 60_000, waitMs: 0 });
+    fs.rmSync(file);
+    assert.throws(() => lease.assertHeld(), /lost the migration lock/);
+    lease.release();
+  });
+});
