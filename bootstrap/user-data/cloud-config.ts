@@ -96,7 +96,7 @@ function render(values: StackValues): string {
       ["systemctl", "start", "--no-block", "codedetect-agent.service", "codedetect-supervisor.service"],
     ],
   };
-  return `#cloud-config\n${stringify(document, { lineWidth: 0, blockQuote: "literal" })}`;
+  return `#cloud-config\n${stringify(document, { version: "1.1", lineWidth: 0, blockQuote: "literal" })}`;
 }
 
 export interface UserData {

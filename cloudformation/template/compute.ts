@@ -1,5 +1,5 @@
 // The instances: their role (least privilege, scoped to this stack), launch template, Auto Scaling group and scaling policy.
-import { getAtt, ifCondition, nameTag, noValue, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+import { fileSystemArn, getAtt, ifCondition, nameTag, noValue, ref, sub, type Json, type Resource } from "./intrinsics.ts";
 import * as S from "./settings.ts";
 
 /** The group's name is fixed from the stack name so the role can name it without a dependency cycle. */
@@ -30,7 +30,7 @@ const statements: Json[] = [
     Effect: "Allow",
     // ClientRootAccess: the agent lays out the shared tree as root and hands it to the container's user.
     Action: ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess", "elasticfilesystem:DescribeMountTargets"],
-    Resource: getAtt("FileSystem", "Arn"),
+    Resource: fileSystemArn,
   },
   { Sid: "LogsToItsOwnGroup", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], Resource: getAtt("LogGroup", "Arn") },
   { Sid: "ReadsWithoutResourceLevelPermissions", Effect: "Allow", Action: [...UNSCOPABLE_ACTIONS], Resource: "*" },

@@ -10,6 +10,8 @@ export const not = (condition: Json): Json => ({ "Fn::Not": [condition] });
 export const and = (...conditions: Json[]): Json => ({ "Fn::And": conditions });
 export const condition = (name: string): Json => ({ Condition: name });
 export const base64 = (value: Json): Json => ({ "Fn::Base64": value });
+export const split = (delimiter: string, value: Json): Json => ({ "Fn::Split": [delimiter, value] });
+export const select = (index: number, list: Json): Json => ({ "Fn::Select": [String(index), list] });
 export const noValue: Json = { Ref: "AWS::NoValue" };
 export const stackName: Json = { Ref: "AWS::StackName" };
 
@@ -30,3 +32,10 @@ export interface Resource {
 export function nameTag(suffix: string): Json[] {
   return [{ Key: "Name", Value: sub(`\${AWS::StackName}-${suffix}`) }];
 }
+
+/** "app/<name>/<id>": the same value as GetAtt LoadBalancer.LoadBalancerFullName, derived from the ARN (moto lacks that attribute). */
+export const loadBalancerFullName: Json = select(1, split("loadbalancer/", ref("LoadBalancer")));
+/** "targetgroup/<name>/<id>": the same value as GetAtt TargetGroup.TargetGroupFullName, derived from the ARN (moto lacks that attribute). */
+export const targetGroupFullName: Json = select(5, split(":", ref("TargetGroup")));
+/** The file system's ARN, built as GetAtt FileSystem.Arn would give it (moto lacks that attribute). */
+export const fileSystemArn: Json = sub("arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/${FileSystem}");

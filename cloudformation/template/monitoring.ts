@@ -1,12 +1,11 @@
 // Alerts and the dashboard: the seed's four alarms plus the load balancer's, all to one SNS topic, and the key metrics on one page.
-import { getAtt, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+import { loadBalancerFullName, ref, sub, targetGroupFullName, type Json, type Resource } from "./intrinsics.ts";
 
 const GROUP = [{ Name: "AutoScalingGroupName", Value: ref("AutoScalingGroup") }];
 const TARGETS = [
-  { Name: "TargetGroup", Value: getAtt("TargetGroup", "TargetGroupFullName") },
-  { Name: "LoadBalancer", Value: getAtt("LoadBalancer", "LoadBalancerFullName") },
+  { Name: "TargetGroup", Value: targetGroupFullName },
+  { Name: "LoadBalancer", Value: loadBalancerFullName },
 ];
-const LB = [{ Name: "LoadBalancer", Value: getAtt("LoadBalancer", "LoadBalancerFullName") }];
 
 interface AlarmSpec {
   description: string;
@@ -57,8 +56,8 @@ function widget(title: string, x: number, y: number, metrics: string[][], stat: 
   return { type: "metric", x, y, width: 12, height: 6, properties: { title, region: "${AWS::Region}", stat, period: 60, view: "timeSeries", metrics } };
 }
 
-const lbName = "${LoadBalancer.LoadBalancerFullName}";
-const tgName = "${TargetGroup.TargetGroupFullName}";
+const lbName = "${LoadBalancerFullName}";
+const tgName = "${TargetGroupFullName}";
 const dashboardBody = JSON.stringify({
   widgets: [
     widget("Requests", 0, 0, [["AWS/ApplicationELB", "RequestCount", "LoadBalancer", lbName]], "Sum"),
@@ -73,6 +72,6 @@ const dashboardBody = JSON.stringify({
 export const monitoring: Record<string, Resource> = {
   AlertTopic: { Type: "AWS::SNS::Topic", Properties: { DisplayName: sub("CodeDetect ${AWS::StackName}") } },
   AlertEmailSubscription: { Type: "AWS::SNS::Subscription", Condition: "HasAlertEmail", Properties: { TopicArn: ref("AlertTopic"), Protocol: "email", Endpoint: ref("AlertEmail") } },
-  Dashboard: { Type: "AWS::CloudWatch::Dashboard", Properties: { DashboardName: sub("${AWS::StackName}-codedetect"), DashboardBody: sub(dashboardBody) } },
+  Dashboard: { Type: "AWS::CloudWatch::Dashboard", Properties: { DashboardName: sub("${AWS::StackName}-codedetect"), DashboardBody: sub(dashboardBody, { LoadBalancerFullName: loadBalancerFullName, TargetGroupFullName: targetGroupFullName }) } },
   ...alarms,
 };

@@ -1,5 +1,5 @@
 // The edge: security groups, the load balancer with its listeners and target group, the certificate, DNS and WAF.
-import { getAtt, ifCondition, nameTag, noValue, ref, sub, type Resource } from "./intrinsics.ts";
+import { getAtt, ifCondition, nameTag, ref, sub, type Resource } from "./intrinsics.ts";
 import * as S from "./settings.ts";
 
 const WORLD = "0.0.0.0/0";
@@ -12,7 +12,6 @@ export const securityGroups: Record<string, Resource> = {
       VpcId: ref("VpcId"),
       SecurityGroupIngress: [
         { IpProtocol: "tcp", FromPort: 80, ToPort: 80, CidrIp: WORLD, Description: "HTTP (redirected to HTTPS when a domain is set)" },
-        ifCondition("HasDomain", { IpProtocol: "tcp", FromPort: 443, ToPort: 443, CidrIp: WORLD, Description: "HTTPS" }, noValue),
       ],
       // Replaces the default allow-all egress: the load balancer only talks to the instances (rule below).
       SecurityGroupEgress: [{ IpProtocol: "icmp", FromPort: 252, ToPort: 86, CidrIp: "255.255.255.255/32", Description: "no egress except the rules below" }],
@@ -36,6 +35,12 @@ export const securityGroups: Record<string, Resource> = {
       SecurityGroupEgress: [{ IpProtocol: "icmp", FromPort: 252, ToPort: 86, CidrIp: "255.255.255.255/32", Description: "no egress" }],
       Tags: nameTag("efs"),
     },
+  },
+  // A resource of its own rather than an Fn::If in the list above: one rule, present only with a certificate.
+  HttpsFromAnywhere: {
+    Type: "AWS::EC2::SecurityGroupIngress",
+    Condition: "HasDomain",
+    Properties: { GroupId: ref("LoadBalancerSecurityGroup"), IpProtocol: "tcp", FromPort: 443, ToPort: 443, CidrIp: WORLD, Description: "HTTPS" },
   },
   LoadBalancerToInstances: {
     Type: "AWS::EC2::SecurityGroupEgress",

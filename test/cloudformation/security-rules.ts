@@ -43,7 +43,7 @@ function ingressRules(template: Node): Ingress[] {
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 const refersToStack = (resource: unknown): boolean => {
   const text = JSON.stringify(resource);
-  return /"Ref":"(AWS::StackId|[A-Z][A-Za-z]+)"|"Fn::GetAtt"|\$\{AWS::StackName\}|\$\{EcrRepositoryName\}/.test(text) && !/"\*"$/.test(text);
+  return /"Ref":"(AWS::StackId|[A-Z][A-Za-z]+)"|"Fn::GetAtt"|\$\{AWS::StackName\}|\$\{[A-Z][A-Za-z]+\}/.test(text) && !/"\*"$/.test(text);
 };
 
 export function securityFindings(template: Node): string[] {
@@ -84,6 +84,7 @@ export function securityFindings(template: Node): string[] {
       if (!attributes.some((a) => a.Key === "routing.http.drop_invalid_header_fields.enabled" && a.Value === "true")) findings.push(`${name}: invalid header fields not dropped`);
     }
     if (resource.Type === "AWS::IAM::Role") {
+      if (!JSON.stringify(props.ManagedPolicyArns ?? []).includes("policy/AmazonSSMManagedInstanceCore")) findings.push(`${name}: no Session Manager access (AmazonSSMManagedInstanceCore)`);
       for (const policy of (props.Policies ?? []) as Node[]) {
         for (const statement of branches((policy.PolicyDocument as Node).Statement)) {
           const actions = [statement.Action].flat() as string[];

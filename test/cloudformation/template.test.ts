@@ -69,6 +69,7 @@ test("the security checker catches each rule broken on purpose", () => {
     ["headers kept", (t) => t.Resources.LoadBalancer.Properties.LoadBalancerAttributes.splice(1, 1), /invalid header fields not dropped/],
     ["EFS mount on any file system", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[2].Resource = "*", /Resource "\*" for elasticfilesystem:ClientMount/],
     ["wildcard action", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Action = "cloudformation:*", /wildcard action cloudformation:\*/],
+    ["no Session Manager", (t) => t.Resources.InstanceRole.Properties.ManagedPolicyArns = [], /no Session Manager access/],
     ["another account's stack", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Resource = "arn:aws:cloudformation:eu-west-1:123456789012:stack/other/*", /outside this stack/],
   ];
   for (const [name, breakIt, expected] of cases) {
