@@ -68,12 +68,13 @@ const SUPERVISOR_UNIT = unit({
 
 /** The document with each value inserted as given (literal values, or tokens the template replaces). */
 function render(values: StackValues): string {
+  // CODEDETECT_LAUNCHER_*: never an agent setting's variable (CODEDETECT_IMAGE would override the agent's instance tags).
   const launcherEnv = [
-    `CODEDETECT_IMAGE=${values.ImageUri}`,
-    `CODEDETECT_REGION=${values.Region}`,
-    `CODEDETECT_STACK=${values.StackName}`,
-    `CODEDETECT_LOGICAL_ID=${SIGNALLED_RESOURCE}`,
-    `CODEDETECT_CONFIG_FILE=${AGENT_CONFIG_PATH}`,
+    `CODEDETECT_LAUNCHER_IMAGE=${values.ImageUri}`,
+    `CODEDETECT_LAUNCHER_REGION=${values.Region}`,
+    `CODEDETECT_LAUNCHER_STACK=${values.StackName}`,
+    `CODEDETECT_LAUNCHER_LOGICAL_ID=${SIGNALLED_RESOURCE}`,
+    `CODEDETECT_LAUNCHER_CONFIG_FILE=${AGENT_CONFIG_PATH}`,
   ].join("\n");
   // Containers without their own logging settings go to the stack's log group (the instance role may write there only).
   const dockerDaemon = { "log-driver": "awslogs", "log-opts": { "awslogs-group": values.LogGroupName, "awslogs-region": values.Region, "awslogs-create-group": "false", mode: "non-blocking" } };

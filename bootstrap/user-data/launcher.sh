@@ -3,15 +3,15 @@
 # Any failure of this script signals FAILURE to CloudFormation, so a broken boot fails the deploy at once instead of timing out.
 set -eu
 
-: "${CODEDETECT_IMAGE:?CODEDETECT_IMAGE is not set (repository:tag@sha256:…)}"
-: "${CODEDETECT_REGION:?CODEDETECT_REGION is not set}"
-STACK="${CODEDETECT_STACK:-}"
-LOGICAL_ID="${CODEDETECT_LOGICAL_ID:-}"
-CONFIG="${CODEDETECT_CONFIG_FILE:-/etc/codedetect/bootstrap.json}"
-INSTALL_DIR="${CODEDETECT_INSTALL_DIR:-/opt/codedetect}"
-PLUGIN_DIR="${CODEDETECT_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
-IMDS="${CODEDETECT_IMDS:-http://169.254.169.254}"
-NODE="${CODEDETECT_NODE:-node-24}"
+: "${CODEDETECT_LAUNCHER_IMAGE:?CODEDETECT_LAUNCHER_IMAGE is not set (repository:tag@sha256:…)}"
+: "${CODEDETECT_LAUNCHER_REGION:?CODEDETECT_LAUNCHER_REGION is not set}"
+STACK="${CODEDETECT_LAUNCHER_STACK:-}"
+LOGICAL_ID="${CODEDETECT_LAUNCHER_LOGICAL_ID:-}"
+CONFIG="${CODEDETECT_LAUNCHER_CONFIG_FILE:-/etc/codedetect/bootstrap.json}"
+INSTALL_DIR="${CODEDETECT_LAUNCHER_INSTALL_DIR:-/opt/codedetect}"
+PLUGIN_DIR="${CODEDETECT_LAUNCHER_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
+IMDS="${CODEDETECT_LAUNCHER_IMDS:-http://169.254.169.254}"
+NODE="${CODEDETECT_LAUNCHER_NODE:-node-24}"
 PACKAGES="docker amazon-efs-utils nodejs24"
 
 log() { printf 'codedetect-launcher: %s\n' "$*" >&2; }
@@ -22,7 +22,7 @@ signal_failure() {
   id=$(curl -sS -m 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id") || id=""
   [ -n "$id" ] || { log "cannot read the instance id from IMDS; no signal sent"; return 0; }
   for attempt in 1 2 3 4 5; do
-    if aws cloudformation signal-resource --region "$CODEDETECT_REGION" --stack-name "$STACK" \
+    if aws cloudformation signal-resource --region "$CODEDETECT_LAUNCHER_REGION" --stack-name "$STACK" \
       --logical-resource-id "$LOGICAL_ID" --unique-id "$id" --status FAILURE; then
       log "signalled FAILURE for $id"; return 0
     fi
@@ -43,12 +43,12 @@ trap 'exit 143' TERM INT HUP
 step() { log "$1"; STEP_STARTED=$(date +%s); }
 done_step() { log "done in $(( $(date +%s) - STEP_STARTED )) s"; }
 
-case "$CODEDETECT_IMAGE" in
+case "$CODEDETECT_LAUNCHER_IMAGE" in
   *:*@sha256:*) ;;
-  *) log "CODEDETECT_IMAGE must be repository:tag@sha256:<digest>, got $CODEDETECT_IMAGE"; exit 2 ;;
+  *) log "CODEDETECT_LAUNCHER_IMAGE must be repository:tag@sha256:<digest>, got $CODEDETECT_LAUNCHER_IMAGE"; exit 2 ;;
 esac
-DIGEST="${CODEDETECT_IMAGE##*@}"
-NAME_TAG="${CODEDETECT_IMAGE%@*}"
+DIGEST="${CODEDETECT_LAUNCHER_IMAGE##*@}"
+NAME_TAG="${CODEDETECT_LAUNCHER_IMAGE%@*}"
 REPOSITORY="${NAME_TAG%:*}"
 PINNED="$REPOSITORY@$DIGEST"
 
@@ -64,7 +64,7 @@ REGISTRY="${REPOSITORY%%/*}"
 case "$REGISTRY" in
   *.dkr.ecr.*.amazonaws.com)
     step "ECR login to $REGISTRY"
-    aws ecr get-login-password --region "$CODEDETECT_REGION" | docker login --username AWS --password-stdin "$REGISTRY"
+    aws ecr get-login-password --region "$CODEDETECT_LAUNCHER_REGION" | docker login --username AWS --password-stdin "$REGISTRY"
     done_step ;;
 esac
 

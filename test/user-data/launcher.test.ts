@@ -97,14 +97,14 @@ function instance(name: string) {
         PATH: `${bin}:${process.env.PATH}`,
         HOME: root,
         TMPDIR: root,
-        CODEDETECT_IMAGE: image,
-        CODEDETECT_REGION: "eu-west-1",
-        CODEDETECT_STACK: "codedetect-test",
-        CODEDETECT_LOGICAL_ID: "AutoScalingGroup",
-        CODEDETECT_CONFIG_FILE: config,
-        CODEDETECT_INSTALL_DIR: path.join(root, "opt"),
-        CODEDETECT_PLUGIN_DIR: path.join(root, "plugins"),
-        CODEDETECT_IMDS: imds!.url,
+        CODEDETECT_LAUNCHER_IMAGE: image,
+        CODEDETECT_LAUNCHER_REGION: "eu-west-1",
+        CODEDETECT_LAUNCHER_STACK: "codedetect-test",
+        CODEDETECT_LAUNCHER_LOGICAL_ID: "AutoScalingGroup",
+        CODEDETECT_LAUNCHER_CONFIG_FILE: config,
+        CODEDETECT_LAUNCHER_INSTALL_DIR: path.join(root, "opt"),
+        CODEDETECT_LAUNCHER_PLUGIN_DIR: path.join(root, "plugins"),
+        CODEDETECT_LAUNCHER_IMDS: imds!.url,
         AWS_ENDPOINT_URL: cfnUrl,
         AWS_ACCESS_KEY_ID: "test",
         AWS_SECRET_ACCESS_KEY: "test",
@@ -152,7 +152,7 @@ test("an image reference without a digest is refused before anything runs, and s
   signals.length = 0;
   const result = await box.run(`${repository}:latest`);
   assert.equal(result.exitCode, 2);
-  assert.match(String(result.stderr), /CODEDETECT_IMAGE must be repository:tag@sha256:<digest>, got .*:latest/);
+  assert.match(String(result.stderr), /CODEDETECT_LAUNCHER_IMAGE must be repository:tag@sha256:<digest>, got .*:latest/);
   assert.ok(!fs.existsSync(box.calls), "no package tool touched");
   assert.equal(signals.length, 1);
 });

@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { execa } from "execa";
 import { parse } from "yaml";
-import { ConfigSchema, fileLayer, resolveConfig } from "../../bootstrap/config.ts";
+import { ConfigSchema, defaults, envName, fileLayer, resolveConfig, type ConfigKey } from "../../bootstrap/config.ts";
 import { LAUNCHER_SOURCE, USER_DATA_LIMIT_BYTES, userData, userDataForTemplate } from "../../bootstrap/user-data/cloud-config.ts";
 import { EXAMPLE_VALUES, LONGEST_VALUES } from "../../bootstrap/user-data/values.ts";
 import { toolMissing } from "./tools.ts";
@@ -96,4 +96,13 @@ test("npm run user-data prints the document and its size; a bad --config file is
   const usage = await execa("node", ["scripts/user-data.ts", "--colour"], { cwd: ROOT, reject: false });
   assert.equal(usage.exitCode, 2);
   assert.equal(String(usage.stderr).split("\n").length, 1, "one line");
+});
+
+test("the launcher's environment names no agent setting, so the agent it starts still takes its image from config and tags", () => {
+  const document = parse(userData(EXAMPLE_VALUES).text);
+  const names = (document.write_files.find((f: any) => f.path === "/etc/codedetect/launcher.env").content as string).trim().split("\n").map((line) => line.split("=")[0]);
+  const agentNames = (Object.keys(defaults(false)) as ConfigKey[]).map(envName);
+  assert.ok(agentNames.includes("CODEDETECT_IMAGE"));
+  assert.deepEqual(names.filter((name) => agentNames.includes(name!)), []);
+  for (const name of fs.readFileSync(LAUNCHER_SOURCE, "utf8").match(/\bCODEDETECT_[A-Z_]+/g) ?? []) assert.ok(!agentNames.includes(name), `${name} in the launcher`);
 });
