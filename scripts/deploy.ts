@@ -140,8 +140,9 @@ process.on("SIGINT", () => {
 
 main().then(
   (code) => (process.exitCode = code),
-  (error: Error) => {
-    fail(`${error.name}: ${error.message.split("\n")[0]}`);
+  (error: Error & { code?: string }) => {
+    const network = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN"].includes(error.code ?? "");
+    fail(network ? `cannot reach CloudFormation: ${error.message.split("\n")[0]} (check --region, --endpoint and the network)` : `${error.name}: ${error.message.split("\n")[0]}`);
     process.exitCode = 1;
   },
 );

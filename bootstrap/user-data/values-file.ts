@@ -11,7 +11,7 @@ export function readStackValues(file: string): StackValues {
     data = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(code ? `cannot read ${file}: ${code}` : `${file} is not JSON: ${(error as Error).message}`);
+    throw new Error(code ? `cannot read ${file}: ${code}` : `${file} is not JSON: ${(error as Error).message.replace(/\s+/g, " ")}`);
   }
   const parsed = StackValuesSchema.safeParse(data);
   if (!parsed.success) {
