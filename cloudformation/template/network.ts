@@ -141,7 +141,7 @@ export const loadBalancing: Record<string, Resource> = {
 };
 
 /** Body-inspecting rules of the common rule set only count: uploads are Python sources up to 5 MB, full of what they match. */
-const COUNT_ONLY_RULES = ["SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY", "RestrictedExtensions_URIPATH"];
+const COUNT_ONLY_RULES = ["SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY"];
 
 function managedRule(name: string, priority: number, countOnly: string[] = []) {
   return {
