@@ -33,7 +33,7 @@ const launchTemplateImage = async (stack: string) => {
   const id = resources.find((r: any) => r.LogicalResourceId === "LaunchTemplate").PhysicalResourceId;
   const versions = (await aws.json("ec2", "describe-launch-template-versions", "--launch-template-id", id)).LaunchTemplateVersions;
   const latest = versions.sort((a: any, b: any) => b.VersionNumber - a.VersionNumber)[0];
-  return /CODEDETECT_IMAGE=(\S+)/.exec(Buffer.from(latest.LaunchTemplateData.UserData, "base64").toString())![1];
+  return /CODEDETECT_LAUNCHER_IMAGE=(\S+)/.exec(Buffer.from(latest.LaunchTemplateData.UserData, "base64").toString())![1];
 };
 
 test("deploy creates the stack, streams its events and ends CREATE_COMPLETE", { skip, timeout: 300_000 }, async () => {

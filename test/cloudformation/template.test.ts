@@ -97,3 +97,14 @@ test("the template's figures: health every 10 s, 2 and 2, drain 30 s, idle above
   const alarms = Object.values(r).filter((x: any) => x.Type === "AWS::CloudWatch::Alarm").map((x: any) => x.Properties.MetricName).sort();
   assert.deepEqual(alarms, ["CPUUtilization", "CPUUtilization", "HTTPCode_Target_5XX_Count", "NetworkOut", "StatusCheckFailed", "TargetResponseTime", "UnHealthyHostCount"]);
 });
+
+test("WAF (on by default) puts AWS managed rules on the load balancer; only body-inspecting rules merely count", () => {
+  const t = load();
+  assert.equal(t.Parameters.EnableWaf.Default, "true");
+  assert.equal(t.Resources.WebAclAssociation.Condition, "UseWaf");
+  assert.deepEqual(t.Resources.WebAclAssociation.Properties.ResourceArn, { Ref: "LoadBalancer" });
+  const rules = t.Resources.WebAcl.Properties.Rules;
+  assert.deepEqual(rules.map((r: any) => r.Statement.ManagedRuleGroupStatement.VendorName), ["AWS", "AWS", "AWS"]);
+  const counted = rules.flatMap((r: any) => (r.Statement.ManagedRuleGroupStatement.RuleActionOverrides ?? []).map((o: any) => o.Name));
+  assert.ok(counted.length > 0 && counted.every((name: string) => name.endsWith("_BODY")), counted.join(", "));
+});
