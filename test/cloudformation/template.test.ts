@@ -39,6 +39,7 @@ test("build:template --check fails on a hand-edited template, naming the file an
 
 test("cfn-lint reports nothing on the committed template, and does report a broken copy", { timeout: 180_000 }, async () => {
   const clean = await execa("cfn-lint", [TEMPLATE], { reject: false });
+  assert.notEqual(clean.code, "ENOENT", "cfn-lint is not installed: pip install cfn-lint (1.51 is the version these rules were checked with)");
   assert.equal(clean.exitCode, 0, `cfn-lint found:\n${clean.stdout}${clean.stderr}`);
   assert.equal(String(clean.stdout).trim(), "");
   // The same linter on a copy with a misspelt property: proves the run above really checked something.
