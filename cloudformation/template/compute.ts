@@ -1,0 +1,129 @@
+// The instances: their role (least privilege, scoped to this stack), launch template, Auto Scaling group and scaling policy.
+import { fileSystemArn, getAtt, ifCondition, nameTag, noValue, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+import * as S from "./settings.ts";
+
+/** The group's name is fixed from the stack name so the role can name it without a dependency cycle. */
+export const GROUP_NAME = "${AWS::StackName}-instances";
+const GROUP_ARN = `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${GROUP_NAME}`;
+
+/**
+ * Actions that support no resource-level permissions, so their statement names Resource "*" (AWS's service authorization
+ * reference lists no resource type for them). The security test allows "*" for exactly these.
+ */
+export const UNSCOPABLE_ACTIONS = [
+  "ec2:DescribeTags",
+  "ec2:DescribeAvailabilityZones",
+  "elasticloadbalancing:DescribeTargetHealth",
+  "ecr:GetAuthorizationToken",
+] as const;
+
+const statements: Json[] = [
+  { Sid: "SignalThisStack", Effect: "Allow", Action: ["cloudformation:SignalResource", "cloudformation:DescribeStackResource"], Resource: ref("AWS::StackId") },
+  {
+    Sid: "LifecycleAndHealthOfThisGroup",
+    Effect: "Allow",
+    Action: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"],
+    Resource: sub(GROUP_ARN),
+  },
+  {
+    Sid: "MountThisFileSystem",
+    Effect: "Allow",
+    // ClientRootAccess: the agent lays out the shared tree as root and hands it to the container's user.
+    Action: ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess", "elasticfilesystem:DescribeMountTargets"],
+    Resource: fileSystemArn,
+  },
+  { Sid: "LogsToItsOwnGroup", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], Resource: getAtt("LogGroup", "Arn") },
+  { Sid: "ReadsWithoutResourceLevelPermissions", Effect: "Allow", Action: [...UNSCOPABLE_ACTIONS], Resource: "*" },
+  ifCondition(
+    "HasEcrRepository",
+    {
+      Sid: "PullTheImage",
+      Effect: "Allow",
+      Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+      Resource: sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}"),
+    },
+    noValue,
+  ),
+];
+
+export const compute: Record<string, Resource> = {
+  InstanceRole: {
+    Type: "AWS::IAM::Role",
+    Properties: {
+      Description: "CodeDetect instances: signal, lifecycle, EFS, logs and image pull for this stack only; Session Manager instead of SSH",
+      AssumeRolePolicyDocument: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] },
+      ManagedPolicyArns: [sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
+      Policies: [{ PolicyName: "codedetect-instance", PolicyDocument: { Version: "2012-10-17", Statement: statements } }],
+    },
+  },
+  InstanceProfile: { Type: "AWS::IAM::InstanceProfile", Properties: { Roles: [ref("InstanceRole")] } },
+  LaunchTemplate: {
+    Type: "AWS::EC2::LaunchTemplate",
+    Properties: {
+      LaunchTemplateData: {
+        ImageId: ref("LatestAmiId"),
+        InstanceType: ref("InstanceType"),
+        IamInstanceProfile: { Arn: getAtt("InstanceProfile", "Arn") },
+        SecurityGroupIds: [ref("InstanceSecurityGroup")],
+        MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpEndpoint: "enabled", InstanceMetadataTags: "enabled" },
+        Monitoring: { Enabled: true },
+        BlockDeviceMappings: [{ DeviceName: "/dev/xvda", Ebs: { VolumeType: "gp3", VolumeSize: 20, Encrypted: true, DeleteOnTermination: true } }],
+        UserData: "(set by the generator)",
+        TagSpecifications: [
+          { ResourceType: "instance", Tags: nameTag("instance") },
+          { ResourceType: "volume", Tags: nameTag("root") },
+        ],
+      },
+    },
+  },
+  AutoScalingGroup: {
+    Type: "AWS::AutoScaling::AutoScalingGroup",
+    DependsOn: ["FileSystemMountTargetA", "FileSystemMountTargetB", "InstancesFromLoadBalancer", "InstancesToFileSystem", "FileSystemFromInstances"],
+    CreationPolicy: {
+      ResourceSignal: { Count: ref("DesiredCapacity"), Timeout: "PT15M" },
+      AutoScalingCreationPolicy: { MinSuccessfulInstancesPercent: 100 },
+    },
+    UpdatePolicy: {
+      AutoScalingRollingUpdate: {
+        MaxBatchSize: 1,
+        MinInstancesInService: ref("MinSize"),
+        MinSuccessfulInstancesPercent: 100,
+        PauseTime: "PT15M",
+        WaitOnResourceSignals: true,
+        SuspendProcesses: ["HealthCheck", "ReplaceUnhealthy", "AZRebalance", "AlarmNotification", "ScheduledActions"],
+      },
+      AutoScalingScheduledAction: { IgnoreUnmodifiedGroupSizeProperties: true },
+    },
+    Properties: {
+      AutoScalingGroupName: sub(GROUP_NAME),
+      VPCZoneIdentifier: [ref("InstanceSubnetA"), ref("InstanceSubnetB")],
+      LaunchTemplate: { LaunchTemplateId: ref("LaunchTemplate"), Version: getAtt("LaunchTemplate", "LatestVersionNumber") },
+      MinSize: ref("MinSize"),
+      DesiredCapacity: ref("DesiredCapacity"),
+      MaxSize: ref("MaxSize"),
+      TargetGroupARNs: [ref("TargetGroup")],
+      HealthCheckType: "ELB",
+      HealthCheckGracePeriod: S.HEALTH_CHECK_GRACE_SECONDS,
+      DefaultInstanceWarmup: 120,
+      MetricsCollection: [{ Granularity: "1Minute" }],
+      LifecycleHookSpecificationList: [
+        { LifecycleHookName: "drain-before-terminate", LifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout: S.TERMINATION_HEARTBEAT_SECONDS, DefaultResult: "CONTINUE" },
+      ],
+      NotificationConfigurations: [
+        {
+          TopicARN: ref("AlertTopic"),
+          NotificationTypes: ["autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR", "autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"],
+        },
+      ],
+      Tags: [{ Key: "Name", Value: sub("${AWS::StackName}-instance"), PropagateAtLaunch: true }],
+    },
+  },
+  CpuTargetTracking: {
+    Type: "AWS::AutoScaling::ScalingPolicy",
+    Properties: {
+      AutoScalingGroupName: ref("AutoScalingGroup"),
+      PolicyType: "TargetTrackingScaling",
+      TargetTrackingConfiguration: { PredefinedMetricSpecification: { PredefinedMetricType: "ASGAverageCPUUtilization" }, TargetValue: 60 },
+    },
+  },
+};

@@ -1,0 +1,27 @@
+// The figures the template shares with the server and the agent, each with the reason it has its value.
+
+/** The port the server listens on inside the instance (the agent's `port` default, published by Compose). */
+export const APP_PORT = 5000;
+/** The server's DRAIN_SECONDS default: after SIGTERM it answers health with 503 and still serves for this long. */
+export const DRAIN_SECONDS = 30;
+/** ANALYZER_MAX_WAIT_SECONDS (25, queueing) + ANALYZER_TIMEOUT_SECONDS (20, the tools): the longest analyze request. */
+export const ANALYZE_DEADLINE_SECONDS = 25 + 20;
+/** Above the analyze deadline with room for a 5 MB upload on a slow link. */
+export const IDLE_TIMEOUT_SECONDS = 120;
+/** Health check: every 10 s, in after 2 passes, out after 2 failures (the seed's 30 s kept instances out a minute). */
+export const HEALTH_INTERVAL_SECONDS = 10;
+export const HEALTH_TIMEOUT_SECONDS = 5;
+export const HEALTHY_THRESHOLD = 2;
+export const UNHEALTHY_THRESHOLD = 2;
+/** Boot target is under 90 s to InService; the grace period covers it with margin before ELB health counts. */
+export const HEALTH_CHECK_GRACE_SECONDS = 240;
+/** Drain, then the server's in-flight grace (30 s), then Docker's stop margin: the agent completes the hook sooner. */
+export const TERMINATION_HEARTBEAT_SECONDS = DRAIN_SECONDS + 30 + 60;
+/** TLS 1.3 and 1.2 only, forward secrecy (AWS's recommended policy; defect 10 was a 2016 policy). */
+export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+/** The logical ID the agent signals (ConfigSchema.logicalResourceId). */
+export const GROUP_LOGICAL_ID = "AutoScalingGroup";
+/** Amazon Linux 2023, x86_64, resolved at each deploy from AWS's public SSM parameter. */
+export const AL2023_SSM_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/** "repository:tag@sha256:<64 hex>": the form the agent's Compose model accepts (tag kept for humans, digest is what runs). */
+export const IMAGE_PATTERN = "^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[a-f0-9]{64}$";

@@ -1,0 +1,111 @@
+// The committed template is the generator's output, cfn-lint finds nothing in it, and it keeps the security rules.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { execa } from "execa";
+import { parse, stringify } from "yaml";
+import { templateYaml } from "../../cloudformation/template/index.ts";
+import { securityFindings } from "./security-rules.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const TEMPLATE = path.join(ROOT, "cloudformation/codedetect.yaml");
+const committed = () => fs.readFileSync(TEMPLATE, "utf8");
+const load = () => parse(committed()) as Record<string, any>;
+
+test("the committed template is exactly what the generator writes", async () => {
+  assert.equal(committed(), templateYaml(), "cloudformation/codedetect.yaml is stale: run npm run build:template and commit it");
+  const check = await execa("node", ["scripts/build-template.ts", "--check"], { cwd: ROOT, reject: false });
+  assert.equal(check.exitCode, 0, String(check.stderr));
+});
+
+test("build:template --check fails on a hand-edited template, naming the file and the fix", async () => {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), "cfn-check-"));
+  try {
+    fs.cpSync(path.join(ROOT, "cloudformation"), path.join(copy, "cloudformation"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "bootstrap"), path.join(copy, "bootstrap"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "scripts"), path.join(copy, "scripts"), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
+    fs.copyFileSync(path.join(ROOT, "package.json"), path.join(copy, "package.json"));
+    fs.appendFileSync(path.join(copy, "cloudformation/codedetect.yaml"), "# edited by hand\n");
+    const check = await execa("node", ["scripts/build-template.ts", "--check"], { cwd: copy, reject: false });
+    assert.equal(check.exitCode, 1);
+    assert.match(String(check.stderr), /codedetect\.yaml differs from the generator's output; run npm run build:template/);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+});
+
+test("cfn-lint reports nothing on the committed template, and does report a broken copy", { timeout: 180_000 }, async () => {
+  const clean = await execa("cfn-lint", [TEMPLATE], { reject: false });
+  assert.notEqual(clean.code, "ENOENT", "cfn-lint is not installed: pip install cfn-lint (1.51 is the version these rules were checked with)");
+  assert.equal(clean.exitCode, 0, `cfn-lint found:\n${clean.stdout}${clean.stderr}`);
+  assert.equal(String(clean.stdout).trim(), "");
+  // The same linter on a copy with a misspelt property: proves the run above really checked something.
+  const broken = load();
+  broken.Resources.TargetGroup.Properties.HealthCheckIntervalSecs = 10;
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cfn-lint-")), "broken.yaml");
+  fs.writeFileSync(file, stringify(broken, { lineWidth: 0 }));
+  const dirty = await execa("cfn-lint", [file], { reject: false });
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  assert.equal(dirty.exitCode, 2);
+  assert.match(String(dirty.stdout), /HealthCheckIntervalSecs/);
+});
+
+test("the committed template keeps every security rule", () => {
+  assert.deepEqual(securityFindings(load()), []);
+});
+
+test("the security checker catches each rule broken on purpose", () => {
+  const cases: [string, (t: Record<string, any>) => void, RegExp][] = [
+    ["SSH from anywhere", (t) => t.Resources.InstanceSecurityGroup.Properties.SecurityGroupIngress = [{ IpProtocol: "tcp", FromPort: 22, ToPort: 22, CidrIp: "0.0.0.0/0" }], /SSH \(22\) reachable/],
+    ["instances open to the world", (t) => t.Resources.InstancesFromLoadBalancer.Properties = { ...t.Resources.InstancesFromLoadBalancer.Properties, SourceSecurityGroupId: undefined, CidrIp: "0.0.0.0/0" }, /world ingress on 5000-5000/],
+    ["IMDSv1", (t) => t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpTokens = "optional", /IMDSv2 not required/],
+    ["unencrypted root volume", (t) => t.Resources.LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings[0].Ebs.Encrypted = false, /unencrypted volume/],
+    ["EFS without TLS", (t) => t.Resources.FileSystem.Properties.FileSystemPolicy.Statement.shift(), /refuse transport without TLS/],
+    ["EFS unencrypted", (t) => t.Resources.FileSystem.Properties.Encrypted = false, /not encrypted at rest/],
+    ["a 2016 TLS policy", (t) => t.Resources.HttpsListener.Properties.SslPolicy = "ELBSecurityPolicy-2016-08", /not a TLS 1\.3 policy/],
+    ["no redirect", (t) => t.Resources.HttpListener.Properties.DefaultActions = [{ Type: "forward", TargetGroupArn: { Ref: "TargetGroup" } }], /not redirected to HTTPS/],
+    ["headers kept", (t) => t.Resources.LoadBalancer.Properties.LoadBalancerAttributes.splice(1, 1), /invalid header fields not dropped/],
+    ["EFS mount on any file system", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[2].Resource = "*", /Resource "\*" for elasticfilesystem:ClientMount/],
+    ["wildcard action", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Action = "cloudformation:*", /wildcard action cloudformation:\*/],
+    ["no Session Manager", (t) => t.Resources.InstanceRole.Properties.ManagedPolicyArns = [], /no Session Manager access/],
+    ["another account's stack", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Resource = "arn:aws:cloudformation:eu-west-1:123456789012:stack/other/*", /outside this stack/],
+  ];
+  for (const [name, breakIt, expected] of cases) {
+    const template = load();
+    breakIt(template);
+    assert.match(securityFindings(template).join("\n"), expected, name);
+  }
+});
+
+test("the template's figures: health every 10 s, 2 and 2, drain 30 s, idle above the 45 s analyze deadline, rolling one at a time", () => {
+  const r = load().Resources;
+  const tg = r.TargetGroup.Properties;
+  assert.deepEqual([tg.HealthCheckPath, tg.HealthCheckIntervalSeconds, tg.HealthyThresholdCount, tg.UnhealthyThresholdCount], ["/api/health", 10, 2, 2]);
+  assert.deepEqual(tg.TargetGroupAttributes, [{ Key: "deregistration_delay.timeout_seconds", Value: "30" }]);
+  const idle = r.LoadBalancer.Properties.LoadBalancerAttributes.find((a: any) => a.Key === "idle_timeout.timeout_seconds");
+  assert.ok(Number(idle.Value) > 45, `idle timeout ${idle.Value}`);
+  const rolling = r.AutoScalingGroup.UpdatePolicy.AutoScalingRollingUpdate;
+  assert.equal(rolling.MaxBatchSize, 1);
+  assert.equal(rolling.WaitOnResourceSignals, true);
+  assert.deepEqual(rolling.MinInstancesInService, { Ref: "MinSize" });
+  assert.deepEqual(rolling.SuspendProcesses, ["HealthCheck", "ReplaceUnhealthy", "AZRebalance", "AlarmNotification", "ScheduledActions"]);
+  assert.deepEqual(r.AutoScalingGroup.CreationPolicy.ResourceSignal.Count, { Ref: "DesiredCapacity" });
+  assert.equal(r.AutoScalingGroup.Properties.HealthCheckType, "ELB");
+  assert.equal(r.AutoScalingGroup.Properties.LifecycleHookSpecificationList[0].LifecycleTransition, "autoscaling:EC2_INSTANCE_TERMINATING");
+  const alarms = Object.values(r).filter((x: any) => x.Type === "AWS::CloudWatch::Alarm").map((x: any) => x.Properties.MetricName).sort();
+  assert.deepEqual(alarms, ["CPUUtilization", "CPUUtilization", "HTTPCode_Target_5XX_Count", "NetworkOut", "StatusCheckFailed", "TargetResponseTime", "UnHealthyHostCount"]);
+});
+
+test("WAF (on by default) puts AWS managed rules on the load balancer; only body-inspecting rules merely count", () => {
+  const t = load();
+  assert.equal(t.Parameters.EnableWaf.Default, "true");
+  assert.equal(t.Resources.WebAclAssociation.Condition, "UseWaf");
+  assert.deepEqual(t.Resources.WebAclAssociation.Properties.ResourceArn, { Ref: "LoadBalancer" });
+  const rules = t.Resources.WebAcl.Properties.Rules;
+  assert.deepEqual(rules.map((r: any) => r.Statement.ManagedRuleGroupStatement.VendorName), ["AWS", "AWS", "AWS"]);
+  const counted = rules.flatMap((r: any) => (r.Statement.ManagedRuleGroupStatement.RuleActionOverrides ?? []).map((o: any) => o.Name));
+  assert.ok(counted.length > 0 && counted.every((name: string) => name.endsWith("_BODY")), counted.join(", "));
+});
