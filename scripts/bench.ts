@@ -101,7 +101,7 @@ try {
 // Stats at 100,000 rows: our SQL (a totals row kept by triggers + the last ten rows) against the old way (load every row).
 const statsDir = tempDir("codedetect-bench-stats-");
 const dbFile = path.join(statsDir, "database", "codedetect.db");
-(await openSqliteStore({ file: dbFile, busyDeadlineMs: 5000 })).close();
+await (await openSqliteStore({ file: dbFile, busyDeadlineMs: 5000 })).close();
 const db = new Database(dbFile);
 const insert = db.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues) VALUES (?, ?, ?, ?, ?, ?)");
 db.transaction(() => {

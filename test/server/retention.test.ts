@@ -39,7 +39,7 @@ test("after the retention period an upload's file and stored result are removed;
   assert.equal(await store.findResult(old), null);
   assert.ok(await store.findResult(recent));
   assert.equal((await store.stats(10)).total_analyses, 2, "statistics rows hold no code or name and are kept");
-  store.close();
+  await store.close();
 });
 
 test("a repeat upload keeps content alive: retention counts from the last upload", async () => {
@@ -55,5 +55,5 @@ test("a repeat upload keeps content alive: retention counts from the last upload
   assert.equal(await files.put(hash, Buffer.from("x = 1\n")), "existing");
   assert.deepEqual(await sweepOnce(store, files, 7, now), { results: 0, reports: 0, files: 0 });
   assert.ok(await store.findResult(hash));
-  store.close();
+  await store.close();
 });
