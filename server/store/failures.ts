@@ -29,7 +29,8 @@ export class CorruptFileError extends Error {
   override name = "CorruptFileError";
   readonly problems: string[];
   constructor(problems: string[]) {
-    super(`quick_check found ${problems.length} problem${problems.length === 1 ? "" : "s"}: ${problems.slice(0, 3).join("; ")}`);
+    const more = problems.length > 3 ? `; and ${problems.length - 3} more` : "";
+    super(`quick_check found ${problems.length} problem${problems.length === 1 ? "" : "s"}: ${problems.slice(0, 3).join("; ")}${more}`);
     this.problems = problems;
   }
 }

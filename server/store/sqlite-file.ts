@@ -28,8 +28,11 @@ export interface OpenedFile {
 
 /** SQLite's quick_check (O(size), reads every page once): its problem lines, none when the file is sound. */
 export function quickCheck(db: Database.Database): string[] {
-  const lines = db.pragma("quick_check", { simple: false }) as Array<{ quick_check: string }>;
-  return lines.map((line) => line.quick_check).filter((line) => line !== "ok");
+  const rows = db.pragma("quick_check", { simple: false }) as Array<{ quick_check: string }>;
+  return rows
+    .flatMap((row) => row.quick_check.split("\n"))
+    .map((line) => line.trim())
+    .filter((line) => line !== "ok" && line !== "" && !/^\*\*\* in database \w+ \*\*\*$/.test(line));
 }
 
 /**
