@@ -9,10 +9,24 @@ import Database from "better-sqlite3";
 import { openSqliteStore } from "../server/store/sqlite.ts";
 import { startServer, tempDir, upload, ROOT } from "../test/helpers/server-process.ts";
 import { runTool, sequentialAnalysis, TOOLS, type ToolName } from "./bench/baseline.ts";
+import { lockHealthBench } from "./bench/lock-health.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
 
-const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false } } });
+const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
+
+/** Scenarios in their own modules, each writing its own BENCHMARKS.md section; `--only NAME` runs one ("server" is this file's). */
+const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) => Promise<unknown>> = { "lock-health": lockHealthBench };
+const scenarioOptions = { quick: flags.quick, write: !flags["no-write"] };
+if (flags.only !== undefined && flags.only !== "server") {
+  const scenario = SCENARIOS[flags.only];
+  if (!scenario) {
+    process.stderr.write(`bench: unknown scenario "${flags.only}"; one of: server, ${Object.keys(SCENARIOS).join(", ")}\n`);
+    process.exit(2);
+  }
+  await scenario(scenarioOptions);
+  process.exit(0);
+}
 const rounds = flags.quick ? 2 : 5;
 const FIXTURES = path.join(ROOT, "test/fixtures/python");
 const sizes = ["small", "medium", "large"] as const;
@@ -129,3 +143,5 @@ say("|---|---|---|");
 for (const t of targets) say(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
 
 if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", "Server: CodeDetect beside the old way", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
+
+if (flags.only === undefined) for (const scenario of Object.values(SCENARIOS)) await scenario(scenarioOptions);

@@ -35,6 +35,8 @@ export interface SqliteStoreOptions {
 const READ_DEADLINE_MS = 3000;
 /** A statistics read blocked this long by a lock held elsewhere is answered with the last figures read, marked stale. */
 const STALE_STATS_AFTER_MS = 250;
+/** The same, when the database was already known to be locked as the request came in. */
+const STALE_STATS_GRACE_MS = 20;
 
 const extension = path.extname(fileURLToPath(import.meta.url)); // .ts from the sources, .js once built
 const WORKER = new URL(`./sqlite-worker${extension}`, import.meta.url);
@@ -106,22 +108,34 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   }
   lastStats.set(INITIAL_TREND_LENGTH, { stats: opened.stats, at: new Date().toISOString() });
 
-  /** Fresh figures when the database can be read; the last ones read, marked stale, while a lock held elsewhere blocks it. */
+  /**
+   * Fresh figures when the database can be read; the last ones read, marked stale, while a lock held elsewhere blocks
+   * it. One read per trend length at a time: a burst of requests during a lock shares it instead of queueing more.
+   */
+  const freshStats = new Map<number, Promise<Stats>>();
   const stats = (trendLength: number): Promise<Stats> => {
-    const fresh = call<Stats>("stats", [trendLength], readDeadlineMs).then((value) => {
-      lastStats.set(trendLength, { stats: value, at: new Date().toISOString() });
-      return value;
-    });
+    let fresh = freshStats.get(trendLength);
+    if (!fresh) {
+      fresh = call<Stats>("stats", [trendLength], readDeadlineMs)
+        .then((value) => {
+          lastStats.set(trendLength, { stats: value, at: new Date().toISOString() });
+          return value;
+        })
+        .finally(() => freshStats.delete(trendLength));
+      freshStats.set(trendLength, fresh);
+    }
     const last = lastStats.get(trendLength);
     if (!last) return fresh;
+    const pending = fresh;
     return new Promise<Stats>((resolve, reject) => {
       let answered = false;
+      // already known to be locked: a short grace for the read; otherwise a longer one before looking
       const timer = setTimeout(() => {
         if (condition.state !== "busy") return;
         answered = true;
         resolve({ ...last.stats, stale: { as_of: last.at, reason: `the database is locked by another process or host (since ${condition.since}); these are the figures last read` } });
-      }, STALE_STATS_AFTER_MS);
-      fresh.then(
+      }, condition.state === "busy" ? STALE_STATS_GRACE_MS : STALE_STATS_AFTER_MS);
+      pending.then(
         (value) => {
           clearTimeout(timer);
           if (!answered) resolve(value);
