@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { CorruptFileError, FileMissingError, UnusableFileError } from "./failures.ts";
-import { migrate } from "./migrations.ts";
+import { CorruptFileError, FileMissingError, RESTORE_ADVICE, UnusableFileError } from "./failures.ts";
+import { migrate, SCHEMA_VERSION } from "./migrations.ts";
 
 /** Device and inode of the file at a path: a restore that renames a backup into place, or a removal, changes it. */
 export type FileIdentity = string;
@@ -43,6 +43,11 @@ export function quickCheck(db: Database.Database): string[] {
 export function openFile(file: string, create: boolean): OpenedFile {
   const before = identityAt(file);
   if (before === null && !create) throw new FileMissingError("database file is missing");
+  // SQLite would take an empty file for a new database and write a schema into it: while running, an empty file is
+  // more likely a restore being copied in (or a truncation), so it is reported and left alone until it has content.
+  if (before !== null && !create && fs.statSync(file).size === 0) {
+    throw new UnusableFileError(`database file is empty (a restore still being copied, or truncated); ${RESTORE_ADVICE}`);
+  }
   if (before === null) fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file, { timeout: 0, fileMustExist: !create });
   try {
@@ -54,7 +59,9 @@ export function openFile(file: string, create: boolean): OpenedFile {
     db.pragma("temp_store = MEMORY");
     const problems = quickCheck(db);
     if (problems.length > 0) throw new CorruptFileError(problems);
-    const schema = migrate(db);
+    // Only a file behind this server's schema needs migrate()'s exclusive lock; reading the version needs none.
+    const version = db.pragma("user_version", { simple: true }) as number;
+    const schema = version === SCHEMA_VERSION ? { from: version, to: version } : migrate(db);
     const identity = identityAt(file);
     if (identity === null) throw new FileMissingError("database file removed while it was being opened");
     if (before !== null && identity !== before) {

@@ -63,6 +63,19 @@ export async function openFileStore(dir: string): Promise<FileStore> {
   const tempDir = path.join(dir, TEMP_DIR);
   await fs.mkdir(tempDir, { recursive: true });
   const tempName = (purpose: string) => path.join(tempDir, `${purpose}-${process.pid}-${randomBytes(8).toString("hex")}`);
+  /**
+   * Writes a new temp file. The temp directory holds no data, so one missing (uploads restored from a backup without
+   * it) is made again; the uploads directory itself is not: without it the volume is not what it should be.
+   */
+  const writeTemp = async (file: string, bytes: Buffer | string) => {
+    try {
+      await writeDurably(file, bytes);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      await fs.mkdir(tempDir);
+      await writeDurably(file, bytes);
+    }
+  };
 
   /** Moves the file aside first (atomic), then decides: an upload that refreshed it before the move is seen in its mtime. */
   const expireOne = async (sha256: string, keepIfWrittenSince: Date): Promise<boolean> => {
@@ -98,7 +111,7 @@ export async function openFileStore(dir: string): Promise<FileStore> {
       }
       const temp = tempName("upload");
       try {
-        await writeDurably(temp, bytes);
+        await writeTemp(temp, bytes);
         await fs.rename(temp, final);
       } catch (error) {
         await unlinkQuietly(temp).catch(() => false);
@@ -120,13 +133,21 @@ export async function openFileStore(dir: string): Promise<FileStore> {
       return hashes;
     },
     async expire(hashes, keepIfWrittenSince) {
+      if (hashes.length === 0) return 0;
+      await fs.mkdir(tempDir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+      });
       let removed = 0;
       for (const sha256 of new Set(hashes)) if (await expireOne(sha256, keepIfWrittenSince)) removed++;
       return removed;
     },
     async sweepTemp(cutoff) {
       let removed = 0;
-      for (const entry of await fs.readdir(tempDir, { withFileTypes: true })) {
+      const entries = await fs.readdir(tempDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return []; // nothing left behind where there is no temp directory
+        throw error;
+      });
+      for (const entry of entries) {
         if (!entry.isFile()) continue;
         const file = path.join(tempDir, entry.name);
         const stat = await fs.stat(file).catch(() => null);
@@ -137,7 +158,7 @@ export async function openFileStore(dir: string): Promise<FileStore> {
     async probeWrite() {
       const temp = tempName("probe");
       try {
-        await writeDurably(temp, "probe");
+        await writeTemp(temp, "probe");
         await unlinkQuietly(temp);
       } catch (error) {
         await unlinkQuietly(temp).catch(() => false);

@@ -132,6 +132,32 @@ test("another process holds the lock while 20 uploads wait: health and stats ans
   }
 });
 
+test("a long write elsewhere (RESERVED lock): reads stay fresh, not stale; the waiting upload completes when it ends", async () => {
+  const server = await startServer({ env: { DB_BUSY_RETRY_SECONDS: "30", HEALTH_INTERVAL_SECONDS: "1" } });
+  try {
+    const known = await upload(server.url, "known.py", "known = 1\n");
+    const holder = await holdLock(dbOf(server), "IMMEDIATE");
+    let waiting: ReturnType<typeof upload> | undefined;
+    try {
+      waiting = upload(server.url, "waiting.py", "waiting = 1\n");
+      await waitFor("health while a write elsewhere holds the lock", () => healthOf(server.url), (h) => h.body.checks.database.state === "busy");
+      const stats = await getJson(`${server.url}/api/stats`);
+      assert.equal(stats.status, 200);
+      assert.equal(stats.body.total_analyses, 1);
+      assert.equal(stats.body.stale, undefined, "read now, the lock allows it");
+      const stored = await getJson(`${server.url}/api/analysis/${known.body.file_hash}`);
+      assert.equal(stored.status, 200);
+      assert.equal(stored.body.file_hash, known.body.file_hash);
+    } finally {
+      await holder.release();
+    }
+    assert.equal((await waiting).status, 200);
+    assert.equal(countRows(dbOf(server)), 2);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("a lock held past the retry deadline: uploads get 503 with Retry-After and leave nothing; health turns 503 past twice the deadline, then recovers", async () => {
   const server = await startServer({ env: { DB_BUSY_RETRY_SECONDS: "1", HEALTH_INTERVAL_SECONDS: "1" } });
   const holder = await holdLock(dbOf(server));
@@ -290,6 +316,28 @@ test("the database file removed while the server runs: health says so, nothing i
     fs.copyFileSync(backup, `${dbOf(server)}.restoring`);
     fs.renameSync(`${dbOf(server)}.restoring`, dbOf(server));
     await waitFor("health after the restore", () => healthOf(server.url), (h) => h.status === 200);
+    assert.equal((await getJson(`${server.url}/api/stats`)).body.total_analyses, 1);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("an empty file where the database was (a restore being copied in): reported and left alone, taken up once it has content", async () => {
+  const server = await startServer({ env: { HEALTH_INTERVAL_SECONDS: "1" } });
+  try {
+    assert.equal((await upload(server.url, "kept.py", "kept = 1\n")).status, 200);
+    const backup = path.join(tempDir(), "backup.db");
+    await backupSqlite(dbOf(server), backup);
+    fs.rmSync(dbOf(server));
+    fs.writeFileSync(dbOf(server), "");
+    const health = await waitFor("health with an empty file", () => healthOf(server.url), (h) => /empty/.test(h.body.checks.database.error ?? ""));
+    assert.equal(health.status, 503);
+    assert.match(health.body.checks.database.error!, /^database: database file is empty \(a restore still being copied, or truncated\); restore it from a backup/);
+    assert.equal((await upload(server.url, "lost.py", "lost = 1\n")).status, 503);
+    assert.equal(fs.statSync(dbOf(server)).size, 0, "no schema written into it");
+
+    fs.writeFileSync(dbOf(server), fs.readFileSync(backup)); // the copy completes, in place
+    await waitFor("health after the copy", () => healthOf(server.url), (h) => h.status === 200);
     assert.equal((await getJson(`${server.url}/api/stats`)).body.total_analyses, 1);
   } finally {
     await server.stop();

@@ -95,6 +95,18 @@ test("storage that no longer takes writes: health turns 503 naming it without ho
   }
 });
 
+test("an uploads directory restored without its temp folder: the folder is made again and uploads go on", async () => {
+  const server = await startServer({ env: { HEALTH_INTERVAL_SECONDS: "1" } });
+  try {
+    fs.rmSync(path.join(server.dataDir, "uploads", ".tmp"), { recursive: true });
+    assert.equal((await upload(server.url, "after.py", "after = 1\n")).status, 200);
+    assert.equal((await healthOf(server.url)).status, 200);
+    assert.ok(fs.statSync(path.join(server.dataDir, "uploads", ".tmp")).isDirectory());
+  } finally {
+    await server.stop();
+  }
+});
+
 test("CORS: only configured origins are allowed, by name", async () => {
   const server = await startServer({ env: { CORS_ORIGINS: "https://dashboard.example.org" } });
   try {
