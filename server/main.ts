@@ -30,7 +30,7 @@ async function start(config: ServerConfig): Promise<void> {
   // Opening checks the file (quick_check) and migrates it; a corrupt or unreadable file stops the start with one line.
   const dbFile = databaseFile(config.dataDir);
   const store = await openSqliteStore({ file: dbFile, busyDeadlineMs: config.dbBusyRetrySeconds * 1000, logger }).catch((error: Error) =>
-    fatal(1, `cannot use the database ${dbFile}: ${error.message}`),
+    fatal(1, `cannot use the database under ${config.dataDir}: ${path.relative(config.dataDir, dbFile)}: ${error.message}`),
   );
   const files = await openFileStore(uploadsDir(config.dataDir)).catch((error: Error) =>
     fatal(1, `cannot use the uploads directory under ${config.dataDir}: ${error.message}`),

@@ -20,7 +20,8 @@ let current: { db: Database.Database; identity: FileIdentity; operations: Operat
 let schema = { from: 0, to: 0 };
 /** Faults of this host, each reported until what clears it: the file back, a passing quick_check, a successful write. */
 let missingSince: number | null = null;
-let corrupt: { problem: string; since: number } | null = null;
+/** `identity`: the file found corrupt, so that only another file (a restore) or a re-check is tried before it is fixed. */
+let corrupt: { problem: string; since: number; identity: FileIdentity | null } | null = null;
 let broken: { problem: string; since: number } | null = null;
 /** Since when operations have met a lock held elsewhere, without an operation getting through since. */
 let contendedSince: number | null = null;
@@ -70,6 +71,8 @@ function connection(create: boolean, recheck: boolean): Operations {
     }
   }
   if (!current) {
+    // the same corrupt file still there: fail at once rather than run quick_check over it for every request
+    if (corrupt && !recheck && identityAt(file) === corrupt.identity) throw new StillCorrupt();
     const reopening = schema.to !== 0;
     const opened = openFile(file, create);
     current = { db: opened.db, identity: opened.identity, operations: prepareOperations(opened.db) };
@@ -88,6 +91,14 @@ function connection(create: boolean, recheck: boolean): Operations {
     corrupt = null;
   }
   return current.operations;
+}
+
+function safeIdentity(): FileIdentity | null {
+  try {
+    return identityAt(file);
+  } catch {
+    return null;
+  }
 }
 
 function settle(job: Job, outcome: { ok: true; value: unknown } | { ok: false; failure: FailureKind; message: string }): void {
@@ -143,7 +154,7 @@ function fail(job: Job, error: unknown): void {
       return settle(job, { ok: false, failure: "missing", message: failure.problem });
     case "corrupt":
       if (!corrupt) log("error", "database file is corrupt: operations fail until it passes quick_check or is replaced", { err: (error as Error).message, code: (error as { code?: string }).code });
-      corrupt = { problem: failure.problem, since: corrupt?.since ?? now };
+      corrupt = { problem: failure.problem, since: corrupt?.since ?? now, identity: current?.identity ?? safeIdentity() };
       return settle(job, { ok: false, failure: "corrupt", message: corrupt.problem });
     case "broken":
       if (!broken) log("error", "database storage failing", { err: (error as Error).message, code: (error as { code?: string }).code });

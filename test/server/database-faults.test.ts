@@ -193,7 +193,7 @@ test("a database file that is not a database stops the start: exit 1, one line n
   const { code, stderr } = await startRefused(dataDir);
   assert.equal(code, 1);
   assert.equal(stderr.trim().split("\n").length, 1, stderr);
-  assert.match(stderr, /^codedetect: cannot use the database .*codedetect\.db: database file is corrupt \(SQLITE_NOTADB: file is not a database\); restore it from a backup/);
+  assert.match(stderr, /^codedetect: cannot use the database under .+: database\/codedetect\.db: database file is corrupt \(SQLITE_NOTADB: file is not a database\); restore it from a backup/);
 });
 
 test("a database with damaged pages stops the start: exit 1 with quick_check's findings and what to do", async () => {
