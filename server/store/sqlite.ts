@@ -127,13 +127,17 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     const last = lastStats.get(trendLength);
     if (!last) return fresh;
     const pending = fresh;
+    const stale = (): Stats => ({
+      ...last.stats,
+      stale: { as_of: last.at, reason: `the database is locked by another process or host (since ${condition.state === "busy" ? condition.since : "now"}); these are the figures last read` },
+    });
     return new Promise<Stats>((resolve, reject) => {
       let answered = false;
       // already known to be locked: a short grace for the read; otherwise a longer one before looking
       const timer = setTimeout(() => {
         if (condition.state !== "busy") return;
         answered = true;
-        resolve({ ...last.stats, stale: { as_of: last.at, reason: `the database is locked by another process or host (since ${condition.since}); these are the figures last read` } });
+        resolve(stale());
       }, condition.state === "busy" ? STALE_STATS_GRACE_MS : STALE_STATS_AFTER_MS);
       pending.then(
         (value) => {
@@ -142,7 +146,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         },
         (error: Error) => {
           clearTimeout(timer);
-          if (!answered) reject(error);
+          // a shared read that gave up on the lock just before this request's grace ended: still the stale figures
+          if (!answered) condition.state === "busy" ? resolve(stale()) : reject(error);
         },
       );
     });

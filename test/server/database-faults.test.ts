@@ -160,25 +160,32 @@ test("a long write elsewhere (RESERVED lock): reads stay fresh, not stale; the w
 
 test("a lock held past the retry deadline: uploads get 503 with Retry-After and leave nothing; health turns 503 past twice the deadline, then recovers", async () => {
   const server = await startServer({ env: { DB_BUSY_RETRY_SECONDS: "1", HEALTH_INTERVAL_SECONDS: "1" } });
-  const holder = await holdLock(dbOf(server));
   try {
-    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => upload(server.url, `late_${i}.py`, `late = ${i}\n`)));
-    for (const answer of answers) {
-      assert.equal(answer.status, 503);
-      assert.match(answer.body.error, /could not be saved/);
-      assert.ok(Number(answer.headers.get("retry-after")) > 0);
-      assertNoHostDetails(answer.body, server);
+    const holder = await holdLock(dbOf(server));
+    try {
+      const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => upload(server.url, `late_${i}.py`, `late = ${i}\n`)));
+      for (const answer of answers) {
+        assert.equal(answer.status, 503);
+        assert.match(answer.body.error, /could not be saved/);
+        assert.ok(Number(answer.headers.get("retry-after")) > 0);
+        assertNoHostDetails(answer.body, server);
+      }
+      assert.deepEqual(filesUnder(path.join(server.dataDir, "uploads")).filter((f) => f.endsWith(".py")), [], "no upload file without its row");
+      // asked back to back for longer than a read waits for the lock: always the last figures, marked stale
+      for (const until = Date.now() + 2500; Date.now() < until; ) {
+        const stats = await getJson(`${server.url}/api/stats`);
+        assert.equal(stats.status, 200, JSON.stringify(stats.body));
+        assert.equal(stats.body.total_analyses, 0);
+        assert.ok(stats.body.stale);
+      }
+      const unhealthy = await waitFor("health while locked too long", () => healthOf(server.url), (h) => h.status === 503);
+      assert.equal(unhealthy.body.checks.database.ok, false);
+      assert.equal(unhealthy.body.checks.database.state, "busy");
+      assert.match(unhealthy.body.checks.database.error!, /locked by another process or host for \d+ s, longer than the 2 s allowed/);
+      assertNoHostDetails(unhealthy.body, server);
+    } finally {
+      await holder.release();
     }
-    assert.deepEqual(filesUnder(path.join(server.dataDir, "uploads")).filter((f) => f.endsWith(".py")), [], "no upload file without its row");
-    const unhealthy = await waitFor("health while locked too long", () => healthOf(server.url), (h) => h.status === 503);
-    assert.equal(unhealthy.body.checks.database.ok, false);
-    assert.equal(unhealthy.body.checks.database.state, "busy");
-    assert.match(unhealthy.body.checks.database.error!, /locked by another process or host for \d+ s, longer than the 2 s allowed/);
-    assertNoHostDetails(unhealthy.body, server);
-  } finally {
-    await holder.release();
-  }
-  try {
     await waitFor("health after release", () => healthOf(server.url), (h) => h.status === 200);
     assert.equal(countRows(dbOf(server)), 0, "the refused uploads were not counted");
   } finally {
