@@ -62,9 +62,12 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   };
 
   let worker!: Worker;
+  /** Between a thread's unexpected end and its replacement: a message posted then would never be answered. */
+  let restarting = false;
   const send = <T>(request: Request): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       if (closed && request.kind !== "close") return reject(new StoreUnavailableError("database closed: the server is stopping"));
+      if (restarting) return reject(new StoreUnavailableError("database thread restarting"));
       pending.set(request.id, { resolve: resolve as (value: unknown) => void, reject });
       worker.postMessage(request);
     });
@@ -81,11 +84,13 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
       pending.clear();
       for (const waiter of lost) waiter.reject(new StoreUnavailableError("database thread stopped"));
       if (closed) return;
+      restarting = true;
       condition = { state: "broken", since: new Date().toISOString(), problem: "the database thread stopped unexpectedly; it is being restarted" };
       logger?.error({ code }, "database thread stopped: restarting it");
       setTimeout(() => {
         if (closed) return;
         start();
+        restarting = false;
         open(false).then(
           (answer) => logger?.info({ schema: answer.schema }, "database thread restarted"),
           (error: Error) => logger?.error({ err: error.message }, "restarted database thread cannot open the database"),

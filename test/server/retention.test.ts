@@ -126,18 +126,16 @@ test("the real server: content uploaded 9 days ago and again 4 days ago keeps fi
   const dataDir = tempDir();
   const quiet = { RETENTION_DAYS: "7", SWEEP_INTERVAL_SECONDS: "86400" };
   let server = await startServer({ dataDir, env: quiet });
-  const first = await upload(server.url, "kept.py", "kept = 1\n");
+  const first = await upload(server.url, "kept.py", "kept = 1\n").finally(() => server.stop());
   assert.equal(first.status, 200);
   const hash = first.body.file_hash as string;
   const file = path.join(dataDir, "uploads", `${hash}.py`);
-  await server.stop();
   age(dataDir, hash, { result: 5, file: 5 }); // first upload 5 days ago
 
   server = await startServer({ dataDir, env: quiet });
-  const repeat = await upload(server.url, "kept.py", "kept = 1\n");
+  const [repeat, decoyAnswer] = await Promise.all([upload(server.url, "kept.py", "kept = 1\n"), upload(server.url, "decoy.py", "decoy = 1\n")]).finally(() => server.stop());
   assert.equal(repeat.body.cached, true, "answered from the stored result");
-  const decoy = (await upload(server.url, "decoy.py", "decoy = 1\n")).body.file_hash as string;
-  await server.stop();
+  const decoy = decoyAnswer.body.file_hash as string;
   age(dataDir, hash, { result: 4, file: 4 }); // first upload 9 days ago, repeat 4 days ago
   age(dataDir, decoy, { result: 20, file: 20 });
 
