@@ -59,8 +59,10 @@ function closeCurrent(): void {
 
 /**
  * The connection to the file now at the path. A file replaced (a backup renamed into place) is reopened; a removed one
- * is reported missing, and only the first open of a deployment may create it. While the file is known corrupt, only
- * a re-check (the health probe) may run, and it clears the state when the file passes quick_check again.
+ * is reported missing, and only the first open of a deployment may create it. Not recreating it while running is on
+ * purpose: an empty database would silently reset the statistics every host shows, and take writes that the restore
+ * the operator is about to make would then discard. While the file is known corrupt, only a re-check (the health
+ * probe) may run, and it clears the state when the file passes quick_check again.
  */
 function connection(create: boolean, recheck: boolean): Operations {
   if (current) {
@@ -105,6 +107,7 @@ function settle(job: Job, outcome: { ok: true; value: unknown } | { ok: false; f
   const timer = waiting.get(job.id);
   if (timer) clearTimeout(timer);
   waiting.delete(job.id);
+  announceCondition(); // before the reply: whoever sees the outcome sees the condition it left
   post({ type: "reply", id: job.id, ...outcome });
 }
 

@@ -167,3 +167,32 @@ test("backup: an online copy that opens and holds every row, written atomically;
   await backupSqlite(file, path.join(path.dirname(destination), "again.db"));
   await store.close();
 });
+
+test("condition: busy (with what waits) while another connection holds the lock, stale stats meanwhile, ok once a write gets through", async (t) => {
+  const file = path.join(tempDir(), "busy.db");
+  const store = await openSqliteStore({ file, busyDeadlineMs: 10_000 });
+  t.after(() => store.close());
+  const first = row(1);
+  await store.recordAnalysis(first, resultOf(first));
+  await store.stats(10);
+  const holder = new Database(file);
+  holder.exec("BEGIN EXCLUSIVE");
+  try {
+    const second = row(2);
+    const write = store.recordAnalysis(second, resultOf(second));
+    while (store.condition().state !== "busy") await new Promise((resolve) => setTimeout(resolve, 10));
+    const busy = store.condition();
+    assert.equal(busy.state === "busy" && busy.waiting, 1);
+    const stats = await store.stats(10);
+    assert.equal(stats.total_analyses, 1);
+    assert.match(stats.stale?.reason ?? "", /locked by another process or host/);
+    holder.exec("ROLLBACK");
+    await write;
+  } finally {
+    holder.close();
+  }
+  assert.deepEqual(store.condition(), { state: "ok" });
+  const stats = await store.stats(10);
+  assert.equal(stats.total_analyses, 2);
+  assert.equal(stats.stale, undefined);
+});
