@@ -9,12 +9,33 @@ import Database from "better-sqlite3";
 import { openSqliteStore } from "../server/store/sqlite.ts";
 import { startServer, tempDir, upload, ROOT } from "../test/helpers/server-process.ts";
 import { runTool, sequentialAnalysis, TOOLS, type ToolName } from "./bench/baseline.ts";
+import { lockHealthBench } from "./bench/lock-health.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 
-const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false } } });
+const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
+
+/** Scenarios in their own modules, each writing its own BENCHMARKS.md section; `--only NAME` runs one ("server" is this file's). */
+const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) => Promise<unknown>> = {
+  "lock-health": lockHealthBench,
+  "fair-share": async ({ quick, write }) => {
+    const fairShare = await fairShareScenario(quick ? 2 : 5);
+    const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;
+    if (write) writeSection(path.join(ROOT, "BENCHMARKS.md"), "fair-share", "One client flooding slow files, another client served", command, fairShare.lines);
+  },
+};
+const scenarioOptions = { quick: flags.quick, write: !flags["no-write"] };
+if (flags.only !== undefined && flags.only !== "server") {
+  const scenario = SCENARIOS[flags.only];
+  if (!scenario) {
+    process.stderr.write(`bench: unknown scenario "${flags.only}"; one of: server, ${Object.keys(SCENARIOS).join(", ")}\n`);
+    process.exit(2);
+  }
+  await scenario(scenarioOptions);
+  process.exit(0);
+}
 const rounds = flags.quick ? 2 : 5;
 const sizes = ["small", "medium", "large"] as const;
 const lines: string[] = [];
@@ -103,7 +124,7 @@ try {
 // Stats at 100,000 rows: our SQL (a totals row kept by triggers + the last ten rows) against the old way (load every row).
 const statsDir = tempDir("codedetect-bench-stats-");
 const dbFile = path.join(statsDir, "database", "codedetect.db");
-(await openSqliteStore({ file: dbFile, busyDeadlineMs: 5000 })).close();
+await (await openSqliteStore({ file: dbFile, busyDeadlineMs: 5000 })).close();
 const db = new Database(dbFile);
 const insert = db.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues) VALUES (?, ?, ?, ?, ?, ?)");
 db.transaction(() => {
@@ -132,5 +153,4 @@ for (const t of targets) say(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "*
 
 if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", "Server: CodeDetect beside the old way", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
 
-const fairShare = await fairShareScenario(rounds);
-if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "fair-share", "One client flooding slow files, another client served", `npm run bench${flags.quick ? " -- --quick" : ""}`, fairShare.lines);
+if (flags.only === undefined) for (const scenario of Object.values(SCENARIOS)) await scenario(scenarioOptions);

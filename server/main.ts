@@ -29,10 +29,11 @@ function fatal(code: number, message: string): never {
 
 async function start(config: ServerConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const store = await openSqliteStore({ file: databaseFile(config.dataDir), busyDeadlineMs: config.dbBusyRetrySeconds * 1000 }).catch((error: Error) =>
-    fatal(1, `cannot use the database under ${config.dataDir}: ${error.message}`),
+  // Opening checks the file (quick_check) and migrates it; a corrupt or unreadable file stops the start with one line.
+  const dbFile = databaseFile(config.dataDir);
+  const store = await openSqliteStore({ file: dbFile, busyDeadlineMs: config.dbBusyRetrySeconds * 1000, logger }).catch((error: Error) =>
+    fatal(1, `cannot use the database under ${config.dataDir}: ${path.relative(config.dataDir, dbFile)}: ${error.message}`),
   );
-  if (store.schema.from !== store.schema.to) logger.info(store.schema, "database schema migrated");
   const files = await openFileStore(uploadsDir(config.dataDir)).catch((error: Error) =>
     fatal(1, `cannot use the uploads directory under ${config.dataDir}: ${error.message}`),
   );
@@ -53,6 +54,8 @@ async function start(config: ServerConfig): Promise<void> {
     analyzers: () => analyzers.status(),
     host: config.deployment.instanceId ?? os.hostname(),
     intervalMs: config.healthIntervalSeconds * 1000,
+    // a lock held elsewhere is healthy "busy" for two retry deadlines: past one, uploads get 503; past two, it is stuck
+    busyUnhealthyMs: 2 * config.dbBusyRetrySeconds * 1000,
     logger,
   });
   const stopSweeper = startRetentionSweeper(store, files, config.retentionDays, config.sweepIntervalSeconds * 1000, logger);
@@ -87,7 +90,7 @@ async function start(config: ServerConfig): Promise<void> {
       stopSweeper();
       monitor.stop();
       await analyzers.close();
-      store.close();
+      await store.close();
     },
     // the last log lines ("stopped") must reach stdout before the process ends
     exit: (code) => exitAfterLog(logger, code),

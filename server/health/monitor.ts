@@ -3,12 +3,11 @@ import type { Logger } from "pino";
 import type { AnalyzerStatus } from "../analyzers/index.ts";
 import type { Store } from "../store/store.ts";
 import type { FileStore } from "../uploads/file-store.ts";
+import { databaseCheck, storageCheck } from "./checks.ts";
+import { createProbe } from "./probe.ts";
+import { withoutHostPaths } from "./redact.ts";
 
-export interface CheckResult {
-  ok: boolean;
-  error?: string;
-  checked_at: string;
-}
+export type { CheckResult } from "./checks.ts";
 
 export interface HealthSnapshot {
   ok: boolean;
@@ -22,6 +21,11 @@ export interface HealthMonitorOptions {
   analyzers: () => AnalyzerStatus;
   host: string;
   intervalMs: number;
+  /**
+   * How long a lock held by another process or host is reported as "busy" and still healthy. Past it the database
+   * check fails: uploads have been failing for a while, and the operator must hear of a writer that does not let go.
+   */
+  busyUnhealthyMs: number;
   logger: Logger;
 }
 
@@ -31,29 +35,25 @@ export interface HealthMonitor {
   stop(): void;
 }
 
-async function check(probe: () => Promise<void>): Promise<CheckResult> {
-  const checked_at = new Date().toISOString();
-  try {
-    await probe();
-    return { ok: true, checked_at };
-  } catch (error) {
-    return { ok: false, error: (error as Error).message, checked_at };
-  }
-}
+/** How long one refresh waits for the probes before it reports what it knows (a probe still running is noted). */
+const PROBE_WAIT_MS = 1000;
 
 export async function startHealthMonitor(options: HealthMonitorOptions): Promise<HealthMonitor> {
-  const { store, files, host, logger } = options;
+  const { store, files, host, logger, busyUnhealthyMs } = options;
   let current: HealthSnapshot = { ok: false, checksJson: "{}" };
   let failing = new Set<string>();
   let running: Promise<HealthSnapshot> | null = null;
+  const databaseProbe = createProbe(() => store.probeWrite(host, new Date().toISOString()));
+  const storageProbe = createProbe(() => files.probeWrite());
 
   const runChecks = async (): Promise<HealthSnapshot> => {
-    const [database, storage] = await Promise.all([
-      check(() => store.probeWrite(host, new Date().toISOString())),
-      check(() => files.probeWrite()),
-    ]);
+    const [databasePoll, storagePoll] = await Promise.all([databaseProbe.poll(PROBE_WAIT_MS), storageProbe.poll(PROBE_WAIT_MS)]);
+    const now = Date.now();
+    const database = databaseCheck(store.condition(), databasePoll, busyUnhealthyMs, now);
+    const storage = storageCheck(storagePoll, now);
     const status = options.analyzers();
-    const analyzers = { ok: status.ok, checked_at: new Date().toISOString(), python: status.python, tools: status.tools, workers: status.workers, running: status.running, waiting: status.waiting, queue_limit: status.queueLimit };
+    const tools = Object.fromEntries(Object.entries(status.tools).map(([name, tool]) => [name, tool.error ? { ...tool, error: withoutHostPaths(tool.error) } : tool]));
+    const analyzers = { ok: status.ok, checked_at: new Date(now).toISOString(), python: status.python ? "found" : "missing", tools, workers: status.workers, running: status.running, waiting: status.waiting, queue_limit: status.queueLimit };
     const checks = { database, storage, analyzers };
     const nowFailing = new Set(Object.entries(checks).filter(([, result]) => !result.ok).map(([name]) => name));
     for (const name of nowFailing) if (!failing.has(name)) logger.error({ check: name, detail: checks[name as keyof typeof checks] }, `health check ${name} failing`);

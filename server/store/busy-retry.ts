@@ -1,37 +1,18 @@
-// Retries SQLite operations that met a lock held by another process or host, with backoff and jitter, within a deadline.
-import pRetry, { AbortError } from "p-retry";
-import { StoreUnavailableError } from "./store.ts";
+// When an operation that met a lock held elsewhere tries again: exponential backoff with jitter, never past its deadline.
 
-const RETRYABLE = /^SQLITE_(BUSY|LOCKED|PROTOCOL)/;
-
-export function isLockContention(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && RETRYABLE.test(code);
-}
+const FIRST_DELAY_MS = 5;
+const MAX_DELAY_MS = 250;
 
 /**
- * Runs a synchronous SQLite operation; on lock contention waits (exponential, jittered, never blocking the event loop)
- * and tries again until deadlineMs. Any other SQLite failure, or the deadline, becomes a StoreUnavailableError.
+ * The wait before attempt `attempt + 1` (attempt counts from 1): 5, 10, 20 … 250 ms, each drawn from its upper half,
+ * so that the waiting operations of many hosts do not retry in step. `random` is injectable for tests.
  */
-export async function withBusyRetry<T>(what: string, deadlineMs: number, operation: () => T): Promise<T> {
-  let attempts = 0;
-  try {
-    return await pRetry(
-      () => {
-        attempts++;
-        try {
-          return operation();
-        } catch (error) {
-          if (isLockContention(error)) throw error;
-          throw new AbortError(error as Error);
-        }
-      },
-      { retries: Infinity, minTimeout: 5, factor: 2, maxTimeout: 400, randomize: true, maxRetryTime: deadlineMs },
-    );
-  } catch (error) {
-    const cause = error as Error & { code?: string };
-    const detail = cause.code ? `${cause.code}: ${cause.message}` : cause.message;
-    const reason = isLockContention(error) ? `still locked after ${attempts} attempts in ${Math.round(deadlineMs / 1000)} s (${detail})` : detail;
-    throw new StoreUnavailableError(`database ${what} failed: ${reason}`, { cause: error });
-  }
+export function retryDelayMs(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+}
+
+/** The message of an operation given up on: still locked when its deadline came. */
+export function lockedTooLong(what: string, attempts: number, waitedMs: number, detail: string): string {
+  return `database ${what} failed: still locked by another process or host after ${attempts} attempts in ${(waitedMs / 1000).toFixed(1)} s (${detail})`;
 }

@@ -2,9 +2,11 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { getSystemErrorMessage } from "node:util";
 import { StoreUnavailableError } from "../store/store.ts";
 
 const HASH = /^[0-9a-f]{64}$/;
+const STORED = /^([0-9a-f]{64})\.py$/;
 const TEMP_DIR = ".tmp";
 
 export interface FileStore {
@@ -12,10 +14,24 @@ export interface FileStore {
   /** Stores bytes under their sha256; "existing" when the same content was already there (its age is refreshed). */
   put(sha256: string, bytes: Buffer): Promise<"created" | "existing">;
   remove(sha256: string): Promise<void>;
-  /** Removes files of the given hashes, files older than the cutoff, and temp files left by a crash. */
-  sweep(hashes: string[], cutoff: Date, tempCutoff: Date): Promise<number>;
+  /** Hashes of the stored files last written before the cutoff. */
+  writtenBefore(cutoff: Date): Promise<string[]>;
+  /**
+   * Removes the files of these hashes, except one written at or after `keepIfWrittenSince` (an upload stored it again
+   * while the sweep ran: its result is being recorded anew). Returns how many were removed.
+   */
+  expire(hashes: string[], keepIfWrittenSince: Date): Promise<number>;
+  /** Removes temp files older than the cutoff (left by a crash mid-write); returns how many. */
+  sweepTemp(cutoff: Date): Promise<number>;
   /** Proves the directory takes a durable write now. */
   probeWrite(): Promise<void>;
+}
+
+/** An error of the file system in words without its path (the path may reach an HTTP answer): "ENOTDIR (not a directory)". */
+export function describeFsError(error: unknown): string {
+  const { code, errno } = error as NodeJS.ErrnoException;
+  if (!code) return (error as Error).message;
+  return typeof errno === "number" ? `${code} (${getSystemErrorMessage(errno)})` : code;
 }
 
 function fileOf(dir: string, sha256: string): string {
@@ -46,7 +62,39 @@ async function unlinkQuietly(file: string): Promise<boolean> {
 export async function openFileStore(dir: string): Promise<FileStore> {
   const tempDir = path.join(dir, TEMP_DIR);
   await fs.mkdir(tempDir, { recursive: true });
-  const tempName = () => path.join(tempDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+  const tempName = (purpose: string) => path.join(tempDir, `${purpose}-${process.pid}-${randomBytes(8).toString("hex")}`);
+  /**
+   * Writes a new temp file. The temp directory holds no data, so one missing (uploads restored from a backup without
+   * it) is made again; the uploads directory itself is not: without it the volume is not what it should be.
+   */
+  const writeTemp = async (file: string, bytes: Buffer | string) => {
+    try {
+      await writeDurably(file, bytes);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      await fs.mkdir(tempDir);
+      await writeDurably(file, bytes);
+    }
+  };
+
+  /** Moves the file aside first (atomic), then decides: an upload that refreshed it before the move is seen in its mtime. */
+  const expireOne = async (sha256: string, keepIfWrittenSince: Date): Promise<boolean> => {
+    const final = fileOf(dir, sha256);
+    const aside = tempName("expired");
+    try {
+      await fs.rename(final, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw error;
+    }
+    if ((await fs.stat(aside)).mtime >= keepIfWrittenSince) {
+      // Written again during the sweep: put it back. A copy stored meanwhile has the same content (same hash).
+      await fs.rename(aside, final);
+      return false;
+    }
+    await fs.unlink(aside);
+    return true;
+  };
 
   return {
     dir,
@@ -57,40 +105,64 @@ export async function openFileStore(dir: string): Promise<FileStore> {
         await fs.utimes(final, now, now);
         return "existing";
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+          throw new StoreUnavailableError(`upload storage write failed: ${describeFsError(error)}`, { cause: error });
+        }
       }
-      const temp = tempName();
+      const temp = tempName("upload");
       try {
-        await writeDurably(temp, bytes);
+        await writeTemp(temp, bytes);
         await fs.rename(temp, final);
       } catch (error) {
         await unlinkQuietly(temp).catch(() => false);
-        throw new StoreUnavailableError(`upload storage write failed: ${(error as Error).message}`, { cause: error });
+        throw new StoreUnavailableError(`upload storage write failed: ${describeFsError(error)}`, { cause: error });
       }
       return "created";
     },
     async remove(sha256) {
       await unlinkQuietly(fileOf(dir, sha256));
     },
-    async sweep(hashes, cutoff, tempCutoff) {
+    async writtenBefore(cutoff) {
+      const hashes: string[] = [];
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        const hash = entry.isFile() ? STORED.exec(entry.name)?.[1] : undefined;
+        if (!hash) continue;
+        const stat = await fs.stat(path.join(dir, entry.name)).catch(() => null);
+        if (stat && stat.mtime < cutoff) hashes.push(hash);
+      }
+      return hashes;
+    },
+    async expire(hashes, keepIfWrittenSince) {
+      if (hashes.length === 0) return 0;
+      await fs.mkdir(tempDir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+      });
       let removed = 0;
-      for (const sha256 of hashes) if (await unlinkQuietly(fileOf(dir, sha256))) removed++;
-      for (const [folder, limit] of [[dir, cutoff], [tempDir, tempCutoff]] as const) {
-        for (const entry of await fs.readdir(folder, { withFileTypes: true })) {
-          if (!entry.isFile()) continue;
-          const file = path.join(folder, entry.name);
-          const stat = await fs.stat(file).catch(() => null);
-          if (stat && stat.mtime < limit && (await unlinkQuietly(file))) removed++;
-        }
+      for (const sha256 of new Set(hashes)) if (await expireOne(sha256, keepIfWrittenSince)) removed++;
+      return removed;
+    },
+    async sweepTemp(cutoff) {
+      let removed = 0;
+      const entries = await fs.readdir(tempDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return []; // nothing left behind where there is no temp directory
+        throw error;
+      });
+      for (const entry of entries) {
+        if (!entry.isFile()) continue;
+        const file = path.join(tempDir, entry.name);
+        const stat = await fs.stat(file).catch(() => null);
+        if (stat && stat.mtime < cutoff && (await unlinkQuietly(file))) removed++;
       }
       return removed;
     },
     async probeWrite() {
-      const temp = tempName();
+      const temp = tempName("probe");
       try {
-        await writeDurably(temp, "probe");
-      } finally {
+        await writeTemp(temp, "probe");
         await unlinkQuietly(temp);
+      } catch (error) {
+        await unlinkQuietly(temp).catch(() => false);
+        throw new StoreUnavailableError(`upload storage does not take writes: ${describeFsError(error)}`, { cause: error });
       }
     },
   };

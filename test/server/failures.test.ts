@@ -72,7 +72,7 @@ test("a database locked beyond the retry deadline: upload answers 503, nothing i
   }
 });
 
-test("storage that no longer takes writes: health turns 503 naming it, uploads answer 503 and are not counted", async () => {
+test("storage that no longer takes writes: health turns 503 naming it without host paths, uploads answer 503 and are not counted", async () => {
   const server = await startServer({ env: { HEALTH_INTERVAL_SECONDS: "1" } });
   try {
     assert.equal((await healthOf(server.url)).status, 200);
@@ -82,12 +82,29 @@ test("storage that no longer takes writes: health turns 503 naming it, uploads a
     const health = await waitFor("health with broken storage", () => healthOf(server.url), (h) => h.status === 503);
     assert.equal(health.body.status, "unhealthy");
     assert.equal(health.body.checks.storage!.ok, false);
+    assert.match(health.body.checks.storage!.error ?? "", /^upload storage does not take writes: ENOTDIR \(not a directory\)$/);
     assert.equal(health.body.checks.database!.ok, true);
+    const text = JSON.stringify(health.body);
+    assert.ok(!text.includes(server.dataDir), `no data directory in the answer: ${text}`);
+    assert.ok(!text.includes(`${server.child.pid}-`), `no process id in the answer: ${text}`);
+    assert.doesNotMatch(text, /"python":"\//, "no interpreter path either");
     const answer = await upload(server.url, "unsaved.py", "answer = 42\n");
     assert.equal(answer.status, 503);
     assert.match(answer.body.error, /could not be saved/);
     const stats = (await (await fetch(`${server.url}/api/stats`)).json()) as { total_analyses: number };
     assert.equal(stats.total_analyses, 0, "no row for an upload whose file could not be stored");
+  } finally {
+    await server.stop();
+  }
+});
+
+test("an uploads directory restored without its temp folder: the folder is made again and uploads go on", async () => {
+  const server = await startServer({ env: { HEALTH_INTERVAL_SECONDS: "1" } });
+  try {
+    fs.rmSync(path.join(server.dataDir, "uploads", ".tmp"), { recursive: true });
+    assert.equal((await upload(server.url, "after.py", "after = 1\n")).status, 200);
+    assert.equal((await healthOf(server.url)).status, 200);
+    assert.ok(fs.statSync(path.join(server.dataDir, "uploads", ".tmp")).isDirectory());
   } finally {
     await server.stop();
   }

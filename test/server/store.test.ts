@@ -24,7 +24,7 @@ function resultOf(r: AnalysisRow): string {
 test("a fresh database is created in rollback-journal mode at the current schema version", async () => {
   const file = path.join(tempDir(), "database", "codedetect.db");
   const store = await openSqliteStore({ file, busyDeadlineMs: 2000 });
-  store.close();
+  await store.close();
   const db = new Database(file, { readonly: true });
   assert.equal(db.pragma("journal_mode", { simple: true }), "delete");
   assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
@@ -37,7 +37,7 @@ test("a database left in WAL mode is switched back to a rollback journal", async
   db.pragma("journal_mode = WAL");
   db.close();
   const store = await openSqliteStore({ file, busyDeadlineMs: 2000 });
-  store.close();
+  await store.close();
   const check = new Database(file, { readonly: true });
   assert.equal(check.pragma("journal_mode", { simple: true }), "delete");
   check.close();
@@ -57,7 +57,7 @@ test("stats: totals, average to one decimal and the last 10 analyses oldest firs
   assert.equal(stats.trend_data.length, 10);
   assert.deepEqual(stats.trend_data[0], { label: "Analysis #1", timestamp: rows[2]!.timestamp, score: rows[2]!.score, total_issues: rows[2]!.totalIssues, security_issues: rows[2]!.securityIssues, complexity_issues: rows[2]!.complexityIssues });
   assert.equal(stats.trend_data[9]!.timestamp, rows[11]!.timestamp);
-  store.close();
+  await store.close();
 });
 
 test("a repeat of known content is counted as an analysis with the stored score; unknown content is not", async () => {
@@ -70,7 +70,7 @@ test("a repeat of known content is counted as an analysis with the stored score;
   const stats = await store.stats(10);
   assert.equal(stats.total_analyses, 2);
   assert.equal(stats.total_quality_issues, 8);
-  store.close();
+  await store.close();
 });
 
 test("the old application's database is adopted: its rows count, its code and names leave the statistics table", async () => {
@@ -92,7 +92,7 @@ test("the old application's database is adopted: its rows count, its code and na
   const fresh = row(3);
   await store.recordAnalysis(fresh, resultOf(fresh));
   assert.equal((await store.stats(10)).total_analyses, 3);
-  store.close();
+  await store.close();
   const db = new Database(file, { readonly: true });
   const columns = (db.prepare("PRAGMA table_info(analysis)").all() as Array<{ name: string }>).map((c) => c.name);
   assert.ok(!columns.includes("filename") && !columns.includes("result_json"), `statistics columns: ${columns}`);
@@ -103,7 +103,7 @@ test("two processes migrating the same new database at once both succeed and the
   const file = path.join(tempDir(), "shared.db");
   const script = `import { openSqliteStore } from ${JSON.stringify(path.join(ROOT, "server/store/sqlite.ts"))};
     const s = await openSqliteStore({ file: ${JSON.stringify(file)}, busyDeadlineMs: 10000 });
-    console.log(JSON.stringify(s.schema)); s.close();`;
+    console.log(JSON.stringify(s.schema)); await s.close();`;
   const results = await Promise.all(
     Array.from({ length: 4 }, () => run(process.execPath, ["--input-type=module", "-e", script])),
   );
@@ -114,7 +114,7 @@ test("two processes migrating the same new database at once both succeed and the
 
 test("a write that meets a lock held past the deadline fails as StoreUnavailableError and leaves no row", async () => {
   const file = path.join(tempDir(), "locked.db");
-  const store = await openSqliteStore({ file, busyDeadlineMs: 300, busyTimeoutMs: 20 });
+  const store = await openSqliteStore({ file, busyDeadlineMs: 300 });
   const holder = new Database(file);
   holder.exec("BEGIN EXCLUSIVE");
   const r = row(1);
@@ -122,7 +122,7 @@ test("a write that meets a lock held past the deadline fails as StoreUnavailable
   holder.exec("ROLLBACK");
   holder.close();
   assert.equal((await store.stats(10)).total_analyses, 0);
-  store.close();
+  await store.close();
 });
 
 test("the sweep removes results and reports older than the cutoff and keeps statistics", async () => {
@@ -139,7 +139,7 @@ test("the sweep removes results and reports older than the cutoff and keeps stat
   assert.equal(await store.findResult(old.fileHash), null);
   assert.ok(await store.findResult(recent.fileHash));
   assert.equal((await store.stats(10)).total_analyses, 2);
-  store.close();
+  await store.close();
   const db = new Database(file, { readonly: true });
   assert.deepEqual(db.prepare("SELECT host FROM heartbeat").pluck().all(), ["live-host"], "heartbeats of hosts gone since the cutoff are dropped");
   db.close();
@@ -165,5 +165,34 @@ test("backup: an online copy that opens and holds every row, written atomically;
   });
   // the library call too: a consistent copy while the store is open
   await backupSqlite(file, path.join(path.dirname(destination), "again.db"));
-  store.close();
+  await store.close();
+});
+
+test("condition: busy (with what waits) while another connection holds the lock, stale stats meanwhile, ok once a write gets through", async (t) => {
+  const file = path.join(tempDir(), "busy.db");
+  const store = await openSqliteStore({ file, busyDeadlineMs: 10_000 });
+  t.after(() => store.close());
+  const first = row(1);
+  await store.recordAnalysis(first, resultOf(first));
+  await store.stats(10);
+  const holder = new Database(file);
+  holder.exec("BEGIN EXCLUSIVE");
+  try {
+    const second = row(2);
+    const write = store.recordAnalysis(second, resultOf(second));
+    while (store.condition().state !== "busy") await new Promise((resolve) => setTimeout(resolve, 10));
+    const busy = store.condition();
+    assert.equal(busy.state === "busy" && busy.waiting, 1);
+    const stats = await store.stats(10);
+    assert.equal(stats.total_analyses, 1);
+    assert.match(stats.stale?.reason ?? "", /locked by another process or host/);
+    holder.exec("ROLLBACK");
+    await write;
+  } finally {
+    holder.close();
+  }
+  assert.deepEqual(store.condition(), { state: "ok" });
+  const stats = await store.stats(10);
+  assert.equal(stats.total_analyses, 2);
+  assert.equal(stats.stale, undefined);
 });
