@@ -32,7 +32,8 @@ export async function lockHealthBench(options: { quick: boolean; write: boolean 
     process.stdout.write(`${line}\n`);
   };
   // DB_BUSY_RETRY_SECONDS (default 15) outlasts the hold, so the waiting uploads complete once it ends
-  const server = await startServer({ env: { ANALYZER_QUEUE: String(WAITING_UPLOADS * 2) } });
+  // All uploads come from this one client: its share is lifted so that every one of them waits at the database.
+  const server = await startServer({ env: { ANALYZER_QUEUE: String(WAITING_UPLOADS * 2), CLIENT_MAX_ANALYSES: String(WAITING_UPLOADS * 2) } });
   try {
     const health = `${server.url}/api/health`;
     const stats = `${server.url}/api/stats`;

@@ -21,7 +21,9 @@ describe("analyzer pool", () => {
       assert.ok(timings, "the pool logs each tool's start and end as measured inside its Python process");
       const [pylint, bandit, radon] = [timings.pylint!, timings.bandit!, timings.radon!];
       const overlap = (a: ToolTiming, b: ToolTiming) => a.started < b.finished && b.started < a.finished;
-      assert.ok(overlap(pylint, bandit) && overlap(pylint, radon) && overlap(bandit, radon), JSON.stringify(timings));
+      // Run one after another, no tool could overlap the longest one (pylint); radon can finish in a few ms, so two short
+      // tools need not overlap each other on a loaded machine.
+      assert.ok(overlap(pylint, bandit) && overlap(pylint, radon), JSON.stringify(timings));
     } finally {
       await pool.close();
     }

@@ -94,7 +94,8 @@ async function startRefused(dataDir: string): Promise<{ code: number | null; std
 }
 
 test("another process holds the lock while 20 uploads wait: health and stats answer, the uploads complete once it lets go", async () => {
-  const server = await startServer({ env: { DB_BUSY_RETRY_SECONDS: "30", HEALTH_INTERVAL_SECONDS: "1", ANALYZER_QUEUE: "40" } });
+  // The 20 uploads come from one test client: its share is lifted so that all of them reach the database and wait there.
+  const server = await startServer({ env: { DB_BUSY_RETRY_SECONDS: "30", HEALTH_INTERVAL_SECONDS: "1", ANALYZER_QUEUE: "40", CLIENT_MAX_ANALYSES: "40" } });
   try {
     assert.equal((await upload(server.url, "before.py", "before = 1\n")).status, 200);
     const before = await getJson(`${server.url}/api/stats`);
