@@ -89,7 +89,7 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
   const byGroup = terminating(seen.lifecycle);
   if (seen.stopRequested || byGroup) {
     const why = byGroup ? `the group is terminating this instance (lifecycle ${seen.lifecycle})` : `${seen.stopRequested} received`;
-    return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: leaving the target group, draining, stopping the stack` };
+    return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: ${ctx.balancer ? "leaving the target group, draining, " : ""}stopping the stack${byGroup && ctx.config.lifecycleHook ? ", then completing the lifecycle action" : ""}` };
   }
   if (seen.health.healthy) {
     const recovered = state.failures > 0 || state.restarts > 0;
