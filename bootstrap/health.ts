@@ -8,7 +8,7 @@ export interface LocalHealth {
 export async function checkHealth(url: string, timeoutMs = 2000): Promise<LocalHealth> {
   try {
     const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.text()).slice(0, 200);
+    const body = await response.text();
     let status = "";
     try {
       status = String((JSON.parse(body) as { status?: unknown }).status ?? "");

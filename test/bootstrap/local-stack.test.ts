@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { openSqliteStore } from "../../server/store/sqlite.ts";
 import { docker, dockerUnavailable, freePort, gate } from "../compose/docker-harness.ts";
-import { CLI, journal, runAgent, tempDir } from "./helpers.ts";
+import { CLI, journal, REPO_ROOT, runAgent, tempDir } from "./helpers.ts";
 
 const ROWS = 250;
 const UPLOADS = 40;
@@ -27,6 +27,17 @@ async function oldLayout(dir: string): Promise<void> {
   fs.mkdirSync(path.join(dir, "uploads"), { recursive: true });
   for (let i = 0; i < UPLOADS; i++) fs.writeFileSync(path.join(dir, "uploads", `20250101_120000_${i}.py`), `print(${i})\n`.repeat(i + 1));
 }
+
+describe("npm start without a Docker Engine", () => {
+  it("says so, and how to run the server alone; exit 1", async () => {
+    const bin = tempDir("cdagent-nodocker");
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    const result = await runAgent([], { PATH: bin }, { script: path.join(REPO_ROOT, "bootstrap", "start.ts") });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^npm start runs CodeDetect as its real stack on Docker: no Docker Engine reachable \(.*\)\. Install Docker Engine .* or run the server alone: npm run server\n$/);
+    fs.rmSync(bin, { recursive: true, force: true });
+  });
+});
 
 describe("the local stack on the real Docker Engine", { skip }, () => {
   const root = tempDir("cdagent-e2e");
@@ -61,8 +72,9 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     });
     const stats = (await (await fetch(`${url()}/api/stats`)).json()) as { total_analyses: number };
     assert.equal(stats.total_analyses, ROWS, "the server on the shared tree serves every migrated row");
-    const uploads = fs.readdirSync(path.join(root, "shared", "codedetect", "uploads"));
+    const uploads = fs.readdirSync(path.join(root, "shared", "codedetect", "uploads")).filter((name) => name.endsWith(".py"));
     assert.equal(uploads.length, UPLOADS);
+    for (const name of uploads) assert.deepEqual(fs.readFileSync(path.join(root, "shared", "codedetect", "uploads", name)), fs.readFileSync(path.join(root, "old", "uploads", name)));
     const info = (await (await fetch(`${url()}/api/info`)).json()) as { deployment: { instance_id: string; image_digest: string } };
     const identity = JSON.parse(fs.readFileSync(path.join(root, "state", "identity.json"), "utf8"));
     assert.equal(info.deployment.instance_id, identity.instanceId, "/api/info names this instance");
@@ -119,6 +131,32 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
       assert.deepEqual(await containers(), [], "the stack is stopped and removed");
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
+  it("npm start (bootstrap --local, then supervise): up and healthy, and Ctrl-C (SIGINT) stops the stack and exits 0", async () => {
+    const startPort = await freePort();
+    const startProject = `${project}-start`;
+    const startArgs = ["--state-dir", path.join(root, "start-state"), "--shared-dir", path.join(root, "shared"), "--port", String(startPort)];
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, "bootstrap", "start.ts"), ...startArgs], { env: { ...process.env, ...env, CODEDETECT_PROJECT: startProject }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    try {
+      while (!/supervise: watching/.test(output)) {
+        if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.match(output, new RegExp(`CodeDetect is up at http://127\\.0\\.0\\.1:${startPort}`));
+      assert.equal((await fetch(`http://127.0.0.1:${startPort}/api/health`)).status, 200);
+      child.kill("SIGINT");
+      assert.equal(await exited, 0, output);
+      const left = (await docker(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${startProject}`])).split("\n").filter(Boolean);
+      assert.deepEqual(left, [], "Ctrl-C stopped the stack");
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await docker(["compose", "--project-name", startProject, "down"]).catch(() => undefined);
     }
   });
 });
