@@ -11,8 +11,10 @@ import { startServer, tempDir, upload, ROOT } from "../test/helpers/server-proce
 import { runTool, sequentialAnalysis, TOOLS, type ToolName } from "./bench/baseline.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
+import { benchAgent } from "./bench/agent.ts";
 
-const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false } } });
+const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
+if (flags.only !== undefined && flags.only !== "server" && flags.only !== "agent") throw new Error(`--only must be server or agent, not "${flags.only}"`);
 const rounds = flags.quick ? 2 : 5;
 const FIXTURES = path.join(ROOT, "test/fixtures/python");
 const sizes = ["small", "medium", "large"] as const;
@@ -29,6 +31,26 @@ const fresh = (code: string) => `${code}\n# bench variant ${process.pid}-${nonce
 /** The issue's targets, checked against this run's figures and listed under them. */
 const targets: Array<{ what: string; met: boolean; measured: string }> = [];
 const target = (what: string, met: boolean, measured: string) => targets.push({ what, met, measured });
+
+/** The agent's section (scripts/bench/agent.ts): its own lines and targets, written between its own markers. */
+async function agentSection(): Promise<void> {
+  const agentLines: string[] = [];
+  const agentTargets: typeof targets = [];
+  const sayAgent = (line: string) => {
+    agentLines.push(line);
+    process.stdout.write(`${line}\n`);
+  };
+  await benchAgent({ quick: flags.quick, say: sayAgent, target: (what, met, measured) => agentTargets.push({ what, met, measured }) });
+  sayAgent("");
+  sayAgent("| target (issue 7) | this run | met |");
+  sayAgent("|---|---|---|");
+  for (const t of agentTargets) sayAgent(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
+  if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "agent", "Bootstrap agent: start, no-op re-run, migration against cp -a", `npm run bench -- --only agent${flags.quick ? " --quick" : ""}`, agentLines);
+}
+if (flags.only === "agent") {
+  await agentSection();
+  process.exit(0);
+}
 
 const work = tempDir("codedetect-bench-");
 const fixture = (size: string) => fs.readFileSync(path.join(FIXTURES, `${size}.py`), "utf8");
@@ -129,3 +151,5 @@ say("|---|---|---|");
 for (const t of targets) say(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
 
 if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "server", "Server: CodeDetect beside the old way", `npm run bench${flags.quick ? " -- --quick" : ""}`, lines);
+
+if (flags.only !== "server") await agentSection();
