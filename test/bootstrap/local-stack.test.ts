@@ -104,6 +104,29 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     assert.deepEqual(report.stack.health, { healthy: true, detail: "200 healthy" });
   });
 
+  it("two instances side by side: each state directory its own project on its own port, one shared directory", async () => {
+    const image = JSON.parse(fs.readFileSync(path.join(root, "state", "local-image.json"), "utf8")).image as string;
+    const instances = await Promise.all(
+      ["a", "b"].map(async (name) => ({ name, project: `${project}-${name}`, port: await freePort(), stateDir: path.join(root, `side-${name}`) })),
+    );
+    try {
+      const results = await Promise.all(
+        instances.map((i) => runAgent(["--local", "--state-dir", i.stateDir, "--shared-dir", path.join(root, "shared"), "--port", String(i.port), "--image", image], { ...env, CODEDETECT_PROJECT: i.project }, { full: true })),
+      );
+      for (const result of results) assert.equal(result.code, 0, result.stderr);
+      const infos = await Promise.all(instances.map(async (i) => (await (await fetch(`http://127.0.0.1:${i.port}/api/info`)).json()) as { deployment: { instance_id: string } }));
+      assert.notEqual(infos[0]!.deployment.instance_id, infos[1]!.deployment.instance_id, "two instances");
+      for (const i of instances) {
+        const stats = (await (await fetch(`http://127.0.0.1:${i.port}/api/stats`)).json()) as { total_analyses: number };
+        assert.equal(stats.total_analyses, ROWS, `${i.name} serves the one shared database`);
+        const own = (await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${i.project}`])).split("\n").filter(Boolean);
+        assert.equal(own.length, 1, `${i.project} is its own Compose project`);
+      }
+    } finally {
+      for (const i of instances) await docker(["compose", "--project-name", i.project, "down"]).catch(() => undefined);
+    }
+  });
+
   it("supervise restarts a killed container, and on SIGTERM stops the stack and exits 0", async () => {
     const child = spawn(process.execPath, [CLI, "supervise", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
