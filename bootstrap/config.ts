@@ -2,7 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
 
+const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
 const nullableText = z.string().min(1).nullable();
 
@@ -18,7 +20,7 @@ export const ConfigSchema = z
     migrateFrom: absoluteOrRelativePath.nullable(),
     port: z.number().int().min(1).max(65535),
     /** "repository:tag@sha256:…"; null in local mode means "build from the Dockerfile". */
-    image: nullableText,
+    image: z.string().regex(IMAGE_REF, 'must be "repository:tag@sha256:<64 hex digits>" (pinned by digest)').nullable(),
     fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
     /** Overrides the region from instance metadata. */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like "eu-west-1"').nullable(),
