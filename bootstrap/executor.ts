@@ -1,6 +1,7 @@
 // The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate, stack up/down, pin, balancer).
 import fs from "node:fs/promises";
 import { describeAgentAction, type AgentAction, type HostAction } from "../compose/actions.ts";
+import { ComposeError } from "../compose/errors.ts";
 import { createExecutor, type Probe } from "../compose/executor.ts";
 import { imageRefString } from "../compose/model.ts";
 import { createRunner } from "../compose/runner.ts";
@@ -29,6 +30,28 @@ function registryAuth(image: string, auth: string | null | undefined) {
   return { registry: image.split("/")[0]!, username: auth.slice(0, colon), password: auth.slice(colon + 1) };
 }
 
+/** How long a stack action waits for another up/down on this host (compose/'s host lock) before it fails. */
+export const HOST_LOCK_WAIT_MS = 900_000;
+
+/** compose/ refuses at once while another up/down holds the host's lock; instances side by side take turns instead. */
+async function inTurn<T>(fn: () => Promise<T>, log: (line: string) => void, waitMs = HOST_LOCK_WAIT_MS): Promise<T> {
+  const started = Date.now();
+  let delay = 500;
+  let said = false;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      const busy = error instanceof ComposeError && error.what.endsWith("another deploy is in progress");
+      if (!busy || Date.now() - started + delay > waitMs) throw error;
+      if (!said) log(`  waiting for another deploy on this host to finish (${(error as ComposeError).cause})`);
+      said = true;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
 async function writeAtomically(file: string, content: string): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
   await fs.writeFile(temporary, content, { mode: 0o644 });
@@ -54,11 +77,11 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
       return migrate(action, options.log ?? (() => {}));
     case "stack-up": {
       const runner = createRunner({ stateDir: action.stateDir, auth: registryAuth(action.model.image.repository, options.registryAuth), log: options.log });
-      const result = await runner.up(action.model);
+      const result = await inTurn(() => runner.up(action.model), options.log ?? (() => {}));
       return result.changed ? `up ${imageRefString(action.model.image)}` : `recorded ${imageRefString(action.model.image)}`;
     }
     case "stack-down":
-      await createRunner({ stateDir: action.stateDir, log: options.log }).down(action.project);
+      await inTurn(() => createRunner({ stateDir: action.stateDir, log: options.log }).down(action.project), options.log ?? (() => {}));
       return `stopped ${action.project}`;
     case "pin-image": {
       const image = await pinImage(action.image, action.repository);
