@@ -51,8 +51,13 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let stopRequested: string | null = null;
   let wake: (() => void) | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopRequested === null) out.info(`supervise: ${signal} received; stopping after the current poll`);
-    stopRequested ??= signal;
+    if (stopRequested !== null) {
+      // A second Ctrl-C: the operator will not wait for the drain.
+      out.info(`supervise: ${signal} again; exiting now, the stack is left as it is`);
+      process.exit(130);
+    }
+    out.info(`supervise: ${signal} received; stopping (again to exit at once)`);
+    stopRequested = signal;
     wake?.();
   };
   process.on("SIGTERM", onSignal);
@@ -93,6 +98,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
         out.info(`supervise: stopped${failedActions > 0 ? ` (${failedActions} shutdown action(s) failed, see above)` : ""}`);
         return failedActions > 0 ? 1 : 0;
       }
+      if (stopRequested) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.superviseIntervalSeconds * 1000);
         wake = () => {

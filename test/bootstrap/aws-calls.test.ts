@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { AutoScalingClient, CreateAutoScalingGroupCommand, CreateLaunchConfigurationCommand, DescribeAutoScalingInstancesCommand } from "@aws-sdk/client-auto-scaling";
-import { CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { CreateFileSystemCommand, CreateMountTargetCommand, EFSClient } from "@aws-sdk/client-efs";
+import path from "node:path";
 import { CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { createAwsAdapter } from "../../bootstrap/adapters/aws.ts";
 import { createBalancer } from "../../bootstrap/adapters/balancer.ts";
@@ -15,7 +17,8 @@ import { planSignal, planFailureSignal } from "../../bootstrap/steps/signal.ts";
 import { planShutdown } from "../../bootstrap/supervise-plan.ts";
 import { stackModel } from "../../bootstrap/stack.ts";
 import { StepError } from "../../bootstrap/errors.ts";
-import { motoUnavailable, startMoto } from "./loopback.ts";
+import { runAgent, tempDir } from "./helpers.ts";
+import { motoUnavailable, startImds, startMoto } from "./loopback.ts";
 import { startRecordingAws } from "./recording-aws.ts";
 
 const REGION = "eu-west-1";
@@ -117,5 +120,52 @@ describe("target health, (de)registration and instance health against moto", { s
     const client = new AutoScalingClient({ region: REGION, endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
     const seen = (await client.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }))).AutoScalingInstances![0]!;
     assert.match(seen.HealthStatus!, /^unhealthy$/i);
+  });
+});
+
+describe("the agent as a process on \"EC2\": a failed step signals FAILURE at once", { skip: unavailable !== null && !mustFail ? `moto suite skipped: ${unavailable}` : false }, () => {
+  it("the mount refuses a plain directory: exit 1, and exactly one SignalResource FAILURE for this instance (EC2 and EFS from moto through the recorder)", async (t) => {
+    if (mustFail) throw new Error(`moto is required under CI: ${unavailable}`);
+    const moto = await startMoto();
+    t.after(() => moto.stop());
+    const client = { region: REGION, endpoint: moto.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+    const ec2 = new EC2Client(client);
+    const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: "10.0.0.0/16" }));
+    const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpc.Vpc!.VpcId, CidrBlock: "10.0.1.0/24", AvailabilityZone: `${REGION}b` }));
+    const image = (await ec2.send(new DescribeImagesCommand({}))).Images![0]!.ImageId;
+    const instanceId = (await ec2.send(new RunInstancesCommand({ ImageId: image, MinCount: 1, MaxCount: 1, SubnetId: subnet.Subnet!.SubnetId }))).Instances![0]!.InstanceId!;
+    const efs = new EFSClient(client);
+    const fileSystemId = (await efs.send(new CreateFileSystemCommand({ CreationToken: "cdagent-signal" }))).FileSystemId!;
+    await efs.send(new CreateMountTargetCommand({ FileSystemId: fileSystemId, SubnetId: subnet.Subnet!.SubnetId }));
+    const recorder = await startRecordingAws([], moto.url);
+    t.after(recorder.stop);
+    const imds = await startImds({ instanceId, zone: `${REGION}b`, region: REGION });
+    t.after(imds.stop);
+    const root = tempDir("cdagent-failure-signal");
+    const bin = path.join(root, "bin");
+    fs.mkdirSync(bin);
+    // Stand-in for `mount` (this kernel has no NFS client): it succeeds and mounts nothing, so the mount step must fail.
+    fs.writeFileSync(path.join(bin, "mount"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(root, "fstab"), "");
+    const config = {
+      fileSystemId,
+      stateDir: path.join(root, "state"),
+      sharedDir: path.join(root, "mnt", "efs"),
+      fstab: path.join(root, "fstab"),
+      migrateFrom: null,
+      image: IMAGE,
+      awsEndpoint: recorder.url,
+      imdsEndpoint: imds.url,
+      stackName: "prod",
+      logicalResourceId: "WebGroup",
+    };
+    fs.writeFileSync(path.join(root, "bootstrap.json"), JSON.stringify(config));
+    const result = await runAgent(["--config", path.join(root, "bootstrap.json")], { PATH: `${bin}:${process.env.PATH}` }, { full: true });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^bootstrap: step mount: wait mounted:.* is a plain directory, not a mount point/);
+    assert.deepEqual(recorder.calls, [{ action: "SignalResource", params: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: instanceId, Status: "FAILURE" } }]);
+    const record = JSON.parse(fs.readFileSync(path.join(root, "state", "signal.json"), "utf8"));
+    assert.equal(record.status, "FAILURE");
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });

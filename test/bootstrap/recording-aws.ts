@@ -10,15 +10,23 @@ export interface RecordedCall {
 
 const XMLNS: Record<string, string> = { "2010-05-15": "http://cloudformation.amazonaws.com/doc/2010-05-15/", "2011-01-01": "http://autoscaling.amazonaws.com/doc/2011-01-01/" };
 
-/** `script` is consumed one status per request (then 200): 503 to test retries, 400 for a refusal. */
-export async function startRecordingAws(script: number[] = []): Promise<{ url: string; calls: RecordedCall[]; script: number[]; stop: () => Promise<void> }> {
+/** The calls recorded (moto lacks them); with `forward`, every other request goes to moto at that URL and its answer comes back. */
+export const RECORDED_ACTIONS = ["SignalResource", "CompleteLifecycleAction"];
+
+/** `script` is consumed one status per recorded request (then 200): 503 to test retries, 400 for a refusal. */
+export async function startRecordingAws(script: number[] = [], forward: string | null = null): Promise<{ url: string; calls: RecordedCall[]; script: number[]; stop: () => Promise<void> }> {
   const calls: RecordedCall[] = [];
   const server = http.createServer((request, response) => {
     let body = "";
     request.on("data", (chunk) => (body += chunk));
-    request.on("end", () => {
+    request.on("end", async () => {
       const params = Object.fromEntries(new URLSearchParams(body));
       const { Action: action = "?", Version: version = "?", ...rest } = params;
+      if (forward && !RECORDED_ACTIONS.includes(action)) {
+        const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !["host", "content-length", "connection"].includes(name)).map(([name, value]) => [name, String(value)]));
+        const answer = await fetch(`${forward}${request.url}`, { method: request.method, headers, body: request.method === "GET" || request.method === "HEAD" ? undefined : body });
+        return void response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/xml" }).end(Buffer.from(await answer.arrayBuffer()));
+      }
       calls.push({ action, params: rest });
       const status = script.shift() ?? 200;
       const xmlns = XMLNS[version] ?? "";
