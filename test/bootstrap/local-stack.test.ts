@@ -7,7 +7,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { openSqliteStore } from "../../server/store/sqlite.ts";
-import { docker, dockerUnavailable, freePort, gate } from "../compose/docker-harness.ts";
+import { pinImage } from "../../bootstrap/adapters/pin.ts";
+import { buildFromText, docker, dockerUnavailable, freePort, gate } from "../compose/docker-harness.ts";
 import { CLI, journal, REPO_ROOT, runAgent, tempDir } from "./helpers.ts";
 
 const ROWS = 250;
@@ -102,6 +103,26 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     assert.equal(report.stack.container.digest, info.deployment.image_digest, "the digest status shows is the one the server runs");
     assert.equal(report.stack.recorded, report.stack.container.image);
     assert.deepEqual(report.stack.health, { healthy: true, detail: "200 healthy" });
+  });
+
+  it("a new image that never turns healthy: rolled back to the running one, the start step fails (exit 1), the old one still serves", async () => {
+    const good = JSON.parse(fs.readFileSync(path.join(root, "state", "local-image.json"), "utf8")).image as string;
+    const badTag = `cdagent-bad:${process.pid}`;
+    await buildFromText(badTag, `FROM ${good}\nCMD ["node", "-e", "process.exit(3)"]\n`);
+    const bad = await pinImage(badTag, "cdagent-bad");
+    try {
+      const result = await runAgent([...args, "--image", bad], env, { full: true });
+      assert.equal(result.code, 1, result.stdout);
+      assert.match(result.stderr, /^bootstrap: step start: up .*: it did not turn healthy: the container (exited with code 3|keeps exiting \(code 3).*; rolled back to .*, which is healthy again; next: /);
+      assert.equal(journal(path.join(root, "state")).steps.start!.outcome, "failed");
+      const info = (await (await fetch(`${url()}/api/info`)).json()) as { deployment: { image_digest: string } };
+      assert.equal(info.deployment.image_digest, good.slice(good.indexOf("@") + 1), "the good image serves again");
+      const again = await runAgent(args, env, { full: true });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /^nothing to do \(/m, "back on the local image, nothing to do");
+    } finally {
+      await docker(["rmi", bad.replace(/@.*/, ""), badTag]).catch(() => undefined);
+    }
   });
 
   it("two instances side by side: each state directory its own project on its own port, one shared directory", async () => {
