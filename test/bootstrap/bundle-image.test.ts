@@ -34,6 +34,10 @@ describe("the agent bundle from the built image", { skip }, () => {
     assert.doesNotMatch(text, /from ?["'](?!node:)[a-z@][^"']*["']/, "every import left in the bundle is one of Node's own (node:…)");
   });
 
+  it("the AWS SDK is only in the bundle: the image's node_modules (what the server runs with) has none of it", async () => {
+    assert.equal(await docker(["run", "--rm", "--entrypoint", "sh", TAG, "-c", "test ! -e /app/node_modules/@aws-sdk && echo none"]), "none");
+  });
+
   it("--help prints the usage and exits 0", async () => {
     const result = await run(["--help"]);
     assert.equal(result.code, 0, result.stderr);
