@@ -27,10 +27,10 @@ export interface SuperviseOptions {
 }
 
 /** IMDS's view of this instance in its group; null when there is none (local mode, no group, IMDS without the path). */
-async function lifecycleState(config: Config): Promise<string | null> {
+async function lifecycleState(config: Config, imds: ReturnType<typeof createImdsClient>): Promise<string | null> {
   if (config.mode !== "aws") return null;
   try {
-    return await createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 }).get("/latest/meta-data/autoscaling/target-lifecycle-state");
+    return await imds.get("/latest/meta-data/autoscaling/target-lifecycle-state");
   } catch {
     return null;
   }
@@ -48,6 +48,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
   const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
   const url = localUrl(config);
+  const imds = createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 });
   let stopRequested: string | null = null;
   let wake: (() => void) | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -80,8 +81,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   let failedActions = 0;
   try {
     for (;;) {
-      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config), stopRequested };
-      if (stopRequested) seen.stopRequested = stopRequested;
+      // A deploy since the last poll (compose up of a new version) changed what "the stack" is: restart that one, never an older one.
+      ctx.model = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state?.current ?? ctx.model;
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested };
       const decision = decide(state, seen, ctx);
       state = decision.state;
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
