@@ -33,7 +33,8 @@ describe("calls moto lacks, against a recording endpoint", () => {
   it("the signal step's plan, performed: exactly one SignalResource SUCCESS with UniqueId = the instance ID, then the record", async (t) => {
     const recorder = await startRecordingAws();
     t.after(recorder.stop);
-    const stateDir = fs.mkdtempSync("/tmp/cdagent-signal-");
+    const stateDir = tempDir("cdagent-signal");
+    t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     const executor = createAgentExecutor({ aws: async () => createAwsAdapter({ region: REGION, endpoint: recorder.url, retry: FAST }) });
     for (const action of planSignal({ instanceId: identity.instanceId, recorded: null, now: new Date().toISOString() }, config(stateDir))) await executor.perform(action);
     assert.deepEqual(recorder.calls, [{ action: "SignalResource", params: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: identity.instanceId, Status: "SUCCESS" } }]);
@@ -42,7 +43,8 @@ describe("calls moto lacks, against a recording endpoint", () => {
   it("a failed step signals FAILURE, retried through two 503s (three requests, the same each time)", async (t) => {
     const recorder = await startRecordingAws([503, 503]);
     t.after(recorder.stop);
-    const stateDir = fs.mkdtempSync("/tmp/cdagent-signal-");
+    const stateDir = tempDir("cdagent-signal");
+    t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     const executor = createAgentExecutor({ aws: async () => createAwsAdapter({ region: REGION, endpoint: recorder.url, retry: FAST }) });
     const failure = new StepError({ step: "start", action: "pull", cause: "registry down", next: "x" });
     for (const action of planFailureSignal(config(stateDir), identity, failure, new Date().toISOString())) await executor.perform(action);
@@ -68,7 +70,8 @@ describe("calls moto lacks, against a recording endpoint", () => {
   it("supervise's shutdown on termination ends with exactly one CompleteLifecycleAction CONTINUE for this instance", async (t) => {
     const recorder = await startRecordingAws([503]);
     t.after(recorder.stop);
-    const stateDir = fs.mkdtempSync("/tmp/cdagent-lifecycle-");
+    const stateDir = tempDir("cdagent-lifecycle");
+    t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     const cfg = config(stateDir);
     const actions = planShutdown({ config: cfg, instanceId: identity.instanceId, model: stackModel(cfg, identity, IMAGE), composeFile: "", compose: [], balancer: null }, true).filter((action) => action.kind === "aws");
     const executor = createAgentExecutor({ aws: async () => createAwsAdapter({ region: REGION, endpoint: recorder.url, retry: FAST }) });
