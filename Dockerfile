@@ -1,5 +1,6 @@
 # CodeDetect application image: the server (Node.js 24), the Python analyzers from Debian trixie
-# (pylint, bandit, radon), and a pinned Compose v2 plugin for hosts whose OS packages none.
+# (pylint, bandit, radon), a pinned Compose v2 plugin for hosts whose OS packages none, and the bootstrap agent
+# bundled into one file (/opt/codedetect/agent.mjs) that the instance's launcher runs on the host.
 # Build: docker build --build-arg VERSION=… --build-arg REVISION=$(git rev-parse HEAD) -t codedetect:VERSION .
 # (add --network host where RUN steps reach apt and npm only through the host, as on the CI machines).
 ARG BASE=node:24-trixie-slim
@@ -25,6 +26,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY . .
 RUN npm run build
+# The bootstrap agent as one file for the host's own Node.js 24 (no node_modules, no native module): the user-data
+# launcher copies it out with `docker cp` from /opt/codedetect/agent.mjs.
+RUN node bootstrap/bundle.ts /src/agent/agent.mjs
 
 # Production dependencies only.
 FROM ${BASE} AS deps
@@ -53,6 +57,7 @@ COPY --from=compose-plugin /out/ /opt/codedetect/
 COPY --from=deps /src/node_modules node_modules
 COPY package.json ./
 COPY --from=build /src/dist dist
+COPY --from=build /src/agent/agent.mjs /opt/codedetect/agent.mjs
 ARG COMPOSE_DEB_VERSION
 ARG VERSION=dev
 ARG REVISION=unknown

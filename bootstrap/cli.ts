@@ -7,25 +7,31 @@ import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
 import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
-import { createAgentExecutor } from "./executor.ts";
+import { createAgentExecutor, type AgentExecutor } from "./executor.ts";
+import { localUrl } from "./stack.ts";
+import { planFailureSignal } from "./steps/signal.ts";
 import { createOutput, type Output } from "./output.ts";
 import { runSteps, type Context } from "./step.ts";
 import { STEPS } from "./steps/index.ts";
 import { statusReport, formatStatus } from "./status.ts";
+import { readRecordedIdentity } from "./steps/identify.ts";
+import { supervise } from "./supervise.ts";
 
 const USAGE =
-  "usage: npm run bootstrap -- [--local] [--config FILE] [--dry-run] [--only STEP] [--json] [--shared-dir DIR] [--migrate-from DIR] [--state-dir DIR] [--port N] [--image REF] | status [--json]";
+  "usage: npm run bootstrap -- [--local] [--config FILE] [--dry-run] [--only STEP | --until STEP] [--json] [--shared-dir DIR] [--migrate-from DIR] [--state-dir DIR] [--port N] [--image REF] | status [--json] | supervise [--local] [--state-dir DIR] [--port N] [--json]";
 /** Where user data writes the configuration on an instance. */
 export const DEFAULT_CONFIG_FILE = "/etc/codedetect/bootstrap.json";
 
 const FLAG_KEYS: Record<string, ConfigKey> = { "shared-dir": "sharedDir", "migrate-from": "migrateFrom", "state-dir": "stateDir", port: "port", image: "image" };
 
 export interface Invocation {
-  command: "run" | "status";
+  command: "run" | "status" | "supervise" | "help";
   local: boolean;
   json: boolean;
   dryRun: boolean;
   only: string | null;
+  /** Run the steps up to and including this one (e.g. `--until migrate`: the storage only, no stack). */
+  until: string | null;
   configFile: string | null;
   flags: Partial<Record<ConfigKey, string>>;
 }
@@ -42,19 +48,21 @@ export function parseInvocation(argv: string[]): Invocation {
         config: { type: "string" },
         "dry-run": { type: "boolean" },
         only: { type: "string" },
+        until: { type: "string" },
         json: { type: "boolean" },
         "shared-dir": { type: "string" },
         "migrate-from": { type: "string" },
         "state-dir": { type: "string" },
         port: { type: "string" },
         image: { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
     });
   } catch (error) {
     throw new ConfigProblem("usage", `${(error as Error).message}; ${USAGE}`);
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "status" && positionals[0] !== "run")) {
+  if (positionals.length > 1 || (positionals[0] !== undefined && !["status", "run", "supervise"].includes(positionals[0]))) {
     throw new ConfigProblem("usage", `unknown command "${positionals.join(" ")}"; ${USAGE}`);
   }
   const flags: Partial<Record<ConfigKey, string>> = {};
@@ -65,12 +73,17 @@ export function parseInvocation(argv: string[]): Invocation {
   if (values.only !== undefined && !STEPS.some((step) => step.name === values.only)) {
     throw new ConfigProblem("--only", `"${values.only}" is not a step; the steps are ${STEPS.map((step) => step.name).join(", ")}`);
   }
+  if (values.until !== undefined && !STEPS.some((step) => step.name === values.until)) {
+    throw new ConfigProblem("--until", `"${values.until}" is not a step; the steps are ${STEPS.map((step) => step.name).join(", ")}`);
+  }
+  if (values.until !== undefined && values.only !== undefined) throw new ConfigProblem("--until", "cannot be combined with --only");
   return {
-    command: positionals[0] === "status" ? "status" : "run",
+    command: values.help ? "help" : ((positionals[0] ?? "run") as Invocation["command"]),
     local: values.local === true,
     json: values.json === true,
     dryRun: values["dry-run"] === true,
     only: values.only ?? null,
+    until: values.until ?? null,
     configFile: values.config ?? null,
     flags,
   };
@@ -80,6 +93,18 @@ export function parseInvocation(argv: string[]): Invocation {
 export function baseLayers(invocation: Invocation, env: NodeJS.ProcessEnv): Layers {
   const file = invocation.configFile ?? (!invocation.local && fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
   return { file: file ? fileLayer(file) : {}, env: envLayer(env), flags: flagLayer(invocation.flags) };
+}
+
+/** A failed step fails the CloudFormation deployment at once (SignalResource FAILURE), not at its timeout; a signal that cannot be sent is said, not hidden. */
+async function signalFailure(ctx: Context, executor: AgentExecutor, failure: StepError, out: Output): Promise<void> {
+  for (const action of planFailureSignal(ctx.config, ctx.identity, failure, new Date().toISOString())) {
+    try {
+      await executor.perform(action);
+    } catch (error) {
+      out.info(`could not signal FAILURE to CloudFormation: ${(error as Error).message}`);
+      return;
+    }
+  }
 }
 
 async function run(invocation: Invocation, out: Output): Promise<void> {
@@ -94,7 +119,7 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
     aws: async (region) => {
       const chosen = ctx.config.region ?? region ?? ctx.identity?.region;
       if (!chosen) throw new Error("no region known yet (set region, or let identify read it)");
-      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint }));
+      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint, log: (line) => out.info(line) }));
       return adapters.get(chosen)!;
     },
     applyTags: (tags) => {
@@ -102,10 +127,16 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
       ctx.config = resolved.config;
     },
   };
-  const executor = createAgentExecutor({ log: (line) => out.info(line), aws: ctx.aws });
+  const executor = createAgentExecutor({ log: (line) => out.info(line), aws: () => ctx.aws(), registryAuth: resolved.config.registryAuth });
   const started = Date.now();
   const body = async () => {
-    const reports = await runSteps(STEPS, ctx, executor, { only: invocation.only, dryRun: invocation.dryRun });
+    let reports;
+    try {
+      reports = await runSteps(STEPS, ctx, executor, { only: invocation.only, until: invocation.until, dryRun: invocation.dryRun });
+    } catch (error) {
+      if (error instanceof StepError && !invocation.dryRun) await signalFailure(ctx, executor, error, out);
+      throw error;
+    }
     const changed = reports.filter((report) => report.outcome === "done").map((report) => report.step);
     const summary = invocation.dryRun
       ? "dry run: nothing changed"
@@ -113,6 +144,7 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
         ? `done in ${((Date.now() - started) / 1000).toFixed(1)} s (changed: ${changed.join(", ")})`
         : `nothing to do (${((Date.now() - started) / 1000).toFixed(1)} s)`;
     out.info(summary, { steps: reports.map((report) => ({ step: report.step, outcome: report.outcome, durationMs: report.durationMs })) });
+    if (!invocation.dryRun && reports.some((report) => report.step === "verify" && report.outcome !== "skipped")) out.info(`CodeDetect is up at ${localUrl(ctx.config)}`, { url: localUrl(ctx.config) });
   };
   try {
     readJournal(ctx.config.stateDir);
@@ -135,6 +167,23 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
   }
 }
 
+/** The configuration as bootstrap resolved it (the recorded instance tags included), then the watch. */
+async function runSupervise(invocation: Invocation, out: Output): Promise<number> {
+  const layers = baseLayers(invocation, process.env);
+  const base = resolveConfig(invocation.local, layers).config;
+  const identity = readRecordedIdentity(base.stateDir);
+  const config = identity ? resolveConfig(invocation.local, { ...layers, tags: tagLayer(identity.tags) }).config : base;
+  const adapters = new Map<string, AwsAdapter>();
+  const aws = async () => {
+    const region = config.region ?? identity?.region;
+    if (!region || region === "local") throw new Error("no region known (set region, or run bootstrap first)");
+    if (!adapters.has(region)) adapters.set(region, createAwsAdapter({ region, endpoint: config.awsEndpoint, log: (line) => out.info(line) }));
+    return adapters.get(region)!;
+  };
+  const executor = createAgentExecutor({ log: (line) => out.info(line), aws, registryAuth: config.registryAuth });
+  return supervise({ config, out, executor, aws });
+}
+
 export async function main(argv: string[]): Promise<number> {
   let json = argv.includes("--json");
   let out = createOutput(json);
@@ -142,8 +191,13 @@ export async function main(argv: string[]): Promise<number> {
     const invocation = parseInvocation(argv);
     json = invocation.json;
     out = createOutput(json);
+    if (invocation.command === "help") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (invocation.command === "supervise") return await runSupervise(invocation, out);
     if (invocation.command === "status") {
-      const report = statusReport(invocation.local, baseLayers(invocation, process.env));
+      const report = await statusReport(invocation.local, baseLayers(invocation, process.env));
       process.stdout.write(json ? `${JSON.stringify(report)}\n` : `${formatStatus(report)}\n`);
       return 0;
     }

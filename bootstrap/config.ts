@@ -2,7 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
 
+const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
 const nullableText = z.string().min(1).nullable();
 
@@ -18,7 +20,7 @@ export const ConfigSchema = z
     migrateFrom: absoluteOrRelativePath.nullable(),
     port: z.number().int().min(1).max(65535),
     /** "repository:tag@sha256:…"; null in local mode means "build from the Dockerfile". */
-    image: nullableText,
+    image: z.string().regex(IMAGE_REF, 'must be "repository:tag@sha256:<64 hex digits>" (pinned by digest)').nullable(),
     fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
     /** Overrides the region from instance metadata. */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like "eu-west-1"').nullable(),
@@ -36,6 +38,23 @@ export const ConfigSchema = z
     targetGroupArn: nullableText,
     /** Registry credentials (user:password); redacted in every printout. */
     registryAuth: nullableText,
+    /** This instance's Compose project; null: "codedetect" on AWS, "codedetect-<hash of the state directory>" locally (one project per state directory). */
+    project: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must look like "codedetect" (lower-case letters, digits, - and _)').nullable(),
+    /** The address the published port binds: 0.0.0.0 on AWS (the load balancer reaches it), 127.0.0.1 locally. */
+    bindAddress: z.union([z.ipv4(), z.ipv6()]),
+    /** CloudWatch Logs group for the container's log (awslogs driver); null: json-file on the host. */
+    logGroup: nullableText,
+    /** Seconds the server keeps answering (health "draining") after SIGTERM before it closes. */
+    drainSeconds: z.number().int().min(0).max(3600),
+    /** How long verify waits for the local health check and the target group to report this target healthy. */
+    verifyWaitSeconds: z.number().int().min(1).max(3600),
+    /** The Auto Scaling group and its termination lifecycle hook, for SetInstanceHealth and CompleteLifecycleAction. */
+    autoScalingGroup: nullableText,
+    lifecycleHook: nullableText,
+    /** Supervise: seconds between health polls, failed polls before a restart, restarts that fail before the instance is declared unhealthy. */
+    superviseIntervalSeconds: z.number().int().min(1).max(3600),
+    superviseFailuresBeforeRestart: z.number().int().min(1).max(100),
+    superviseRestartsBeforeUnhealthy: z.number().int().min(1).max(100),
   })
   .strict();
 
@@ -45,9 +64,20 @@ export type SourceName = "default" | "file" | "tag" | "env" | "flag";
 export type ConfigLayer = Partial<Record<ConfigKey, unknown>>;
 
 export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(["registryAuth"]);
-const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set(["port", "mountTargetWaitSeconds", "migrateLockWaitSeconds", "migrateLeaseSeconds", "appUid"]);
+const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
+  "port",
+  "mountTargetWaitSeconds",
+  "migrateLockWaitSeconds",
+  "migrateLeaseSeconds",
+  "appUid",
+  "drainSeconds",
+  "verifyWaitSeconds",
+  "superviseIntervalSeconds",
+  "superviseFailuresBeforeRestart",
+  "superviseRestartsBeforeUnhealthy",
+]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
-export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId"];
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook"];
 export const TAG_PREFIX = "codedetect:";
 
 export function defaults(local: boolean): Config {
@@ -71,6 +101,16 @@ export function defaults(local: boolean): Config {
     logicalResourceId: null,
     targetGroupArn: null,
     registryAuth: null,
+    project: null,
+    bindAddress: local ? "127.0.0.1" : "0.0.0.0",
+    logGroup: null,
+    drainSeconds: local ? 0 : 30,
+    verifyWaitSeconds: 300,
+    autoScalingGroup: null,
+    lifecycleHook: null,
+    superviseIntervalSeconds: 10,
+    superviseFailuresBeforeRestart: 3,
+    superviseRestartsBeforeUnhealthy: 2,
   };
 }
 

@@ -1,9 +1,15 @@
-// The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate).
+// The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate, stack up/down, pin, balancer).
 import fs from "node:fs/promises";
 import { describeAgentAction, type AgentAction, type HostAction } from "../compose/actions.ts";
+import { ComposeError } from "../compose/errors.ts";
 import { createExecutor, type Probe } from "../compose/executor.ts";
+import { imageRefString } from "../compose/model.ts";
+import { createRunner } from "../compose/runner.ts";
 import type { AwsAdapter } from "./adapters/aws.ts";
+import { createBalancer } from "./adapters/balancer.ts";
+import { pinImage } from "./adapters/pin.ts";
 import { migrate } from "./migration/migrate.ts";
+import { LocalImageSchema } from "./stack.ts";
 
 export interface AgentExecutor {
   /** Performs one action; returns a note worth journaling ("migrated 3 files"), or null. Throws on failure. */
@@ -13,6 +19,43 @@ export interface AgentExecutor {
 export interface AgentExecutorOptions {
   log?: (line: string) => void;
   aws?: () => Promise<AwsAdapter>;
+  /** Registry credentials for pulls ("user:password" for the image's registry). */
+  registryAuth?: string | null;
+}
+
+function registryAuth(image: string, auth: string | null | undefined) {
+  if (!auth) return null;
+  const colon = auth.indexOf(":");
+  if (colon <= 0) throw new Error("registryAuth must be user:password");
+  return { registry: image.split("/")[0]!, username: auth.slice(0, colon), password: auth.slice(colon + 1) };
+}
+
+/** How long a stack action waits for another up/down on this host (compose/'s host lock) before it fails. */
+export const HOST_LOCK_WAIT_MS = 900_000;
+
+/** compose/ refuses at once while another up/down holds the host's lock; instances side by side take turns instead. */
+async function inTurn<T>(fn: () => Promise<T>, log: (line: string) => void, waitMs = HOST_LOCK_WAIT_MS): Promise<T> {
+  const started = Date.now();
+  let delay = 500;
+  let said = false;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      const busy = error instanceof ComposeError && error.what.endsWith("another deploy is in progress");
+      if (!busy || Date.now() - started + delay > waitMs) throw error;
+      if (!said) log(`  waiting for another deploy on this host to finish (${(error as ComposeError).cause})`);
+      said = true;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(temporary, content, { mode: 0o644 });
+  await fs.rename(temporary, file);
 }
 
 async function performHost(action: HostAction, options: AgentExecutorOptions): Promise<string | null> {
@@ -32,6 +75,25 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
     }
     case "migrate":
       return migrate(action, options.log ?? (() => {}));
+    case "stack-up": {
+      const runner = createRunner({ stateDir: action.stateDir, auth: registryAuth(action.model.image.repository, options.registryAuth), log: options.log });
+      const result = await inTurn(() => runner.up(action.model), options.log ?? (() => {}));
+      return result.changed ? `up ${imageRefString(action.model.image)}` : `recorded ${imageRefString(action.model.image)}`;
+    }
+    case "stack-down":
+      await inTurn(() => createRunner({ stateDir: action.stateDir, log: options.log }).down(action.project), options.log ?? (() => {}));
+      return `stopped ${action.project}`;
+    case "pin-image": {
+      const image = await pinImage(action.image, action.repository);
+      await writeAtomically(action.record, `${JSON.stringify(LocalImageSchema.parse({ contextHash: action.context, image, builtAt: new Date().toISOString() }))}\n`);
+      return `built ${image}`;
+    }
+    case "balancer": {
+      if (!options.aws) throw new Error(`no AWS adapter to ${action.op} at ${action.balancer}`);
+      const balancer = createBalancer(action.balancer, options.aws);
+      await (action.op === "register" ? balancer.register(action.target) : balancer.deregister(action.target));
+      return null;
+    }
   }
 }
 

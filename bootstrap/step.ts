@@ -46,6 +46,8 @@ export type AnyStep = Step<any>;
 
 export interface RunOptions {
   only?: string | null;
+  /** Stop after this step. */
+  until?: string | null;
   dryRun?: boolean;
 }
 
@@ -82,6 +84,7 @@ export async function runSteps(steps: AnyStep[], ctx: Context, executor: AgentEx
   const onlyIndex = options.only ? steps.findIndex((step) => step.name === options.only) : -1;
   for (const [index, step] of steps.entries()) {
     if (onlyIndex !== -1 && index > onlyIndex) break;
+    if (options.until && index > steps.findIndex((candidate) => candidate.name === options.until)) break;
     const selected = onlyIndex === -1 || index === onlyIndex;
     const started = Date.now();
     const startedAt = new Date(started).toISOString();

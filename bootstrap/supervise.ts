@@ -1,11 +1,117 @@
-// `npm run supervise`: the long-running watch the systemd unit runs (issue 7, step 8). Not built yet: says so and exits 1.
-import { parseArgs } from "node:util";
+// `npm run supervise` (`agent supervise`): the long-running watch the systemd unit runs. Polls health, restarts, reports the instance unhealthy, drains and stops on SIGTERM or termination.
+import { healthVerdict } from "../compose/health-gate.ts";
+import { observeFiles, projectServices } from "../compose/observe.ts";
+import { parseHealthProbeName } from "../compose/plan.ts";
+import { createRunner } from "../compose/runner.ts";
+import { runCommand } from "../compose/executor.ts";
+import { statePaths } from "../compose/state.ts";
+import { describeAgentAction } from "../compose/actions.ts";
+import { createImdsClient } from "./adapters/imds.ts";
+import { balancerSpec, createBalancer, parseTargetProbeName } from "./adapters/balancer.ts";
+import type { AwsAdapter } from "./adapters/aws.ts";
+import type { Config } from "./config.ts";
+import { StepError } from "./errors.ts";
+import type { AgentExecutor } from "./executor.ts";
+import { checkHealth } from "./health.ts";
+import type { Output } from "./output.ts";
+import { decide, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { localUrl } from "./stack.ts";
+import { targetVerdict } from "./steps/verify.ts";
+import { readRecordedIdentity } from "./steps/identify.ts";
 
-try {
-  parseArgs({ args: process.argv.slice(2), options: { json: { type: "boolean" }, "state-dir": { type: "string" } } });
-} catch (error) {
-  process.stderr.write(`supervise: ${(error as Error).message}; usage: npm run supervise [-- --state-dir DIR] [--json]\n`);
-  process.exit(2);
+export interface SuperviseOptions {
+  config: Config;
+  out: Output;
+  executor: AgentExecutor;
+  aws: () => Promise<AwsAdapter>;
 }
-process.stderr.write("supervise: not implemented yet (health watch, restart, drain on Terminating: issue 7 step 8); run `npm run bootstrap` to bring an instance up\n");
-process.exit(1);
+
+/** IMDS's view of this instance in its group; null when there is none (local mode, no group, IMDS without the path). */
+async function lifecycleState(config: Config, imds: ReturnType<typeof createImdsClient>): Promise<string | null> {
+  if (config.mode !== "aws") return null;
+  try {
+    return await imds.get("/latest/meta-data/autoscaling/target-lifecycle-state");
+  } catch {
+    return null;
+  }
+}
+
+/** Runs until a stop signal or the group's termination has been handled; returns the exit code. */
+export async function supervise(options: SuperviseOptions): Promise<number> {
+  const { config, out, executor } = options;
+  const files = await observeFiles(statePaths(config.stateDir));
+  const model = files.state?.current ?? null;
+  const identity = readRecordedIdentity(config.stateDir);
+  if (!model || !identity) {
+    throw new StepError({ step: "supervise", action: `read ${config.stateDir}`, cause: "nothing has been brought up from this state directory yet", next: "run `npm run bootstrap` first (npm start does both)" });
+  }
+  const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
+  const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
+  const url = localUrl(config);
+  const imds = createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 });
+  let stopRequested: string | null = null;
+  let wake: (() => void) | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested !== null) {
+      // A second Ctrl-C: the operator will not wait for the drain.
+      out.info(`supervise: ${signal} again; exiting now, the stack is left as it is`);
+      process.exit(130);
+    }
+    out.info(`supervise: ${signal} received; stopping (again to exit at once)`);
+    stopRequested = signal;
+    wake?.();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  const probe = (name: string) => {
+    const health = parseHealthProbeName(name);
+    if (health) {
+      const observeContext = { run: runCommand, docker: "docker", paths: statePaths(config.stateDir) };
+      return async () => healthVerdict((await projectServices(observeContext, health.project)).find((s) => s.service === health.service) ?? null, health.image);
+    }
+    const target = parseTargetProbeName(name);
+    if (target) {
+      const balancer = createBalancer(target.spec, options.aws);
+      return async () => targetVerdict(await balancer.health(target.target), target.kind === "target-healthy" ? "healthy" : "gone");
+    }
+    return undefined;
+  };
+  out.info(`supervise: watching ${model.project} at ${url} every ${config.superviseIntervalSeconds} s`, { project: model.project, url });
+  let state = INITIAL_STATE;
+  let failedActions = 0;
+  try {
+    for (;;) {
+      // A deploy since the last poll (compose up of a new version) changed what "the stack" is: restart that one, never an older one.
+      ctx.model = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state?.current ?? ctx.model;
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested };
+      const decision = decide(state, seen, ctx);
+      state = decision.state;
+      if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
+      for (const action of decision.actions) {
+        try {
+          await executor.perform(action, probe);
+        } catch (error) {
+          if (decision.exit) failedActions += 1;
+          // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running.
+          out.info(`supervise: ${describeAgentAction(action)} failed: ${(error as Error).message}`);
+        }
+      }
+      if (decision.exit) {
+        out.info(`supervise: stopped${failedActions > 0 ? ` (${failedActions} shutdown action(s) failed, see above)` : ""}`);
+        return failedActions > 0 ? 1 : 0;
+      }
+      if (stopRequested) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.superviseIntervalSeconds * 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}

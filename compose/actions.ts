@@ -1,4 +1,5 @@
 // The shared vocabulary of side effects: a plan is a list of Actions, computed by pure functions and performed by an executor.
+import { imageRefString, type StackModel } from "./model.ts";
 
 /** How a failed run is retried: exponential backoff with jitter, bounded by attempts and an overall deadline. */
 export interface RetryPolicy {
@@ -77,6 +78,12 @@ export function describePlan(actions: Action[]): string {
 }
 
 // Host actions: what the bootstrap agent (bootstrap/) does beyond running commands, writing files and waiting.
+/** A load balancer's target: the instance (or local instance) and the port it serves on. */
+export interface BalancerTarget {
+  id: string;
+  port: number;
+}
+
 export type HostAction =
   | {
       kind: "mkdir";
@@ -103,6 +110,29 @@ export type HostAction =
       holder: string;
       leaseSeconds: number;
       lockWaitSeconds: number;
+    }
+  | {
+      /** Bring the stack to this model through compose/'s runner: pull by digest, health-gated up, rollback on failure. */
+      kind: "stack-up";
+      stateDir: string;
+      model: StackModel;
+      purpose: string;
+    }
+  | { kind: "stack-down"; stateDir: string; project: string; purpose: string }
+  | {
+      /** Give a locally built image a registry digest, so that it is pinned like a pulled one; record the reference in `record`. */
+      kind: "pin-image";
+      image: string;
+      repository: string;
+      record: string;
+      context: string;
+    }
+  | {
+      /** Register or deregister a target with a load balancer named by `balancer` ("elbv2:<target group ARN>"; other adapters may follow). */
+      kind: "balancer";
+      op: "register" | "deregister";
+      balancer: string;
+      target: BalancerTarget;
     };
 
 export type AgentAction = Action | HostAction;
@@ -118,6 +148,14 @@ export function describeAgentAction(action: AgentAction): string {
       return `aws   ${action.call} ${JSON.stringify(action.input)}`;
     case "migrate":
       return `migrate ${action.source} -> ${action.target} (under the shared lock, as ${action.holder})`;
+    case "stack-up":
+      return `up    ${action.model.project} ${imageRefString(action.model.image)} on ${action.model.port.bind}:${action.model.port.host}   # ${action.purpose}`;
+    case "stack-down":
+      return `down  ${action.project}   # ${action.purpose}`;
+    case "pin-image":
+      return `pin   ${action.image} as ${action.repository}@<digest> -> ${action.record}`;
+    case "balancer":
+      return `lb    ${action.op} ${action.target.id}:${action.target.port} at ${action.balancer}`;
     default:
       return describeAction(action);
   }

@@ -14,12 +14,14 @@ import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measur
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
+import { benchAgent } from "./bench/agent.ts";
 
 const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
 
 /** Scenarios in their own modules, each writing its own BENCHMARKS.md section; `--only NAME` runs one ("server" is this file's). */
 const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) => Promise<unknown>> = {
   "lock-health": lockHealthBench,
+  agent: () => agentSection(),
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;
@@ -51,6 +53,22 @@ const fresh = (code: string) => `${code}\n# bench variant ${process.pid}-${nonce
 /** The issue's targets, checked against this run's figures and listed under them. */
 const targets: Array<{ what: string; met: boolean; measured: string }> = [];
 const target = (what: string, met: boolean, measured: string) => targets.push({ what, met, measured });
+
+/** The agent's section (scripts/bench/agent.ts): its own lines and targets, written between its own markers. */
+async function agentSection(): Promise<void> {
+  const agentLines: string[] = [];
+  const agentTargets: typeof targets = [];
+  const sayAgent = (line: string) => {
+    agentLines.push(line);
+    process.stdout.write(`${line}\n`);
+  };
+  await benchAgent({ quick: flags.quick, say: sayAgent, target: (what, met, measured) => agentTargets.push({ what, met, measured }) });
+  sayAgent("");
+  sayAgent("| target (issue 7) | this run | met |");
+  sayAgent("|---|---|---|");
+  for (const t of agentTargets) sayAgent(`| ${t.what} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`);
+  if (!flags["no-write"]) writeSection(path.join(ROOT, "BENCHMARKS.md"), "agent", "Bootstrap agent: start, no-op re-run, migration against cp -a", `npm run bench -- --only agent${flags.quick ? " --quick" : ""}`, agentLines);
+}
 
 const work = tempDir("codedetect-bench-");
 // real-world files of three sizes from the analyzers' interpreter's standard library (read at run time, never copied)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian machine (root) for CodeDetect: Node.js 24 in .tools/node, the analyzers from Debian, npm ci.
-#   bash scripts/setup.sh          what `npm start` needs
-#   bash scripts/setup.sh --test   plus what `npm test` needs: Chromium, HAProxy, wrk, Docker Engine + Compose v2 +
-#                                  a registry (../shared/tools/provision-docker.sh) and the local node:24 base image
+# Set up a fresh Debian machine (root) for CodeDetect: Node.js 24 in .tools/node, the analyzers from Debian, npm ci,
+# and what `npm start` (the real stack: bootstrap --local, then supervise) needs: Docker Engine + Compose v2 and the base image.
+#   bash scripts/setup.sh          what `npm start` needs (`npm run server` alone needs no Docker)
+#   bash scripts/setup.sh --test   plus what `npm test` needs: Chromium, HAProxy, wrk, a registry, the node:24 base image
 # Idempotent: re-running does only what is missing. Prints one line per component.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,15 +40,20 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 log "npm dependencies installed"
 
-if [ "$mode" = --test ]; then
-  tools=../shared/tools
-  if [ -f "$tools/provision-docker.sh" ]; then
-    bash "$tools/provision-docker.sh"
+# Docker Engine + Compose v2 (npm start builds the image from the Dockerfile and runs it with Compose), and the base image.
+tools=../shared/tools
+docker_ready() { docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
+if [ -f "$tools/provision-docker.sh" ] && { [ "$mode" = --test ] || ! docker_ready; }; then
+  bash "$tools/provision-docker.sh"
+fi
+if docker_ready; then
+  if ! docker image inspect node:24-trixie-slim >/dev/null 2>&1 && [ -f "$tools/build-base-image.sh" ]; then
     bash "$tools/build-base-image.sh" node:24-trixie-slim
-  elif [ "${CI:-}" = true ]; then
-    echo "setup: $tools/provision-docker.sh not found; CI needs Docker for the image and Compose tests" >&2
-    exit 1
-  else
-    log "no $tools/provision-docker.sh here: Docker tests will skip unless an engine is already running"
   fi
+  log "docker $(docker version --format '{{.Server.Version}}'), compose $(docker compose version --short): npm start runs the stack"
+elif [ "${CI:-}" = true ] && [ "$mode" = --test ]; then
+  echo "setup: no Docker Engine with Compose v2 and no $tools/provision-docker.sh; CI needs Docker for the image and Compose tests" >&2
+  exit 1
+else
+  log "no Docker Engine with Compose v2: install Docker Engine and its Compose v2 plugin for npm start (https://docs.docker.com/engine/install/debian/); npm run server runs the server alone; Docker tests skip"
 fi

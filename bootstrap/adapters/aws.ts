@@ -1,4 +1,6 @@
-// The AWS calls the agent makes (EFS mount targets, EC2 tags), behind one small interface; SDK modules load only when used.
+// The AWS calls the agent makes (EFS mount targets, EC2 tags, target health; signal, instance health, lifecycle, targets), behind one small interface; SDK modules load only when used.
+import pRetry, { AbortError } from "p-retry";
+
 export interface MountTargetState {
   mountTargetId: string;
   zone: string;
@@ -6,10 +8,21 @@ export interface MountTargetState {
   ipAddress: string | null;
 }
 
+/** ELBv2's TargetHealth.State ("initial", "healthy", "unhealthy", "unused", "draining", "unavailable"), or "unregistered" when the group does not list the target. */
+export interface TargetHealth {
+  state: string;
+  reason: string | null;
+}
+
+/** The calls an `aws` action may name, with the SDK command each one sends. */
+export const AWS_CALLS = ["cloudformation:SignalResource", "autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction", "elbv2:RegisterTargets", "elbv2:DeregisterTargets"] as const;
+export type AwsCall = (typeof AWS_CALLS)[number];
+
 export interface AwsAdapter {
   mountTargets(fileSystemId: string): Promise<MountTargetState[]>;
   instanceTags(instanceId: string): Promise<Record<string, string>>;
-  /** Performs an `aws` action; calls are added here as steps need them (signal, lifecycle, health). */
+  targetHealth(targetGroupArn: string, target: { id: string; port: number }): Promise<TargetHealth>;
+  /** Performs an `aws` action (one of AWS_CALLS), retried on throttling, 5xx and network errors; a refusal (validation, access) is not retried. */
   perform(call: string, input: unknown): Promise<void>;
 }
 
@@ -17,10 +30,65 @@ export interface AwsOptions {
   region: string;
   /** An emulator's URL in tests; null: AWS itself. */
   endpoint: string | null;
+  /** Retries of `perform` (p-retry): attempts in all and the delays between them. */
+  retry?: { attempts: number; minDelayMs: number; maxDelayMs: number; deadlineMs: number };
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_AWS_RETRY = { attempts: 6, minDelayMs: 500, maxDelayMs: 8000, deadlineMs: 90_000 };
+
+/** Errors worth another attempt: throttling, the service's 5xx, no answer at all. */
+export function retryable(error: unknown): boolean {
+  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; $fault?: string };
+  if (e.$retryable) return true;
+  if (/Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|InternalError/.test(e.name ?? "")) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === undefined) return !(e.$fault === "client");
+  return status >= 500 || status === 429;
+}
+
+function describeError(error: unknown): string {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return `${e.name ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${e.message ?? String(error)}`;
 }
 
 export function createAwsAdapter(options: AwsOptions): AwsAdapter {
   const common = { region: options.region, maxAttempts: 5, ...(options.endpoint ? { endpoint: options.endpoint } : {}) };
+  // `perform` retries with p-retry itself, so each SDK send is one attempt: the attempts and the deadline are ours.
+  const once = { ...common, maxAttempts: 1 };
+  const policy = options.retry ?? DEFAULT_AWS_RETRY;
+
+  async function send(call: AwsCall, input: never): Promise<void> {
+    switch (call) {
+      case "cloudformation:SignalResource": {
+        const { CloudFormationClient, SignalResourceCommand } = await import("@aws-sdk/client-cloudformation");
+        await new CloudFormationClient(once).send(new SignalResourceCommand(input));
+        return;
+      }
+      case "autoscaling:SetInstanceHealth": {
+        const { AutoScalingClient, SetInstanceHealthCommand } = await import("@aws-sdk/client-auto-scaling");
+        await new AutoScalingClient(once).send(new SetInstanceHealthCommand(input));
+        return;
+      }
+      case "autoscaling:CompleteLifecycleAction": {
+        const { AutoScalingClient, CompleteLifecycleActionCommand } = await import("@aws-sdk/client-auto-scaling");
+        await new AutoScalingClient(once).send(new CompleteLifecycleActionCommand(input));
+        return;
+      }
+      case "elbv2:RegisterTargets": {
+        const { ElasticLoadBalancingV2Client, RegisterTargetsCommand } = await import("@aws-sdk/client-elastic-load-balancing-v2");
+        await new ElasticLoadBalancingV2Client(once).send(new RegisterTargetsCommand(input));
+        return;
+      }
+      case "elbv2:DeregisterTargets": {
+        const { ElasticLoadBalancingV2Client, DeregisterTargetsCommand } = await import("@aws-sdk/client-elastic-load-balancing-v2");
+        await new ElasticLoadBalancingV2Client(once).send(new DeregisterTargetsCommand(input));
+        return;
+      }
+    }
+  }
+
   return {
     async mountTargets(fileSystemId) {
       const { EFSClient, DescribeMountTargetsCommand } = await import("@aws-sdk/client-efs");
@@ -48,8 +116,45 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
       } while (token);
       return tags;
     },
-    async perform(call) {
-      throw new Error(`the AWS call ${call} is not implemented in this agent yet`);
+    async targetHealth(targetGroupArn, target) {
+      const { ElasticLoadBalancingV2Client, DescribeTargetHealthCommand } = await import("@aws-sdk/client-elastic-load-balancing-v2");
+      const answer = await new ElasticLoadBalancingV2Client(common).send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: target.id, Port: target.port }] }));
+      const description = (answer.TargetHealthDescriptions ?? []).find((d) => d.Target?.Id === target.id && (d.Target?.Port ?? target.port) === target.port);
+      if (!description?.TargetHealth?.State) return { state: "unregistered", reason: null };
+      const reason = [description.TargetHealth.Reason, description.TargetHealth.Description].filter(Boolean).join(": ");
+      // ELBv2 answers an unregistered target with state "unused" and reason Target.NotRegistered.
+      if (description.TargetHealth.Reason === "Target.NotRegistered") return { state: "unregistered", reason };
+      return { state: description.TargetHealth.State, reason: reason || null };
+    },
+    async perform(call, input) {
+      if (!(AWS_CALLS as readonly string[]).includes(call)) throw new Error(`the AWS call ${call} is not one this agent makes (${AWS_CALLS.join(", ")})`);
+      let attempts = 0;
+      try {
+        await pRetry(
+          async () => {
+            attempts += 1;
+            try {
+              await send(call as AwsCall, input as never);
+            } catch (error) {
+              if (!retryable(error)) throw new AbortError(describeError(error));
+              throw new Error(describeError(error));
+            }
+          },
+          {
+            retries: policy.attempts - 1,
+            factor: 2,
+            minTimeout: policy.minDelayMs,
+            maxTimeout: policy.maxDelayMs,
+            randomize: true,
+            maxRetryTime: policy.deadlineMs,
+            onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+              if (retriesLeft > 0) options.log?.(`  ${call} attempt ${attemptNumber} failed (${error.message}); retrying`);
+            },
+          },
+        );
+      } catch (error) {
+        throw new Error(`${call} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${(error as Error).message}`);
+      }
     },
   };
 }

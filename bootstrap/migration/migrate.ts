@@ -3,17 +3,16 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pLimit from "p-limit";
 import type { HostAction } from "../../compose/actions.ts";
 import { crashPoint } from "../crash.ts";
-import { backupDatabase, copyVerified, hashFile, listFiles } from "./copy.ts";
+import { backupDatabase, hashFile, listFiles } from "./copy.ts";
+import { copyAllVerified, type CopyJob } from "./copy-pool.ts";
 import { acquireLock, type Lease } from "./lock.ts";
 import { CommitSchema, MarkerSchema, migrationPaths, readRecord, writeRecord, type Commit, type Marker } from "./records.ts";
 
 type MigrateAction = Extract<HostAction, { kind: "migrate" }>;
 type Paths = ReturnType<typeof migrationPaths>;
 
-const COPY_CONCURRENCY = 8;
 const DATABASE_NAME = "codedetect.db";
 
 export function sourcePaths(source: string) {
@@ -51,27 +50,36 @@ async function stage(action: MigrateAction, paths: Paths, lease: Lease, log: (li
     crashPoint();
   }
   const { files, skipped } = listFiles(source.uploads);
-  const limit = pLimit(COPY_CONCURRENCY);
-  const copied = await Promise.all(
-    files.map((file) =>
-      limit(async () => {
-        const staged = path.join(paths.staging, "uploads", file.relative);
-        mkdirOwned(path.dirname(staged), action.owner, paths.staging);
-        let copy;
-        try {
-          copy = await copyVerified(file.absolute, staged);
-        } catch (error) {
-          // The old server may delete an upload between the listing and its copy: that file is no longer part of the data.
-          if ((error as NodeJS.ErrnoException).code !== "ENOENT" || fs.existsSync(file.absolute)) throw error;
-          skipped.push(`${file.relative} (deleted at the source during the copy)`);
-          return null;
-        }
-        own(staged, action.owner);
-        crashPoint();
-        return { path: file.relative, ...copy };
-      }),
-    ),
-  );
+  // Staging directories first (owned like the tree), then the copies in parallel worker threads.
+  const made = new Set<string>();
+  const jobs: CopyJob[] = files.map((file) => {
+    const staged = path.join(paths.staging, "uploads", file.relative);
+    const dir = path.dirname(staged);
+    if (!made.has(dir)) {
+      mkdirOwned(dir, action.owner, paths.staging);
+      made.add(dir);
+    }
+    return { source: file.absolute, destination: staged };
+  });
+  const relativeOf = new Map(files.map((file) => [file.absolute, file.relative]));
+  const copied: ({ path: string; sha256: string; size: number } | null)[] = [];
+  let failure: Error | null = null;
+  await copyAllVerified(jobs, { owner: action.owner }, (job, result) => {
+    const relative = relativeOf.get(job.source)!;
+    if (result.ok) {
+      copied.push({ path: relative, sha256: result.sha256, size: result.size });
+      crashPoint();
+      return;
+    }
+    // The old server may delete an upload between the listing and its copy: that file is no longer part of the data.
+    if (result.code === "ENOENT" && !fs.existsSync(job.source)) {
+      skipped.push(`${relative} (deleted at the source during the copy)`);
+      return;
+    }
+    failure ??= new Error(result.message);
+  });
+  if (failure) throw failure;
+  copied.sort((a, b) => (a!.path < b!.path ? -1 : a!.path > b!.path ? 1 : 0));
   const records = copied.filter((record) => record !== null);
   if (skipped.length > 0) log(`not copied (not regular files): ${skipped.join(", ")}`);
   const commit: Commit = { version: 1, migrationId: randomUUID(), holder: action.holder, createdAt: new Date().toISOString(), source: action.source, database, files: records, skipped };

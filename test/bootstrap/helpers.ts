@@ -38,9 +38,15 @@ export interface AgentResult {
   stderr: string;
 }
 
-export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number; script?: string; cwd?: string } = {}): Promise<AgentResult> {
+/**
+ * The agent as a child process. The storage suites test steps 1–4, so a run stops after migrate (`--until migrate`)
+ * unless `full` is set (the Docker suite) or the arguments choose a command or steps themselves.
+ */
+export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number; script?: string; cwd?: string; full?: boolean } = {}): Promise<AgentResult> {
+  const chooses = args.some((arg) => ["status", "supervise", "--only", "--until", "--help"].includes(arg));
+  const argv = options.full || chooses ? args : [...args, "--until", "migrate"];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.script ?? CLI, ...args], { env: { ...process.env, ...env }, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [options.script ?? CLI, ...argv], { env: { ...process.env, ...env }, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));

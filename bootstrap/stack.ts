@@ -1,0 +1,73 @@
+// The instance's stack model, built from the agent's configuration: compose/'s StackModel for this state directory, image, port and shared tree.
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { defineStack, type StackModel } from "../compose/model.ts";
+import type { Config } from "./config.ts";
+import type { Identity } from "./step.ts";
+
+/** One Compose project per state directory: the configured name, else "codedetect" on AWS and "codedetect-<hash>" locally. */
+export function projectName(config: Config): string {
+  if (config.project) return config.project;
+  if (config.mode === "aws") return "codedetect";
+  return `codedetect-${createHash("sha256").update(config.stateDir).digest("hex").slice(0, 10)}`;
+}
+
+/** What the local image step recorded: the build inputs' hash and the image as pinned by digest. */
+export const LocalImageSchema = z.strictObject({ contextHash: z.string().regex(/^[a-f0-9]{64}$/), image: z.string().min(1), builtAt: z.iso.datetime() });
+export type LocalImage = z.infer<typeof LocalImageSchema>;
+
+export function localImageFile(stateDir: string): string {
+  return path.join(stateDir, "local-image.json");
+}
+
+export function readLocalImage(stateDir: string): LocalImage | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(localImageFile(stateDir), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  let data: unknown = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    /* reported below */
+  }
+  const parsed = LocalImageSchema.safeParse(data);
+  if (!parsed.success) throw new Error(`${localImageFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.path.join(".") || "top level"}: ${parsed.error.issues[0]!.message}); remove it and re-run (the image is rebuilt)`);
+  return parsed.data;
+}
+
+/** The image this instance runs: the configured one, else (local mode) the one built and pinned here. */
+export function wantedImage(config: Config): string | null {
+  return config.image ?? (config.mode === "local" ? (readLocalImage(config.stateDir)?.image ?? null) : null);
+}
+
+/** Pure: the stack model for this instance. The identity's values reach the server's /api/info. */
+export function stackModel(config: Config, identity: Identity | null, image: string): StackModel {
+  const environment: Record<string, string> = {};
+  if (identity) {
+    environment.INSTANCE_ID = identity.instanceId;
+    environment.AVAILABILITY_ZONE = identity.zone;
+    if (identity.region !== "local") environment.AWS_REGION = identity.region;
+  }
+  return defineStack({
+    image,
+    efsRoot: config.sharedDir,
+    project: projectName(config),
+    bindAddress: config.bindAddress,
+    hostPort: config.port,
+    drainSeconds: config.drainSeconds,
+    environment,
+    ...(config.logGroup ? { logGroup: config.logGroup, logRegion: identity?.region ?? config.region ?? undefined, logStream: identity?.instanceId } : {}),
+  });
+}
+
+/** The URL people and the health check use. */
+export function localUrl(config: Config): string {
+  const host = config.bindAddress === "0.0.0.0" || config.bindAddress === "::" ? "127.0.0.1" : config.bindAddress.includes(":") ? `[${config.bindAddress}]` : config.bindAddress;
+  return `http://${host}:${config.port}`;
+}

@@ -1,0 +1,75 @@
+// Step 7, signal: tell CloudFormation this instance is up (SignalResource SUCCESS, UniqueId = instance ID), once; FAILURE as soon as a step fails.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import type { AgentAction } from "../../compose/actions.ts";
+import type { Config } from "../config.ts";
+import type { StepError } from "../errors.ts";
+import type { Identity, Step } from "../step.ts";
+
+export const SignalRecordSchema = z.strictObject({ instanceId: z.string().min(1), status: z.enum(["SUCCESS", "FAILURE"]), at: z.iso.datetime(), stackName: z.string().min(1), logicalResourceId: z.string().min(1) });
+export type SignalRecord = z.infer<typeof SignalRecordSchema>;
+
+export function signalFile(stateDir: string): string {
+  return path.join(stateDir, "signal.json");
+}
+
+export function readSignalRecord(stateDir: string): SignalRecord | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(signalFile(stateDir), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  let data: unknown = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    /* reported below */
+  }
+  const parsed = SignalRecordSchema.safeParse(data);
+  if (!parsed.success) throw new Error(`${signalFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.message}); remove it and re-run`);
+  return parsed.data;
+}
+
+export interface SignalSeen {
+  instanceId: string | null;
+  recorded: SignalRecord | null;
+  now: string;
+}
+
+/** Pure: the SignalResource call and its record; none in local mode or without a stack to signal. */
+export function signalActions(config: Config, instanceId: string, status: "SUCCESS" | "FAILURE", now: string): AgentAction[] {
+  if (config.mode !== "aws" || !config.stackName || !config.logicalResourceId) return [];
+  const record: SignalRecord = { instanceId, status, at: now, stackName: config.stackName, logicalResourceId: config.logicalResourceId };
+  return [
+    {
+      kind: "aws",
+      call: "cloudformation:SignalResource",
+      input: { StackName: config.stackName, LogicalResourceId: config.logicalResourceId, UniqueId: instanceId, Status: status },
+      next: "grant cloudformation:SignalResource on the stack to the instance role, and check stackName and logicalResourceId",
+    },
+    { kind: "write", path: signalFile(config.stateDir), content: `${JSON.stringify(record)}\n`, mode: 0o644 },
+  ];
+}
+
+export function planSignal(seen: SignalSeen, config: Config): AgentAction[] {
+  if (!seen.instanceId) return [];
+  const done = seen.recorded?.status === "SUCCESS" && seen.recorded.instanceId === seen.instanceId && seen.recorded.stackName === config.stackName && seen.recorded.logicalResourceId === config.logicalResourceId;
+  return done ? [] : signalActions(config, seen.instanceId, "SUCCESS", seen.now);
+}
+
+/** Pure: what to do when a step failed — signal FAILURE at once (so a bad instance fails the deployment in minutes), unless the identity is unknown. */
+export function planFailureSignal(config: Config, identity: Identity | null, failure: StepError, now: string): AgentAction[] {
+  if (!identity || failure.step === "signal") return [];
+  return signalActions(config, identity.instanceId, "FAILURE", now);
+}
+
+export const signalStep: Step<SignalSeen> = {
+  name: "signal",
+  async observe(ctx) {
+    return { instanceId: ctx.identity?.instanceId ?? null, recorded: readSignalRecord(ctx.config.stateDir), now: new Date().toISOString() };
+  },
+  plan: planSignal,
+};

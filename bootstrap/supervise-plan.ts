@@ -1,0 +1,118 @@
+// Supervise's decisions as data: from what one poll observed (health, lifecycle, a stop request) to the actions to take. Pure, tested without a machine.
+import type { AgentAction, BalancerTarget } from "../compose/actions.ts";
+import { healthProbeName } from "../compose/plan.ts";
+import { healthDeadlineSeconds, type StackModel } from "../compose/model.ts";
+import type { Config } from "./config.ts";
+import type { LocalHealth } from "./health.ts";
+import { targetProbeName } from "./adapters/balancer.ts";
+
+export interface SuperviseState {
+  /** Failed polls in a row since the last healthy one or the last restart. */
+  failures: number;
+  /** Restarts since the stack was last healthy. */
+  restarts: number;
+  /** SetInstanceHealth Unhealthy was sent: the group will replace this instance. */
+  reportedUnhealthy: boolean;
+}
+
+export const INITIAL_STATE: SuperviseState = { failures: 0, restarts: 0, reportedUnhealthy: false };
+
+export interface SuperviseObservation {
+  health: LocalHealth;
+  /** IMDS autoscaling/target-lifecycle-state ("InService", "Terminated", …); null off EC2 or when IMDS has none. */
+  lifecycle: string | null;
+  /** A signal asked supervise to stop (systemd stop, Ctrl-C). */
+  stopRequested: string | null;
+}
+
+export interface SuperviseContext {
+  config: Config;
+  instanceId: string;
+  /** The model last recorded as good in the state directory. */
+  model: StackModel;
+  composeFile: string;
+  compose: string[];
+  /** "elbv2:<arn>" when a target group is configured. */
+  balancer: string | null;
+}
+
+export interface Decision {
+  state: SuperviseState;
+  actions: AgentAction[];
+  /** Stop supervising after the actions. */
+  exit: boolean;
+  /** What happened, for the log; null when nothing worth a line. */
+  note: string | null;
+}
+
+/** The instance is being terminated by its group (IMDS shows the target state "Terminated" once the instance enters Terminating:Wait). */
+export function terminating(lifecycle: string | null): boolean {
+  return lifecycle !== null && /^Terminat/.test(lifecycle);
+}
+
+/** Leave the target group and wait until it no longer sends traffic (its deregistration delay is the drain), stop the stack, then let the group go on. */
+export function planShutdown(ctx: SuperviseContext, lifecycleTermination: boolean): AgentAction[] {
+  const actions: AgentAction[] = [];
+  const target: BalancerTarget = { id: ctx.instanceId, port: ctx.model.port.host };
+  if (ctx.balancer) {
+    actions.push(
+      { kind: "balancer", op: "deregister", balancer: ctx.balancer, target },
+      { kind: "wait", until: targetProbeName("target-gone", ctx.balancer, target), deadlineMs: Math.max(ctx.config.verifyWaitSeconds, ctx.model.drainSeconds) * 1000 },
+    );
+  }
+  actions.push({ kind: "stack-down", stateDir: ctx.config.stateDir, project: ctx.model.project, purpose: "stop the stack (the server drains in-flight requests first)" });
+  if (lifecycleTermination && ctx.config.autoScalingGroup && ctx.config.lifecycleHook) {
+    actions.push({
+      kind: "aws",
+      call: "autoscaling:CompleteLifecycleAction",
+      input: { AutoScalingGroupName: ctx.config.autoScalingGroup, LifecycleHookName: ctx.config.lifecycleHook, InstanceId: ctx.instanceId, LifecycleActionResult: "CONTINUE" },
+      next: "grant autoscaling:CompleteLifecycleAction to the instance role; the group goes on at the hook's timeout anyway",
+    });
+  }
+  return actions;
+}
+
+/** Recreate the container from the recorded model and wait for its health gate: a hung server is replaced too, not only an exited one. */
+export function planRestart(ctx: SuperviseContext): AgentAction[] {
+  return [
+    {
+      kind: "run",
+      argv: [...ctx.compose, "--project-name", ctx.model.project, "--file", ctx.composeFile, "up", "--detach", "--pull", "never", "--force-recreate", ctx.model.service],
+      timeoutMs: (ctx.model.stopGraceSeconds + 120) * 1000,
+      purpose: `restart ${ctx.model.project}/${ctx.model.service}`,
+    },
+    { kind: "wait", until: healthProbeName(ctx.model), deadlineMs: healthDeadlineSeconds(ctx.model) * 1000 },
+  ];
+}
+
+export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: SuperviseContext): Decision {
+  const byGroup = terminating(seen.lifecycle);
+  if (seen.stopRequested || byGroup) {
+    const why = byGroup ? `the group is terminating this instance (lifecycle ${seen.lifecycle})` : `${seen.stopRequested} received`;
+    return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: ${ctx.balancer ? "leaving the target group, draining, " : ""}stopping the stack${byGroup && ctx.config.lifecycleHook ? ", then completing the lifecycle action" : ""}` };
+  }
+  if (seen.health.healthy) {
+    const recovered = state.failures > 0 || state.restarts > 0;
+    return { state: { ...state, failures: 0, restarts: 0 }, actions: [], exit: false, note: recovered ? "healthy again" : null };
+  }
+  const failures = state.failures + 1;
+  const config = ctx.config;
+  if (failures < config.superviseFailuresBeforeRestart) {
+    return { state: { ...state, failures }, actions: [], exit: false, note: `health check failed (${seen.health.detail}), ${failures} of ${config.superviseFailuresBeforeRestart} before a restart` };
+  }
+  if (state.restarts >= config.superviseRestartsBeforeUnhealthy && config.mode === "aws" && config.autoScalingGroup) {
+    if (state.reportedUnhealthy) return { state: { ...state, failures }, actions: [], exit: false, note: `still unhealthy (${seen.health.detail}); waiting for the group to replace this instance` };
+    return {
+      state: { ...state, failures, reportedUnhealthy: true },
+      actions: [{ kind: "aws", call: "autoscaling:SetInstanceHealth", input: { InstanceId: ctx.instanceId, HealthStatus: "Unhealthy", ShouldRespectGracePeriod: false }, next: "grant autoscaling:SetInstanceHealth to the instance role" }],
+      exit: false,
+      note: `unhealthy after ${state.restarts} restart(s) (${seen.health.detail}): asking the group to replace this instance`,
+    };
+  }
+  return {
+    state: { ...state, failures: 0, restarts: state.restarts + 1 },
+    actions: planRestart(ctx),
+    exit: false,
+    note: `unhealthy for ${failures} polls (${seen.health.detail}): restarting the stack (restart ${state.restarts + 1})`,
+  };
+}

@@ -1,0 +1,232 @@
+// Planner tests for the steps after migrate (image, start, verify, signal) and supervise's decisions: pure, from observed values alone, failure cases included.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentAction } from "../../compose/actions.ts";
+import { resolveConfig, type Config } from "../../bootstrap/config.ts";
+import { StepError } from "../../bootstrap/errors.ts";
+import { stackModel, projectName } from "../../bootstrap/stack.ts";
+import { planImage, type ImageSeen } from "../../bootstrap/steps/image.ts";
+import { planStart, upReason } from "../../bootstrap/steps/start.ts";
+import { planVerify, targetVerdict } from "../../bootstrap/steps/verify.ts";
+import { planFailureSignal, planSignal } from "../../bootstrap/steps/signal.ts";
+import { decide, INITIAL_STATE, type SuperviseContext } from "../../bootstrap/supervise-plan.ts";
+
+const FS = "fs-0123456789abcdef0";
+const ARN = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:targetgroup/web/0123456789abcdef";
+const IMAGE = `registry.example.com/codedetect:v2@sha256:${"a".repeat(64)}`;
+const aws: Config = resolveConfig(false, {
+  file: { fileSystemId: FS, stateDir: "/var/lib/codedetect", sharedDir: "/mnt/efs", image: IMAGE, stackName: "prod", logicalResourceId: "WebGroup", targetGroupArn: ARN, autoScalingGroup: "web-asg", lifecycleHook: "drain" },
+}).config;
+const local: Config = resolveConfig(true, { file: { stateDir: "/s", sharedDir: "/shared" } }).config;
+const identity = { instanceId: "i-0abc1234def567890", zone: "eu-west-1b", region: "eu-west-1", source: "imds" as const };
+const now = "2026-01-01T00:00:00.000Z";
+
+function stepError(fn: () => unknown, pattern: RegExp): StepError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  assert.ok(thrown instanceof StepError, `expected a StepError, got ${String(thrown)}`);
+  assert.match(thrown.message, pattern);
+  return thrown;
+}
+
+describe("the stack model built from the configuration", () => {
+  it("binds the shared tree, publishes the configured port, and passes the identity to the server for /api/info", () => {
+    const model = stackModel(aws, identity, IMAGE);
+    assert.equal(model.project, "codedetect");
+    assert.deepEqual(model.port, { bind: "0.0.0.0", host: 5000, container: 5000 });
+    assert.deepEqual(model.storage, { efsRoot: "/mnt/efs", database: "/mnt/efs/codedetect/database", uploads: "/mnt/efs/codedetect/uploads" });
+    assert.deepEqual(model.environment, { AVAILABILITY_ZONE: "eu-west-1b", AWS_REGION: "eu-west-1", INSTANCE_ID: "i-0abc1234def567890" });
+    assert.equal(model.logging.driver, "json-file");
+    const logged = stackModel({ ...aws, logGroup: "/codedetect/app" }, identity, IMAGE);
+    assert.deepEqual(logged.logging, { driver: "awslogs", group: "/codedetect/app", region: "eu-west-1", stream: "i-0abc1234def567890" });
+  });
+
+  it("locally, each state directory is its own project on 127.0.0.1, unless a project is named", () => {
+    const one = projectName({ ...local, stateDir: "/a" });
+    const two = projectName({ ...local, stateDir: "/b" });
+    assert.match(one, /^codedetect-[0-9a-f]{10}$/);
+    assert.notEqual(one, two);
+    assert.equal(projectName({ ...local, project: "cdagent-x" }), "cdagent-x");
+    assert.equal(stackModel(local, null, IMAGE).port.bind, "127.0.0.1");
+    assert.equal(stackModel(local, null, IMAGE).drainSeconds, 0);
+  });
+});
+
+describe("image", () => {
+  const seen = (over: Partial<ImageSeen>): ImageSeen => ({ mode: "local", configured: null, context: { dir: "/repo", hash: "b".repeat(64) }, recorded: null, recordedPresent: false, ...over });
+
+  it("a configured image needs nothing here (start pulls it by digest)", () => {
+    assert.deepEqual(planImage(seen({ mode: "aws", configured: IMAGE, context: null }), aws), []);
+  });
+
+  it("on AWS without an image: refused, naming where to set it", () => {
+    stepError(() => planImage(seen({ mode: "aws", context: null }), aws), /no image is configured; next: set image .* codedetect:image tag or CODEDETECT_IMAGE/);
+  });
+
+  it("locally: builds from the Dockerfile and pins the build by digest; then nothing until the sources change or the image is gone", () => {
+    const first = planImage(seen({}), local);
+    assert.deepEqual(first.map((action) => action.kind), ["run", "pin-image"]);
+    assert.deepEqual(first[0]!.kind === "run" && first[0]!.argv.slice(0, 2), ["docker", "build"]);
+    const recorded = { contextHash: "b".repeat(64), image: IMAGE, builtAt: now };
+    assert.deepEqual(planImage(seen({ recorded, recordedPresent: true }), local), []);
+    assert.equal(planImage(seen({ recorded, recordedPresent: false }), local).length, 2, "removed from the engine: rebuilt");
+    assert.equal(planImage(seen({ recorded: { ...recorded, contextHash: "c".repeat(64) }, recordedPresent: true }), local).length, 2, "sources changed: rebuilt");
+  });
+
+  it("locally without a Dockerfile: refused, saying to pass --image", () => {
+    stepError(() => planImage(seen({ context: null }), local), /no Dockerfile .*; next: run from the repository .* or pass --image/);
+  });
+});
+
+describe("start", () => {
+  const model = stackModel(aws, identity, IMAGE);
+  const write: AgentAction = { kind: "write", path: "/var/lib/codedetect/state.json", content: "{}", mode: 0o644 };
+
+  it("ups the stack through the runner when the runner's own plan has anything to start, pull or record", () => {
+    assert.equal(upReason({ pull: [], start: [1], record: [] }, null), "no container yet");
+    assert.match(upReason({ pull: [], start: [1], record: [] }, { state: "exited", health: "unhealthy", image: IMAGE })!, /the service is exited, health unhealthy/);
+    assert.equal(upReason({ pull: [1], start: [], record: [] }, null), "the image is not in the local image store");
+    assert.match(upReason({ pull: [], start: [], record: [write] }, null)!, /not recorded as the rollback target/);
+    const actions = planStart({ model, reason: "no container yet" }, aws);
+    assert.deepEqual(actions, [{ kind: "stack-up", stateDir: "/var/lib/codedetect", model, purpose: "no container yet" }]);
+  });
+
+  it("runs healthy and recorded (pruning aside): nothing to do", () => {
+    const prune: AgentAction = { kind: "run", argv: ["docker", "rmi", "old"] };
+    assert.equal(upReason({ pull: [], start: [], record: [prune] }, null), null);
+    assert.deepEqual(planStart({ model, reason: null }, aws), []);
+  });
+});
+
+describe("verify", () => {
+  const target = { id: identity.instanceId, port: 5000 };
+  const spec = `elbv2:${ARN}`;
+
+  it("healthy here and at the load balancer: nothing to do", () => {
+    assert.deepEqual(planVerify({ url: "http://127.0.0.1:5000", local: { healthy: true, detail: "200 healthy" }, balancer: { spec, target, health: { state: "healthy", reason: null } } }, aws), []);
+  });
+
+  it("waits (bounded by verifyWaitSeconds) for the local check, then for the target; registers a target the group does not list", () => {
+    const actions = planVerify({ url: "http://127.0.0.1:5000", local: { healthy: false, detail: "connection refused" }, balancer: { spec, target, health: { state: "unregistered", reason: null } } }, aws);
+    assert.deepEqual(actions.map((action) => action.kind), ["wait", "balancer", "wait"]);
+    assert.deepEqual(actions[0], { kind: "wait", until: "local-healthy:http://127.0.0.1:5000", deadlineMs: 300_000, next: actions[0]!.kind === "wait" ? actions[0]!.next : "" });
+    assert.deepEqual(actions[1], { kind: "balancer", op: "register", balancer: spec, target });
+    assert.equal(actions[2]!.kind === "wait" && actions[2]!.until, `target-healthy:${spec}|${identity.instanceId}:5000`);
+  });
+
+  it("an unhealthy or initial target is waited for, not failed at once (the balancer needs its passes); only healthy is done", () => {
+    assert.deepEqual(targetVerdict({ state: "initial", reason: "Elb.RegistrationInProgress" }, "healthy"), { state: "pending", detail: "initial (Elb.RegistrationInProgress)" });
+    assert.equal(targetVerdict({ state: "unhealthy", reason: null }, "healthy").state, "pending");
+    assert.equal(targetVerdict({ state: "healthy", reason: null }, "healthy").state, "done");
+    assert.equal(targetVerdict({ state: "draining", reason: null }, "gone").state, "pending");
+    assert.equal(targetVerdict({ state: "unregistered", reason: null }, "gone").state, "done");
+  });
+});
+
+describe("signal", () => {
+  it("SUCCESS once, UniqueId = the instance ID, with a record; a re-run signals nothing", () => {
+    const actions = planSignal({ instanceId: identity.instanceId, recorded: null, now }, aws);
+    assert.deepEqual(actions[0], {
+      kind: "aws",
+      call: "cloudformation:SignalResource",
+      input: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: identity.instanceId, Status: "SUCCESS" },
+      next: actions[0]!.kind === "aws" ? actions[0]!.next : "",
+    });
+    assert.equal(actions[1]!.kind, "write");
+    const recorded = JSON.parse(actions[1]!.kind === "write" ? actions[1]!.content : "{}");
+    assert.deepEqual(planSignal({ instanceId: identity.instanceId, recorded, now }, aws), []);
+  });
+
+  it("after a FAILURE (or for another stack) a successful run signals SUCCESS", () => {
+    const failed = { instanceId: identity.instanceId, status: "FAILURE" as const, at: now, stackName: "prod", logicalResourceId: "WebGroup" };
+    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: failed, now }, aws).length, 2);
+    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: { ...failed, status: "SUCCESS", stackName: "old" }, now }, aws).length, 2);
+  });
+
+  it("locally, or without a stack to signal: nothing", () => {
+    assert.deepEqual(planSignal({ instanceId: "local-1", recorded: null, now }, local), []);
+    assert.deepEqual(planSignal({ instanceId: identity.instanceId, recorded: null, now }, { ...aws, stackName: null }), []);
+  });
+
+  it("a failed step signals FAILURE at once: registry down, or the app never healthy (after the runner's rollback)", () => {
+    const registryDown = new StepError({ step: "start", action: "pull registry.example.com/codedetect:v2", cause: "dial tcp: connection refused (6 attempts over 300.0 s)", next: "check the registry" });
+    const neverHealthy = new StepError({ step: "start", action: "up codedetect", cause: "it did not turn healthy: health check failing; rolled back to v1, which is healthy again", next: "fix the new version" });
+    for (const failure of [registryDown, neverHealthy]) {
+      const actions = planFailureSignal(aws, identity, failure, now);
+      assert.equal(actions[0]!.kind === "aws" && (actions[0]!.input as { Status: string }).Status, "FAILURE");
+      assert.equal(actions[0]!.kind === "aws" && (actions[0]!.input as { UniqueId: string }).UniqueId, identity.instanceId);
+    }
+    assert.deepEqual(planFailureSignal(aws, null, registryDown, now), [], "identity unknown (IMDS down): nothing to sign with");
+    assert.deepEqual(planFailureSignal(local, { ...identity, source: "host" }, registryDown, now), []);
+  });
+});
+
+describe("supervise", () => {
+  const model = stackModel(aws, identity, IMAGE);
+  const ctx: SuperviseContext = { config: aws, instanceId: identity.instanceId, model, composeFile: "/var/lib/codedetect/compose.yaml", compose: ["docker", "compose"], balancer: `elbv2:${ARN}` };
+  const healthy = { health: { healthy: true, detail: "200 healthy" }, lifecycle: "InService", stopRequested: null };
+  const down = { health: { healthy: false, detail: "connection refused" }, lifecycle: "InService", stopRequested: null };
+
+  /** Feeds observations one after another; returns each decision. */
+  function run(observations: (typeof healthy)[], context = ctx) {
+    let state = INITIAL_STATE;
+    return observations.map((seen) => {
+      const decision = decide(state, seen, context);
+      state = decision.state;
+      return decision;
+    });
+  }
+
+  it("healthy: nothing to do", () => {
+    assert.deepEqual(run([healthy, healthy]).map((d) => d.actions), [[], []]);
+  });
+
+  it("restarts (recreates the container and gates on health) after repeated failures, not after one", () => {
+    const decisions = run([down, down, down]);
+    assert.deepEqual(decisions.map((d) => d.actions.length), [0, 0, 2]);
+    const [restart, gate] = decisions[2]!.actions;
+    assert.deepEqual(restart!.kind === "run" && restart!.argv, ["docker", "compose", "--project-name", "codedetect", "--file", "/var/lib/codedetect/compose.yaml", "up", "--detach", "--pull", "never", "--force-recreate", "app"]);
+    assert.equal(gate!.kind === "wait" && gate!.until, `healthy:codedetect/app=${IMAGE}`);
+    assert.deepEqual(run([down, healthy, down, down]).map((d) => d.actions.length), [0, 0, 0, 0], "a healthy poll resets the count");
+  });
+
+  it("when it stays unhealthy after the restarts: SetInstanceHealth Unhealthy, once, so the group replaces the instance", () => {
+    const decisions = run(Array(12).fill(down));
+    const calls = decisions.flatMap((d) => d.actions).filter((a) => a.kind === "aws");
+    assert.deepEqual(calls, [{ kind: "aws", call: "autoscaling:SetInstanceHealth", input: { InstanceId: identity.instanceId, HealthStatus: "Unhealthy", ShouldRespectGracePeriod: false }, next: (calls[0] as { next: string }).next }]);
+    assert.equal(decisions.flatMap((d) => d.actions).filter((a) => a.kind === "run").length, 2, "two restarts before");
+    assert.equal(decisions.every((d) => !d.exit), true);
+  });
+
+  it("locally there is no group: it keeps restarting", () => {
+    const localCtx = { ...ctx, config: local, balancer: null };
+    const actions = run(Array(12).fill(down), localCtx).flatMap((d) => d.actions);
+    assert.equal(actions.some((a) => a.kind === "aws"), false);
+    assert.equal(actions.filter((a) => a.kind === "run").length, 4);
+  });
+
+  it("on SIGTERM: leave the target group, wait until it no longer routes here, stop the stack; exit", () => {
+    const [decision] = run([{ ...healthy, stopRequested: "SIGTERM" } as unknown as typeof healthy]);
+    assert.equal(decision!.exit, true);
+    assert.deepEqual(decision!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down"]);
+    assert.deepEqual(decision!.actions[0], { kind: "balancer", op: "deregister", balancer: `elbv2:${ARN}`, target: { id: identity.instanceId, port: 5000 } });
+    assert.equal(decision!.actions[1]!.kind === "wait" && decision!.actions[1]!.until, `target-gone:elbv2:${ARN}|${identity.instanceId}:5000`);
+  });
+
+  it("when the group terminates the instance (lifecycle Terminated): the same drain, then CompleteLifecycleAction CONTINUE", () => {
+    const [decision] = run([{ ...healthy, lifecycle: "Terminated" }]);
+    assert.equal(decision!.exit, true);
+    assert.deepEqual(decision!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down", "aws"]);
+    const complete = decision!.actions[3]!;
+    assert.deepEqual(complete.kind === "aws" && complete.input, { AutoScalingGroupName: "web-asg", LifecycleHookName: "drain", InstanceId: identity.instanceId, LifecycleActionResult: "CONTINUE" });
+  });
+
+  it("locally, Ctrl-C stops the stack and nothing else", () => {
+    const [decision] = run([{ ...healthy, lifecycle: null, stopRequested: "SIGINT" } as unknown as typeof healthy], { ...ctx, config: local, balancer: null });
+    assert.deepEqual(decision!.actions.map((a) => a.kind), ["stack-down"]);
+  });
+});
