@@ -25,6 +25,7 @@ test("build:template --check fails on a hand-edited template, naming the file an
   try {
     fs.cpSync(path.join(ROOT, "cloudformation"), path.join(copy, "cloudformation"), { recursive: true });
     fs.cpSync(path.join(ROOT, "bootstrap"), path.join(copy, "bootstrap"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "compose"), path.join(copy, "compose"), { recursive: true }); // the agent's config imports the stack model
     fs.cpSync(path.join(ROOT, "scripts"), path.join(copy, "scripts"), { recursive: true });
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
     fs.copyFileSync(path.join(ROOT, "package.json"), path.join(copy, "package.json"));
