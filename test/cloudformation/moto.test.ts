@@ -79,9 +79,20 @@ test("the user data CloudFormation rendered carries this stack's values, the lau
   const document = parse(text);
   const file = (name: string) => document.write_files.find((f: any) => f.path === name).content as string;
   const config = ConfigSchema.partial().parse(JSON.parse(file("/etc/codedetect/bootstrap.json")));
-  assert.deepEqual(config, { mode: "aws", image: FAKE_IMAGE, fileSystemId: physical.FileSystem, region: "eu-west-1", stackName: STACK, logicalResourceId: "AutoScalingGroup", targetGroupArn: physical.TargetGroup });
+  assert.deepEqual(config, {
+    mode: "aws",
+    image: FAKE_IMAGE,
+    fileSystemId: physical.FileSystem,
+    region: "eu-west-1",
+    stackName: STACK,
+    logicalResourceId: "AutoScalingGroup",
+    targetGroupArn: physical.TargetGroup,
+    logGroup: physical.LogGroup,
+    autoScalingGroup: physical.AutoScalingGroup,
+    lifecycleHook: "drain-before-terminate",
+    drainSeconds: 30,
+  });
   assert.equal(file("/opt/codedetect/launcher.sh"), fs.readFileSync(LAUNCHER_SOURCE, "utf8"), "Fn::Sub changed the launcher (an unescaped ${…}?)");
-  assert.match(file("/etc/docker/daemon.json"), new RegExp(`"awslogs-group": "/codedetect/${STACK}"`));
   const which = await execa("cloud-init", ["--version"], { reject: false });
   if (which.exitCode !== 0 && process.env.CI !== "true") return t.skip("cloud-init not installed: apt-get install -y --no-install-recommends cloud-init");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ud-moto-"));
