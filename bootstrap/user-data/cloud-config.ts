@@ -56,9 +56,16 @@ export function checkAgentConfig(values: StackValues): void {
   } catch (error) {
     throw new UserDataProblem(`agent configuration: ${(error as Error).message}`);
   }
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: "${values.StackName}" is not a CloudFormation stack name`);
-  if (!/^[\w./#-]{1,512}$/.test(values.LogGroupName)) throw new UserDataProblem(`LogGroupName: "${values.LogGroupName}" is not a log group name`);
+  // Values are quoted as JSON in messages, so a value with a line break still gives one line.
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
+  if (!/^[\w./#-]{1,512}$/.test(values.LogGroupName)) throw new UserDataProblem(`LogGroupName: ${JSON.stringify(values.LogGroupName)} is not a log group name`);
+  const targetGroup = TARGET_GROUP_ARN.exec(values.TargetGroupArn);
+  if (!targetGroup) throw new UserDataProblem(`TargetGroupArn: ${JSON.stringify(values.TargetGroupArn)} is not a target group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)`);
+  if (targetGroup[1] !== values.Region) throw new UserDataProblem(`TargetGroupArn: the target group is in ${targetGroup[1]}, not in Region ${values.Region} (the agent registers with it from its own region)`);
 }
+
+/** arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>; the region captured. */
+const TARGET_GROUP_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/;
 
 const unit = (sections: Record<string, [string, string][]>): string =>
   Object.entries(sections)

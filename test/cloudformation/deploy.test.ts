@@ -129,3 +129,13 @@ test("an update keeps previous values for parameters not given, and names none t
   });
   assert.throws(() => parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE], {}, "t.yaml"), (error: Error) => error instanceof UsageProblem && /no region/.test(error.message));
 });
+
+test("a region that is not one, or a flag given twice, is refused before any AWS call (was: an XML parse error from the SDK; the last --stack silently won)", () => {
+  const refused = (argv: string[], env: NodeJS.ProcessEnv, expected: RegExp) => assert.throws(() => parseDeployArgs(argv, env, "t.yaml"), (error: Error) => error instanceof UsageProblem && expected.test(error.message), argv.join(" "));
+  refused(["--stack", "s", "--image", FAKE_IMAGE, "--region", "Europe"], {}, /^region "Europe" is not an AWS region name like "eu-west-1"$/);
+  refused(["--stack", "s", "--image", FAKE_IMAGE], { AWS_REGION: "eu-west-1a" }, /^region "eu-west-1a" \(from the environment\) is not an AWS region name/);
+  refused(["--stack", "prod", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--stack", "staging"], {}, /^--stack given twice$/);
+  refused(["--stack", "s", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--region", "us-east-1"], {}, /^--region given twice$/);
+  for (const region of ["us-gov-west-1", "eusc-de-east-1"]) assert.equal(parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE, "--region", region], {}, "t.yaml").region, region);
+  assert.deepEqual(Object.keys(parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--parameter", "A=1", "--parameter", "B=2"], {}, "t.yaml").parameters), ["A", "B"], "--parameter may repeat");
+});

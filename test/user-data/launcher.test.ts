@@ -125,7 +125,7 @@ function superviseCommandFor(box: { bin: string; root: string; config: string })
   return execStart.map((word) => mapped[word] ?? word);
 }
 
-test("the launcher pulls by digest, copies the agent and the Compose plugin out of that image, the agent brings the image up, and the supervisor unit's command watches it and takes it down on SIGTERM", { skip, timeout: 900_000 }, async () => {
+test("the launcher pulls by digest, copies the agent and the Compose plugin out of that image, the agent brings the image up, and the supervisor unit's command watches it and takes it down on SIGTERM", { skip, timeout: 900_000 }, async (t) => {
   if (mustFail) assert.fail(`CI=true but ${reason}`);
   const box = await instance("good");
   const result = await box.run(`${repository}:${tag}@${pinned.split("@")[1]}`);
@@ -137,6 +137,10 @@ test("the launcher pulls by digest, copies the agent and the Compose plugin out 
   assert.match(String(plugin.stdout), /^\d+\.\d+/);
   const journal = JSON.parse(fs.readFileSync(path.join(box.root, "state/journal.json"), "utf8"));
   for (const step of ["layout", "start", "verify"]) assert.ok(JSON.stringify(journal).includes(`"${step}"`), `the agent ran ${step}`);
+  // The boot-time figures cloudformation/README.md quotes (reported, not asserted): the launcher's steps, the agent's.
+  const launcherSteps = [...String(result.stderr).matchAll(/codedetect-launcher: (\S+).*\ncodedetect-launcher: done in (\d+) s/g)].map((m) => `${m[1]} ${m[2]} s`);
+  const agentSteps = Object.entries(journal.steps as Record<string, { durationMs: number }>).map(([step, entry]) => `${step} ${(entry.durationMs / 1000).toFixed(1)} s`);
+  t.diagnostic(`launcher: ${launcherSteps.join(", ")}; agent: ${agentSteps.join(", ")}`);
   assert.ok(fs.statSync(path.join(box.root, "shared/codedetect/database")).isDirectory(), "the agent laid out the shared tree");
   const health = await fetch(`http://127.0.0.1:${box.port}/api/health`);
   assert.equal(health.status, 200, "the image the launcher pulled serves");

@@ -121,6 +121,13 @@ test("values the agent would refuse are refused at generation, naming the field"
   assert.throws(() => userData({ ...EXAMPLE_VALUES, FileSystemId: "fs-nope" }), /agent configuration: fileSystemId: must look like "fs-0123456789abcdef0"/);
   assert.throws(() => userData({ ...EXAMPLE_VALUES, Region: "Europe" }), /agent configuration: region: must look like "eu-west-1"/);
   assert.throws(() => userData({ ...EXAMPLE_VALUES, StackName: "1bad name" }), /StackName: "1bad name" is not a CloudFormation stack name/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, TargetGroupArn: "x\ny" }), /^UserDataProblem: TargetGroupArn: "x\\ny" is not a target group ARN \(arn:aws:elasticloadbalancing:<region>:<account>:targetgroup\/<name>\/<id>\)$/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, TargetGroupArn: EXAMPLE_VALUES.TargetGroupArn.replace("eu-west-1", "us-east-1") }), /TargetGroupArn: the target group is in us-east-1, not in Region eu-west-1/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, StackName: "abc\n" }), /^UserDataProblem: StackName: "abc\\n" is not a CloudFormation stack name$/);
+  for (const region of ["us-gov-west-1", "eusc-de-east-1"]) {
+    const values = { ...EXAMPLE_VALUES, Region: region, TargetGroupArn: EXAMPLE_VALUES.TargetGroupArn.replace("eu-west-1", region) };
+    assert.match(userData(values).text, new RegExp(`"region": "${region}"`));
+  }
 });
 
 test("npm run user-data prints the document and its size; a bad --config file is one line and exit 2", async () => {
