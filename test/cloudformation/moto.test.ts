@@ -130,7 +130,7 @@ test("the file system: encrypted, elastic throughput, automatic backups, a mount
   }
 });
 
-test("the role: signal on this stack, lifecycle on this group, EFS on this file system, logs to this group", { skip }, async () => {
+test("the role: signal on this stack, lifecycle on this group, registration with this target group, EFS on this file system, logs to this group", { skip }, async () => {
   const policies = await aws.json("iam", "list-role-policies", "--role-name", physical.InstanceRole!);
   const document = (await aws.json("iam", "get-role-policy", "--role-name", physical.InstanceRole!, "--policy-name", policies.PolicyNames[0])).PolicyDocument;
   // moto returns the policy of a CloudFormation-made role as Python's repr of the document; Python reads it back.
@@ -139,6 +139,7 @@ test("the role: signal on this stack, lifecycle on this group, EFS on this file 
   const statements = parsed.Statement.filter(Boolean);
   const resource = (sid: string) => statements.find((s: any) => s.Sid === sid)?.Resource;
   assert.equal(resource("SignalThisStack"), physical.StackId);
+  assert.equal(resource("RegisterWithThisTargetGroup"), physical.TargetGroup);
   assert.match(resource("LifecycleAndHealthOfThisGroup"), new RegExp(`^arn:aws:autoscaling:eu-west-1:\\d{12}:autoScalingGroup:\\*:autoScalingGroupName/${STACK}-instances$`));
   assert.match(resource("MountThisFileSystem"), new RegExp(`^arn:aws:elasticfilesystem:eu-west-1:\\d{12}:file-system/${physical.FileSystem}$`));
   assert.match(resource("LogsToItsOwnGroup"), new RegExp(`^arn:aws:logs:eu-west-1:\\d{12}:log-group:/codedetect/${STACK}`));
