@@ -159,4 +159,7 @@ test("the launcher's environment names no agent setting, so the agent it starts 
   assert.ok(agentNames.includes("CODEDETECT_IMAGE"));
   assert.deepEqual(names.filter((name) => agentNames.includes(name!)), []);
   for (const name of fs.readFileSync(LAUNCHER_SOURCE, "utf8").match(/\bCODEDETECT_[A-Z_]+/g) ?? []) assert.ok(!agentNames.includes(name), `${name} in the launcher`);
+  // And each variable the user data sets is one the launcher reads (a misspelt name would leave its default in force).
+  const launcher = fs.readFileSync(LAUNCHER_SOURCE, "utf8");
+  for (const name of names) assert.match(launcher, new RegExp(`\\$\\{${name}[:}]`), `${name} is not read by the launcher`);
 });
