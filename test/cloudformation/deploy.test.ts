@@ -26,7 +26,8 @@ before(async () => {
 });
 after(() => moto?.stop());
 
-const deploy = (...args: string[]) => execa("node", ["scripts/deploy.ts", "--region", "eu-west-1", "--poll-seconds", "1", ...(moto ? ["--endpoint", moto.url] : []), ...args], { cwd: ROOT, env: awsEnv(), reject: false, timeout: 300_000 });
+// Each flag once (deploy refuses a repeated one): the case's own --poll-seconds replaces the helper's.
+const deploy = (...args: string[]) => execa("node", ["scripts/deploy.ts", "--region", "eu-west-1", ...(args.includes("--poll-seconds") ? [] : ["--poll-seconds", "1"]), ...(moto ? ["--endpoint", moto.url] : []), ...args], { cwd: ROOT, env: awsEnv(), reject: false, timeout: 300_000 });
 const networkParameters = () => ["--parameter", `VpcId=${network.vpcId}`, "--parameter", `InstanceSubnetA=${network.instanceA}`, "--parameter", `InstanceSubnetB=${network.instanceB}`, "--parameter", `LoadBalancerSubnets=${network.loadBalancer.join(",")}`];
 const launchTemplateImage = async (stack: string) => {
   const resources = (await aws.json("cloudformation", "list-stack-resources", "--stack-name", stack)).StackResourceSummaries;
