@@ -5,6 +5,8 @@ import { z } from "zod";
 import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
 
 const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
+/** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
+export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
 const nullableText = z.string().min(1).nullable();
 
@@ -23,7 +25,7 @@ export const ConfigSchema = z
     image: z.string().regex(IMAGE_REF, 'must be "repository:tag@sha256:<64 hex digits>" (pinned by digest)').nullable(),
     fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
     /** Overrides the region from instance metadata. */
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like "eu-west-1"').nullable(),
+    region: z.string().regex(REGION, 'must look like "eu-west-1"').nullable(),
     /** AWS API endpoint override (an emulator in tests); null: the real endpoints. */
     awsEndpoint: z.url().nullable(),
     imdsEndpoint: z.url(),

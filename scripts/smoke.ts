@@ -33,6 +33,8 @@ async function main(): Promise<number> {
   let base: URL;
   try {
     if (args.length !== 1 || args[0]!.startsWith("-")) throw new Error("give exactly one URL");
+    // The stack's LoadBalancerDnsName output has no scheme: say how to give it rather than "Invalid URL".
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(args[0]!)) throw new Error(`"${args[0]}" has no scheme; give http://${args[0]} or https://${args[0]}`);
     base = new URL(args[0]!);
     if (base.protocol !== "http:" && base.protocol !== "https:") throw new Error(`${base.protocol} is not http or https`);
   } catch (error) {

@@ -3,23 +3,30 @@ import fs from "node:fs";
 import path from "node:path";
 import { stringify } from "yaml";
 import { ConfigSchema, resolveConfig, type Config } from "../config.ts";
-import { LONGEST_VALUES, SIGNALLED_RESOURCE, STACK_VALUE_NAMES, TEMPLATE_EXPRESSIONS, type StackValues } from "./values.ts";
+import { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, LONGEST_VALUES, SIGNALLED_RESOURCE, TERMINATION_HEARTBEAT_SECONDS, STACK_VALUE_NAMES, TEMPLATE_EXPRESSIONS, type StackValues } from "./values.ts";
 
 /** EC2's limit on raw user data. */
 export const USER_DATA_LIMIT_BYTES = 16_384;
 export const AGENT_CONFIG_PATH = "/etc/codedetect/bootstrap.json";
 export const LAUNCHER_ENV_PATH = "/etc/codedetect/launcher.env";
 export const LAUNCHER_PATH = "/opt/codedetect/launcher.sh";
-/** Where the agent bundle lands (copied out of the image); the supervisor's bundle beside it. */
+/** Where the agent bundle lands (copied out of the image by the launcher): bootstrap and supervise are both its commands. */
 export const AGENT_BUNDLE = "/opt/codedetect/agent.mjs";
-export const SUPERVISOR_BUNDLE = "/opt/codedetect/supervise.mjs";
+/** Amazon Linux 2023's nodejs24 package installs Node.js 24 under this name (beside the system's own node). */
+export const NODE_BINARY = "/usr/bin/node-24";
+/** The supervisor: the bundle's own `supervise` command, reading the same configuration, JSON lines for journald. */
+export const SUPERVISE_COMMAND = [NODE_BINARY, AGENT_BUNDLE, "supervise", "--config", AGENT_CONFIG_PATH, "--json"];
 export const LAUNCHER_SOURCE = path.join(import.meta.dirname, "launcher.sh");
 
 export class UserDataProblem extends Error {
   override name = "UserDataProblem";
 }
 
-/** The agent's configuration file: only settings ConfigSchema knows (strict), the rest left to the agent's defaults. */
+/**
+ * The agent's configuration file: what the template knows, in settings ConfigSchema knows (strict); the rest is left to
+ * the agent's defaults. The group's name is the stack's plus a fixed suffix (the template names the group so);
+ * drainSeconds is the target group's deregistration delay.
+ */
 export function agentConfig(values: StackValues): Partial<Config> {
   return {
     mode: "aws",
@@ -29,6 +36,10 @@ export function agentConfig(values: StackValues): Partial<Config> {
     stackName: values.StackName,
     logicalResourceId: SIGNALLED_RESOURCE,
     targetGroupArn: values.TargetGroupArn,
+    logGroup: values.LogGroupName,
+    autoScalingGroup: `${values.StackName}${GROUP_NAME_SUFFIX}`,
+    lifecycleHook: LIFECYCLE_HOOK_NAME,
+    drainSeconds: DRAIN_SECONDS,
   };
 }
 
@@ -45,9 +56,16 @@ export function checkAgentConfig(values: StackValues): void {
   } catch (error) {
     throw new UserDataProblem(`agent configuration: ${(error as Error).message}`);
   }
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: "${values.StackName}" is not a CloudFormation stack name`);
-  if (!/^[\w./#-]{1,512}$/.test(values.LogGroupName)) throw new UserDataProblem(`LogGroupName: "${values.LogGroupName}" is not a log group name`);
+  // Values are quoted as JSON in messages, so a value with a line break still gives one line.
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
+  if (!/^[\w./#-]{1,512}$/.test(values.LogGroupName)) throw new UserDataProblem(`LogGroupName: ${JSON.stringify(values.LogGroupName)} is not a log group name`);
+  const targetGroup = TARGET_GROUP_ARN.exec(values.TargetGroupArn);
+  if (!targetGroup) throw new UserDataProblem(`TargetGroupArn: ${JSON.stringify(values.TargetGroupArn)} is not a target group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)`);
+  if (targetGroup[1] !== values.Region) throw new UserDataProblem(`TargetGroupArn: the target group is in ${targetGroup[1]}, not in Region ${values.Region} (the agent registers with it from its own region)`);
 }
+
+/** arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>; the region captured. */
+const TARGET_GROUP_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/;
 
 const unit = (sections: Record<string, [string, string][]>): string =>
   Object.entries(sections)
@@ -60,9 +78,15 @@ const AGENT_UNIT = unit({
   Install: [["WantedBy", "multi-user.target"]],
 });
 
+// Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone (KillMode=mixed:
+// its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
 const SUPERVISOR_UNIT = unit({
-  Unit: [["Description", "CodeDetect supervisor (health watch, drain on termination)"], ["Requires", "codedetect-agent.service"], ["After", "codedetect-agent.service"]],
-  Service: [["EnvironmentFile", LAUNCHER_ENV_PATH], ["ExecStart", `/usr/bin/node-24 ${SUPERVISOR_BUNDLE} --json`], ["Restart", "always"], ["RestartSec", "5"]],
+  Unit: [
+    ["Description", "CodeDetect supervisor (health watch, drain on termination)"],
+    ["Requires", "codedetect-agent.service"],
+    ["After", "codedetect-agent.service docker.service network-online.target"],
+  ],
+  Service: [["ExecStart", SUPERVISE_COMMAND.join(" ")], ["Restart", "always"], ["RestartSec", "5"], ["KillMode", "mixed"], ["TimeoutStopSec", String(TERMINATION_HEARTBEAT_SECONDS)]],
   Install: [["WantedBy", "multi-user.target"]],
 });
 
@@ -75,9 +99,8 @@ function render(values: StackValues): string {
     `CODEDETECT_LAUNCHER_STACK=${values.StackName}`,
     `CODEDETECT_LAUNCHER_LOGICAL_ID=${SIGNALLED_RESOURCE}`,
     `CODEDETECT_LAUNCHER_CONFIG_FILE=${AGENT_CONFIG_PATH}`,
+    `CODEDETECT_LAUNCHER_NODE=${NODE_BINARY}`,
   ].join("\n");
-  // Containers without their own logging settings go to the stack's log group (the instance role may write there only).
-  const dockerDaemon = { "log-driver": "awslogs", "log-opts": { "awslogs-group": values.LogGroupName, "awslogs-region": values.Region, "awslogs-create-group": "false", mode: "non-blocking" } };
   const file = (filePath: string, content: string, permissions: string) => ({ path: filePath, owner: "root:root", permissions, content: content.endsWith("\n") ? content : `${content}\n` });
   const document = {
     // No package update at boot (defect 9): instances differ only by the AMI the stack resolved and the image digest.
@@ -89,7 +112,6 @@ function render(values: StackValues): string {
       file(LAUNCHER_PATH, fs.readFileSync(LAUNCHER_SOURCE, "utf8"), "0755"),
       file("/etc/systemd/system/codedetect-agent.service", AGENT_UNIT, "0644"),
       file("/etc/systemd/system/codedetect-supervisor.service", SUPERVISOR_UNIT, "0644"),
-      file("/etc/docker/daemon.json", JSON.stringify(dockerDaemon, null, 2), "0644"),
     ],
     runcmd: [
       ["systemctl", "daemon-reload"],

@@ -4,6 +4,15 @@ export const STACK_VALUE_NAMES = ["StackName", "Region", "FileSystemId", "ImageU
 export type StackValueName = (typeof STACK_VALUE_NAMES)[number];
 export type StackValues = Record<StackValueName, string>;
 
+/** The server's DRAIN_SECONDS default, the target group's deregistration delay and the agent's drainSeconds: one figure. */
+export const DRAIN_SECONDS = 30;
+/** The termination lifecycle hook the agent completes after draining (the agent's lifecycleHook). */
+export const LIFECYCLE_HOOK_NAME = "drain-before-terminate";
+/** The group is named "<stack>-instances", so the role and the user data name it without a dependency cycle. */
+export const GROUP_NAME_SUFFIX = "-instances";
+/** Supervise's stop budget (systemd TimeoutStopSec) and the hook's heartbeat: drain, the server's in-flight grace (30 s), Docker's stop margin. */
+export const TERMINATION_HEARTBEAT_SECONDS = DRAIN_SECONDS + 30 + 60;
+
 /** The CloudFormation logical ID the agent and the launcher signal. */
 export const SIGNALLED_RESOURCE = "AutoScalingGroup";
 

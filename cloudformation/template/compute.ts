@@ -3,7 +3,7 @@ import { fileSystemArn, getAtt, ifCondition, nameTag, noValue, ref, sub, type Js
 import * as S from "./settings.ts";
 
 /** The group's name is fixed from the stack name so the role can name it without a dependency cycle. */
-export const GROUP_NAME = "${AWS::StackName}-instances";
+export const GROUP_NAME = "${AWS::StackName}" + S.GROUP_NAME_SUFFIX;
 const GROUP_ARN = `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${GROUP_NAME}`;
 
 /**
@@ -11,20 +11,19 @@ const GROUP_ARN = `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::Ac
  * reference lists no resource type for them). The security test allows "*" for exactly these.
  */
 export const UNSCOPABLE_ACTIONS = [
-  "ec2:DescribeTags",
-  "ec2:DescribeAvailabilityZones",
-  "elasticloadbalancing:DescribeTargetHealth",
-  "ecr:GetAuthorizationToken",
+  "ec2:DescribeTags", // the agent: its instance's codedetect: tags
+  "ec2:DescribeAvailabilityZones", // amazon-efs-utils: the mount target's IP when DNS cannot resolve it
+  "elasticloadbalancing:DescribeTargetHealth", // the agent: verify and supervise
+  "ecr:GetAuthorizationToken", // the launcher: aws ecr get-login-password
 ] as const;
 
+// Exactly what runs on the instance calls, each scoped to this stack's resource: the agent's SDK commands
+// (bootstrap/adapters/aws.ts), the launcher's AWS CLI calls, and Docker's awslogs driver, ECR pull and efs-utils' mount.
+// test/cloudformation/iam.test.ts lists the agent's and launcher's calls from their source and checks this mapping.
 const statements: Json[] = [
-  { Sid: "SignalThisStack", Effect: "Allow", Action: ["cloudformation:SignalResource", "cloudformation:DescribeStackResource"], Resource: ref("AWS::StackId") },
-  {
-    Sid: "LifecycleAndHealthOfThisGroup",
-    Effect: "Allow",
-    Action: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"],
-    Resource: sub(GROUP_ARN),
-  },
+  { Sid: "SignalThisStack", Effect: "Allow", Action: ["cloudformation:SignalResource"], Resource: ref("AWS::StackId") },
+  { Sid: "LifecycleAndHealthOfThisGroup", Effect: "Allow", Action: ["autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceHealth"], Resource: sub(GROUP_ARN) },
+  { Sid: "RegisterWithThisTargetGroup", Effect: "Allow", Action: ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"], Resource: ref("TargetGroup") },
   {
     Sid: "MountThisFileSystem",
     Effect: "Allow",
@@ -32,16 +31,13 @@ const statements: Json[] = [
     Action: ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess", "elasticfilesystem:DescribeMountTargets"],
     Resource: fileSystemArn,
   },
-  { Sid: "LogsToItsOwnGroup", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], Resource: getAtt("LogGroup", "Arn") },
+  // Docker's awslogs driver (the agent's Compose model sets it): one stream per instance in the stack's group.
+  { Sid: "LogsToItsOwnGroup", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: getAtt("LogGroup", "Arn") },
   { Sid: "ReadsWithoutResourceLevelPermissions", Effect: "Allow", Action: [...UNSCOPABLE_ACTIONS], Resource: "*" },
   ifCondition(
     "HasEcrRepository",
-    {
-      Sid: "PullTheImage",
-      Effect: "Allow",
-      Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-      Resource: sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}"),
-    },
+    // Docker's pull by digest (manifest, then layers): AWS's AmazonEC2ContainerRegistryPullOnly, on this repository.
+    { Sid: "PullTheImage", Effect: "Allow", Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}") },
     noValue,
   ),
 ];
@@ -50,7 +46,7 @@ export const compute: Record<string, Resource> = {
   InstanceRole: {
     Type: "AWS::IAM::Role",
     Properties: {
-      Description: "CodeDetect instances: signal, lifecycle, EFS, logs and image pull for this stack only; Session Manager instead of SSH",
+      Description: "CodeDetect instances: signal, lifecycle, target registration, EFS, logs and image pull for this stack only; Session Manager instead of SSH",
       AssumeRolePolicyDocument: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] },
       ManagedPolicyArns: [sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
       Policies: [{ PolicyName: "codedetect-instance", PolicyDocument: { Version: "2012-10-17", Statement: statements } }],
@@ -107,7 +103,7 @@ export const compute: Record<string, Resource> = {
       DefaultInstanceWarmup: 120,
       MetricsCollection: [{ Granularity: "1Minute" }],
       LifecycleHookSpecificationList: [
-        { LifecycleHookName: "drain-before-terminate", LifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout: S.TERMINATION_HEARTBEAT_SECONDS, DefaultResult: "CONTINUE" },
+        { LifecycleHookName: S.LIFECYCLE_HOOK_NAME, LifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout: S.TERMINATION_HEARTBEAT_SECONDS, DefaultResult: "CONTINUE" },
       ],
       NotificationConfigurations: [
         {

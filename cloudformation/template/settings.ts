@@ -1,9 +1,10 @@
 // The figures the template shares with the server and the agent, each with the reason it has its value.
 
+// Shared with the user data (the agent's configuration), defined beside it: the image's build compiles bootstrap/ without cloudformation/.
+export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS } from "../../bootstrap/user-data/values.ts";
+
 /** The port the server listens on inside the instance (the agent's `port` default, published by Compose). */
 export const APP_PORT = 5000;
-/** The server's DRAIN_SECONDS default: after SIGTERM it answers health with 503 and still serves for this long. */
-export const DRAIN_SECONDS = 30;
 /** ANALYZER_MAX_WAIT_SECONDS (25, queueing) + ANALYZER_TIMEOUT_SECONDS (20, the tools): the longest analyze request. */
 export const ANALYZE_DEADLINE_SECONDS = 25 + 20;
 /** Above the analyze deadline with room for a 5 MB upload on a slow link. */
@@ -15,8 +16,6 @@ export const HEALTHY_THRESHOLD = 2;
 export const UNHEALTHY_THRESHOLD = 2;
 /** Boot target is under 90 s to InService; the grace period covers it with margin before ELB health counts. */
 export const HEALTH_CHECK_GRACE_SECONDS = 240;
-/** Drain, then the server's in-flight grace (30 s), then Docker's stop margin: the agent completes the hook sooner. */
-export const TERMINATION_HEARTBEAT_SECONDS = DRAIN_SECONDS + 30 + 60;
 /** TLS 1.3 and 1.2 only, forward secrecy (AWS's recommended policy; defect 10 was a 2016 policy). */
 export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 /** The logical ID the agent signals (ConfigSchema.logicalResourceId). */

@@ -1,5 +1,6 @@
 // Pure parts of `npm run deploy`: the invocation validated, create-or-update decided as data, stack events read into progress lines and failures.
 import { parseArgs } from "node:util";
+import { REGION } from "../../bootstrap/config.ts";
 import { IMAGE_PATTERN } from "../../cloudformation/template/settings.ts";
 
 export const USAGE = "usage: npm run deploy -- --stack NAME --image REPOSITORY:TAG@sha256:DIGEST [--parameter KEY=VALUE ...] [--region REGION] [--endpoint URL] [--template FILE] [--poll-seconds N] [--timeout-minutes N]";
@@ -27,10 +28,12 @@ const positiveInteger = (flag: string, raw: string | undefined, fallback: number
 
 export function parseDeployArgs(argv: string[], env: NodeJS.ProcessEnv, defaultTemplate: string): DeployArgs {
   let values;
+  let tokens;
   try {
-    values = parseArgs({
+    ({ values, tokens } = parseArgs({
       args: argv,
       strict: true,
+      tokens: true,
       options: {
         stack: { type: "string" },
         image: { type: "string" },
@@ -41,10 +44,14 @@ export function parseDeployArgs(argv: string[], env: NodeJS.ProcessEnv, defaultT
         "poll-seconds": { type: "string" },
         "timeout-minutes": { type: "string" },
       },
-    }).values;
+    }));
   } catch (error) {
     throw new UsageProblem((error as Error).message);
   }
+  // A flag given twice (say two --stack) would otherwise silently take the last: refuse rather than deploy the wrong stack.
+  const named = tokens.filter((token) => token.kind === "option" && token.name !== "parameter").map((token) => (token as { name: string }).name);
+  const twice = named.find((name, index) => named.indexOf(name) !== index);
+  if (twice) throw new UsageProblem(`--${twice} given twice`);
   if (!values.stack) throw new UsageProblem("--stack is required");
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.stack)) throw new UsageProblem(`--stack "${values.stack}" is not a stack name (a letter, then letters, digits and hyphens, at most 128)`);
   if (!values.image) throw new UsageProblem("--image is required (repository:tag@sha256:<digest>, e.g. from docker push)");
@@ -59,6 +66,7 @@ export function parseDeployArgs(argv: string[], env: NodeJS.ProcessEnv, defaultT
   }
   const region = values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) throw new UsageProblem("no region: pass --region or set AWS_REGION");
+  if (!REGION.test(region)) throw new UsageProblem(`region "${region}"${values.region === undefined ? " (from the environment)" : ""} is not an AWS region name like "eu-west-1"`);
   if (values.endpoint !== undefined && !/^https?:\/\/[^\s]+$/.test(values.endpoint)) throw new UsageProblem(`--endpoint "${values.endpoint}" is not an http(s) URL`);
   return {
     stack: values.stack,

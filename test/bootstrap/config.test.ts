@@ -136,3 +136,19 @@ describe("the bootstrap command line", () => {
     assert.deepEqual(fs.readdirSync(root), []);
   });
 });
+
+describe("region", () => {
+  const withRegion = (region: string) => resolveConfig(true, { env: envLayer({ CODEDETECT_REGION: region }) }).config.region;
+
+  it("accepts every shape of AWS region name: commercial, GovCloud, China, ISO, the European Sovereign Cloud", () => {
+    for (const region of ["eu-west-1", "ap-southeast-5", "us-gov-west-1", "cn-northwest-1", "us-isob-east-1", "eusc-de-east-1", "il-central-1", "ca-west-1", "me-south-1"]) {
+      assert.equal(withRegion(region), region);
+    }
+  });
+
+  it("refuses what is not a region name: a zone, a word, upper case, a missing number, empty words", () => {
+    for (const bad of ["eu-west-1a", "Europe", "EU-WEST-1", "eu-west", "eu--west-1", "eu-west-01", "eu_west_1", " eu-west-1", "e-west-1", "europe-west-1", "eu-west-1-"]) {
+      assert.throws(() => withRegion(bad), /^ConfigProblem: region \(from environment CODEDETECT_REGION\): must look like "eu-west-1"/, bad);
+    }
+  });
+});

@@ -26,7 +26,8 @@ before(async () => {
 });
 after(() => moto?.stop());
 
-const deploy = (...args: string[]) => execa("node", ["scripts/deploy.ts", "--region", "eu-west-1", "--poll-seconds", "1", ...(moto ? ["--endpoint", moto.url] : []), ...args], { cwd: ROOT, env: awsEnv(), reject: false, timeout: 300_000 });
+// Each flag once (deploy refuses a repeated one): the case's own --poll-seconds replaces the helper's.
+const deploy = (...args: string[]) => execa("node", ["scripts/deploy.ts", "--region", "eu-west-1", ...(args.includes("--poll-seconds") ? [] : ["--poll-seconds", "1"]), ...(moto ? ["--endpoint", moto.url] : []), ...args], { cwd: ROOT, env: awsEnv(), reject: false, timeout: 300_000 });
 const networkParameters = () => ["--parameter", `VpcId=${network.vpcId}`, "--parameter", `InstanceSubnetA=${network.instanceA}`, "--parameter", `InstanceSubnetB=${network.instanceB}`, "--parameter", `LoadBalancerSubnets=${network.loadBalancer.join(",")}`];
 const launchTemplateImage = async (stack: string) => {
   const resources = (await aws.json("cloudformation", "list-stack-resources", "--stack-name", stack)).StackResourceSummaries;
@@ -128,4 +129,14 @@ test("an update keeps previous values for parameters not given, and names none t
     parameters: [{ ParameterKey: "VpcId", ParameterValue: "vpc-1" }, { ParameterKey: "ImageUri", ParameterValue: FAKE_IMAGE }, { ParameterKey: "MaxSize", ParameterValue: "6" }, { ParameterKey: "Secret", UsePreviousValue: true }],
   });
   assert.throws(() => parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE], {}, "t.yaml"), (error: Error) => error instanceof UsageProblem && /no region/.test(error.message));
+});
+
+test("a region that is not one, or a flag given twice, is refused before any AWS call (was: an XML parse error from the SDK; the last --stack silently won)", () => {
+  const refused = (argv: string[], env: NodeJS.ProcessEnv, expected: RegExp) => assert.throws(() => parseDeployArgs(argv, env, "t.yaml"), (error: Error) => error instanceof UsageProblem && expected.test(error.message), argv.join(" "));
+  refused(["--stack", "s", "--image", FAKE_IMAGE, "--region", "Europe"], {}, /^region "Europe" is not an AWS region name like "eu-west-1"$/);
+  refused(["--stack", "s", "--image", FAKE_IMAGE], { AWS_REGION: "eu-west-1a" }, /^region "eu-west-1a" \(from the environment\) is not an AWS region name/);
+  refused(["--stack", "prod", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--stack", "staging"], {}, /^--stack given twice$/);
+  refused(["--stack", "s", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--region", "us-east-1"], {}, /^--region given twice$/);
+  for (const region of ["us-gov-west-1", "eusc-de-east-1"]) assert.equal(parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE, "--region", region], {}, "t.yaml").region, region);
+  assert.deepEqual(Object.keys(parseDeployArgs(["--stack", "s", "--image", FAKE_IMAGE, "--region", "eu-west-1", "--parameter", "A=1", "--parameter", "B=2"], {}, "t.yaml").parameters), ["A", "B"], "--parameter may repeat");
 });

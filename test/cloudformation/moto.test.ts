@@ -79,9 +79,20 @@ test("the user data CloudFormation rendered carries this stack's values, the lau
   const document = parse(text);
   const file = (name: string) => document.write_files.find((f: any) => f.path === name).content as string;
   const config = ConfigSchema.partial().parse(JSON.parse(file("/etc/codedetect/bootstrap.json")));
-  assert.deepEqual(config, { mode: "aws", image: FAKE_IMAGE, fileSystemId: physical.FileSystem, region: "eu-west-1", stackName: STACK, logicalResourceId: "AutoScalingGroup", targetGroupArn: physical.TargetGroup });
+  assert.deepEqual(config, {
+    mode: "aws",
+    image: FAKE_IMAGE,
+    fileSystemId: physical.FileSystem,
+    region: "eu-west-1",
+    stackName: STACK,
+    logicalResourceId: "AutoScalingGroup",
+    targetGroupArn: physical.TargetGroup,
+    logGroup: physical.LogGroup,
+    autoScalingGroup: physical.AutoScalingGroup,
+    lifecycleHook: "drain-before-terminate",
+    drainSeconds: 30,
+  });
   assert.equal(file("/opt/codedetect/launcher.sh"), fs.readFileSync(LAUNCHER_SOURCE, "utf8"), "Fn::Sub changed the launcher (an unescaped ${…}?)");
-  assert.match(file("/etc/docker/daemon.json"), new RegExp(`"awslogs-group": "/codedetect/${STACK}"`));
   const which = await execa("cloud-init", ["--version"], { reject: false });
   if (which.exitCode !== 0 && process.env.CI !== "true") return t.skip("cloud-init not installed: apt-get install -y --no-install-recommends cloud-init");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ud-moto-"));
@@ -119,7 +130,7 @@ test("the file system: encrypted, elastic throughput, automatic backups, a mount
   }
 });
 
-test("the role: signal on this stack, lifecycle on this group, EFS on this file system, logs to this group", { skip }, async () => {
+test("the role: signal on this stack, lifecycle on this group, registration with this target group, EFS on this file system, logs to this group", { skip }, async () => {
   const policies = await aws.json("iam", "list-role-policies", "--role-name", physical.InstanceRole!);
   const document = (await aws.json("iam", "get-role-policy", "--role-name", physical.InstanceRole!, "--policy-name", policies.PolicyNames[0])).PolicyDocument;
   // moto returns the policy of a CloudFormation-made role as Python's repr of the document; Python reads it back.
@@ -128,6 +139,7 @@ test("the role: signal on this stack, lifecycle on this group, EFS on this file 
   const statements = parsed.Statement.filter(Boolean);
   const resource = (sid: string) => statements.find((s: any) => s.Sid === sid)?.Resource;
   assert.equal(resource("SignalThisStack"), physical.StackId);
+  assert.equal(resource("RegisterWithThisTargetGroup"), physical.TargetGroup);
   assert.match(resource("LifecycleAndHealthOfThisGroup"), new RegExp(`^arn:aws:autoscaling:eu-west-1:\\d{12}:autoScalingGroup:\\*:autoScalingGroupName/${STACK}-instances$`));
   assert.match(resource("MountThisFileSystem"), new RegExp(`^arn:aws:elasticfilesystem:eu-west-1:\\d{12}:file-system/${physical.FileSystem}$`));
   assert.match(resource("LogsToItsOwnGroup"), new RegExp(`^arn:aws:logs:eu-west-1:\\d{12}:log-group:/codedetect/${STACK}`));

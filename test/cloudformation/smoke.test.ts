@@ -32,4 +32,10 @@ test("smoke fails with exit 1 naming the step when nothing answers, and exit 2 o
     assert.equal(usage.exitCode, 2, args.join(" "));
     assert.match(String(usage.stderr), /^smoke: .*; usage: npm run smoke -- URL/);
   }
+  // The load balancer's DNS name as the stack outputs it (no scheme), or host:port: told how to write it.
+  for (const bare of ["codedetect-lb-123.eu-west-1.elb.amazonaws.com", "127.0.0.1:5000", "localhost:5000"]) {
+    const usage = await smoke(bare);
+    assert.equal(usage.exitCode, 2, bare);
+    assert.equal(String(usage.stderr).split("\n")[0], `smoke: "${bare}" has no scheme; give http://${bare} or https://${bare}; usage: npm run smoke -- URL   (e.g. https://codedetect.example.com or the stack's Url output)`);
+  }
 });

@@ -27,6 +27,7 @@ test("build:template --check fails on a hand-edited template, naming the file an
     fs.cpSync(path.join(ROOT, "bootstrap"), path.join(copy, "bootstrap"), { recursive: true });
     fs.cpSync(path.join(ROOT, "compose"), path.join(copy, "compose"), { recursive: true }); // the agent's config imports the stack model
     fs.cpSync(path.join(ROOT, "scripts"), path.join(copy, "scripts"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "compose"), path.join(copy, "compose"), { recursive: true });
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
     fs.copyFileSync(path.join(ROOT, "package.json"), path.join(copy, "package.json"));
     fs.appendFileSync(path.join(copy, "cloudformation/codedetect.yaml"), "# edited by hand\n");
@@ -69,7 +70,7 @@ test("the security checker catches each rule broken on purpose", () => {
     ["a 2016 TLS policy", (t) => t.Resources.HttpsListener.Properties.SslPolicy = "ELBSecurityPolicy-2016-08", /not a TLS 1\.3 policy/],
     ["no redirect", (t) => t.Resources.HttpListener.Properties.DefaultActions = [{ Type: "forward", TargetGroupArn: { Ref: "TargetGroup" } }], /not redirected to HTTPS/],
     ["headers kept", (t) => t.Resources.LoadBalancer.Properties.LoadBalancerAttributes.splice(1, 1), /invalid header fields not dropped/],
-    ["EFS mount on any file system", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[2].Resource = "*", /Resource "\*" for elasticfilesystem:ClientMount/],
+    ["EFS mount on any file system", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Sid === "MountThisFileSystem").Resource = "*", /Resource "\*" for elasticfilesystem:ClientMount/],
     ["wildcard action", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Action = "cloudformation:*", /wildcard action cloudformation:\*/],
     ["no Session Manager", (t) => t.Resources.InstanceRole.Properties.ManagedPolicyArns = [], /no Session Manager access/],
     ["another account's stack", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Resource = "arn:aws:cloudformation:eu-west-1:123456789012:stack/other/*", /outside this stack/],

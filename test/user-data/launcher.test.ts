@@ -3,9 +3,11 @@
 // Stood in for, because this machine is Debian, not Amazon Linux 2023: `rpm` (answers "installed" for docker,
 // amazon-efs-utils and nodejs24), `dnf` (records a call and fails: it must not be reached when all is installed) and
 // `systemctl` (records `enable --now docker`; the Docker Engine here already runs). `node-24` is the host's Node.js 24.
-// Everything else is real: the Docker Engine, the registry on 127.0.0.1:5000, `docker pull/create/cp`, the agent
-// bundle (esbuild of bootstrap/cli.ts, as the image will carry it), the AWS CLI (signalling a loopback endpoint that
-// records the call, since moto does not implement SignalResource) and IMDSv2 (a loopback server).
+// Everything else is real: the application image built from the Dockerfile (whose build stage writes the agent bundle
+// with bootstrap/bundle.ts), the Docker Engine, the registry on 127.0.0.1:5000, `docker pull/create/cp`, the agent run
+// from that bundle (local mode: a directory stands in for EFS) bringing the image up, the supervisor started with the
+// exact command line of the user data's unit, the AWS CLI (signalling a loopback endpoint that records the call, since
+// moto does not implement SignalResource) and IMDSv2 (a loopback server).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
@@ -13,10 +15,11 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import type { AddressInfo } from "node:net";
-import * as esbuild from "esbuild";
 import { execa } from "execa";
-import { LAUNCHER_SOURCE } from "../../bootstrap/user-data/cloud-config.ts";
-import { docker, dockerUnavailable, gate, REGISTRY } from "../compose/docker-harness.ts";
+import { parse } from "yaml";
+import { AGENT_BUNDLE, AGENT_CONFIG_PATH, LAUNCHER_SOURCE, NODE_BINARY, userData } from "../../bootstrap/user-data/cloud-config.ts";
+import { EXAMPLE_VALUES } from "../../bootstrap/user-data/values.ts";
+import { buildAppImage, docker, dockerUnavailable, freePort, gate, push, REGISTRY } from "../compose/docker-harness.ts";
 import { startImds } from "../bootstrap/loopback.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -39,23 +42,19 @@ function composePlugin(): string {
   throw new Error("no Compose v2 plugin found on this host");
 }
 
+const PROJECT = `cdlauncher${process.pid}`;
+
 before(async () => {
   if (skip || mustFail) return;
-  const context = path.join(work, "image");
-  fs.mkdirSync(context);
-  bundle = path.join(context, "agent.mjs");
-  await esbuild.build({
-    entryPoints: [path.join(ROOT, "bootstrap/cli.ts")], bundle: true, platform: "node", target: "node24", format: "esm", outfile: bundle, logLevel: "silent",
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-  });
-  fs.copyFileSync(composePlugin(), path.join(context, "docker-compose"));
-  fs.writeFileSync(path.join(context, "Dockerfile"), "FROM scratch\nCOPY agent.mjs docker-compose /opt/codedetect/\n");
-  await docker(["build", "--quiet", "-t", `${repository}:${tag}`, context]);
-  await docker(["push", "--quiet", `${repository}:${tag}`]);
-  const digests = (await docker(["image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", `${repository}:${tag}`])).split("\n");
-  pinned = digests.find((d) => d.startsWith(`${repository}@sha256:`))!;
-  // Gone from the engine, so the launcher's pull really fetches from the registry.
-  await docker(["image", "rm", `${repository}:${tag}`]);
+  // The real image: its build stage bundles the agent (node bootstrap/bundle.ts) and carries the Compose plugin.
+  await buildAppImage(`codedetect-launcher-test:${tag}`, "launcher-test");
+  pinned = `${repository}@${(await push(`codedetect-launcher-test:${tag}`, `${repository}:${tag}`)).split("@")[1]}`;
+  // What the image carries, to compare with what the launcher installs.
+  bundle = path.join(work, "agent-from-image.mjs");
+  const container = (await docker(["create", `codedetect-launcher-test:${tag}`])).trim();
+  await docker(["cp", `${container}:/opt/codedetect/agent.mjs`, bundle]).finally(() => docker(["rm", container]));
+  await docker(["image", "rm", `codedetect-launcher-test:${tag}`]);
+  // No name in the engine carries the digest, so the launcher's pull really goes to the registry.
   await assert.rejects(docker(["image", "inspect", pinned]), /No such image/);
   imds = await startImds({ instanceId: INSTANCE_ID, zone: "eu-west-1a", region: "eu-west-1" });
   cfn = http.createServer((request, response) => {
@@ -71,6 +70,8 @@ before(async () => {
 });
 
 after(async () => {
+  const left = (await docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${PROJECT}`]).catch(() => "")).split("\n").filter(Boolean);
+  if (left.length) await docker(["rm", "--force", ...left]).catch(() => undefined);
   imds?.stop();
   cfn?.close();
   if (pinned) await docker(["image", "rm", "--force", pinned]).catch(() => undefined);
@@ -78,7 +79,7 @@ after(async () => {
 });
 
 /** A fresh "instance": stand-in package tools, a state and shared directory for the agent (local mode), install directories. */
-function instance(name: string) {
+async function instance(name: string) {
   const root = path.join(work, name);
   const bin = path.join(root, "bin");
   fs.mkdirSync(bin, { recursive: true });
@@ -88,7 +89,8 @@ function instance(name: string) {
   fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\necho "systemctl $*" >> '${calls}'\nexit 0\n`, { mode: 0o755 });
   fs.symlinkSync(process.execPath, path.join(bin, "node-24"));
   const config = path.join(root, "bootstrap.json");
-  fs.writeFileSync(config, JSON.stringify({ mode: "local", stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared") }));
+  const port = await freePort();
+  fs.writeFileSync(config, JSON.stringify({ mode: "local", image: `${repository}:${tag}@${pinned.split("@")[1]}`, project: PROJECT, port, stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared"), verifyWaitSeconds: 120 }));
   const run = (image: string) =>
     execa("sh", [LAUNCHER_SOURCE], {
       reject: false,
@@ -112,31 +114,65 @@ function instance(name: string) {
         AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
       },
     });
-  return { root, calls, run };
+  return { root, bin, config, port, calls, run };
 }
 
-test("the launcher pulls by digest, copies the agent and the Compose plugin out of that image, and the agent brings the instance up", { skip, timeout: 600_000 }, async () => {
+/** The supervisor unit's ExecStart as the user data writes it, its instance paths mapped into this test's "instance". */
+function superviseCommandFor(box: { bin: string; root: string; config: string }): string[] {
+  const unit = parse(userData(EXAMPLE_VALUES).text).write_files.find((f: { path: string }) => f.path === "/etc/systemd/system/codedetect-supervisor.service").content as string;
+  const execStart = /^ExecStart=(.+)$/m.exec(unit)![1]!.split(" ");
+  const mapped: Record<string, string> = { [NODE_BINARY]: path.join(box.bin, "node-24"), [AGENT_BUNDLE]: path.join(box.root, "opt/agent.mjs"), [AGENT_CONFIG_PATH]: box.config };
+  return execStart.map((word) => mapped[word] ?? word);
+}
+
+test("the launcher pulls by digest, copies the agent and the Compose plugin out of that image, the agent brings the image up, and the supervisor unit's command watches it and takes it down on SIGTERM", { skip, timeout: 900_000 }, async (t) => {
   if (mustFail) assert.fail(`CI=true but ${reason}`);
-  const box = instance("good");
+  const box = await instance("good");
   const result = await box.run(`${repository}:${tag}@${pinned.split("@")[1]}`);
-  assert.equal(result.exitCode, 0, String(result.stderr));
+  assert.equal(result.exitCode, 0, `${result.stderr}\n${result.stdout}`);
   assert.deepEqual(fs.readFileSync(path.join(box.root, "opt/agent.mjs")), fs.readFileSync(bundle), "the agent is the image's, byte for byte");
   assert.equal(fs.readFileSync(path.join(box.root, "opt/agent.source"), "utf8"), `${pinned}\n`);
   const plugin = await execa(path.join(box.root, "plugins/docker-compose"), ["version", "--short"], { reject: false });
   assert.equal(plugin.exitCode, 0);
   assert.match(String(plugin.stdout), /^\d+\.\d+/);
   const journal = JSON.parse(fs.readFileSync(path.join(box.root, "state/journal.json"), "utf8"));
-  assert.ok(JSON.stringify(journal).includes("layout"), "the agent ran its steps");
+  for (const step of ["layout", "start", "verify"]) assert.ok(JSON.stringify(journal).includes(`"${step}"`), `the agent ran ${step}`);
+  // The boot-time figures cloudformation/README.md quotes (reported, not asserted): the launcher's steps, the agent's.
+  const launcherSteps = [...String(result.stderr).matchAll(/codedetect-launcher: (\S+).*\ncodedetect-launcher: done in (\d+) s/g)].map((m) => `${m[1]} ${m[2]} s`);
+  const agentSteps = Object.entries(journal.steps as Record<string, { durationMs: number }>).map(([step, entry]) => `${step} ${(entry.durationMs / 1000).toFixed(1)} s`);
+  t.diagnostic(`launcher: ${launcherSteps.join(", ")}; agent: ${agentSteps.join(", ")}`);
   assert.ok(fs.statSync(path.join(box.root, "shared/codedetect/database")).isDirectory(), "the agent laid out the shared tree");
+  const health = await fetch(`http://127.0.0.1:${box.port}/api/health`);
+  assert.equal(health.status, 200, "the image the launcher pulled serves");
   assert.equal(fs.readFileSync(box.calls, "utf8"), "systemctl enable --now docker\n", "no dnf: every package was installed");
   assert.deepEqual(signals, [], "no signal on success (the agent signals once the instance is healthy)");
   assert.match(String(result.stderr), /codedetect-launcher: pull .*@sha256:/);
   assert.equal(fs.readdirSync(box.root).filter((n) => n.startsWith("codedetect-launcher.")).length, 0, "its work directory removed");
+
+  // The supervisor, exactly as its unit runs it: the bundle must offer that command line (a missing file or an
+  // unknown command exits at once, non-zero), watch the stack, and on SIGTERM take it down and exit 0.
+  const command = superviseCommandFor(box);
+  const supervisor = execa(command[0]!, command.slice(1), { reject: false, cwd: box.root, env: { PATH: process.env.PATH, HOME: box.root } });
+  let output = "";
+  let ended = false;
+  supervisor.stdout!.on("data", (chunk: Buffer) => (output += chunk));
+  void supervisor.then(() => (ended = true));
+  while (!output.includes("\n")) {
+    assert.equal(ended, false, `the supervisor exited at once: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const first = JSON.parse(output.split("\n")[0]!);
+  assert.ok(typeof first.msg === "string", `JSON lines for journald: ${output}`);
+  supervisor.kill("SIGTERM");
+  const stopped = await supervisor;
+  assert.equal(stopped.exitCode, 0, `${stopped.stderr}\n${output}`);
+  const left = await docker(["ps", "-q", "--filter", `label=com.docker.compose.project=${PROJECT}`]);
+  assert.equal(left.trim(), "", "the supervisor took the stack down on SIGTERM");
 });
 
 test("a launcher that cannot pull the image signals FAILURE for this instance and exits non-zero", { skip, timeout: 300_000 }, async () => {
   if (mustFail) assert.fail(`CI=true but ${reason}`);
-  const box = instance("absent");
+  const box = await instance("absent");
   signals.length = 0;
   const result = await box.run(`${repository}:${tag}@sha256:${"0".repeat(64)}`);
   assert.notEqual(result.exitCode, 0);
@@ -148,7 +184,7 @@ test("a launcher that cannot pull the image signals FAILURE for this instance an
 
 test("an image reference without a digest is refused before anything runs, and signalled", { skip, timeout: 120_000 }, async () => {
   if (mustFail) assert.fail(`CI=true but ${reason}`);
-  const box = instance("tag-only");
+  const box = await instance("tag-only");
   signals.length = 0;
   const result = await box.run(`${repository}:latest`);
   assert.equal(result.exitCode, 2);

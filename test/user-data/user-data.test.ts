@@ -6,6 +6,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { execa } from "execa";
 import { parse } from "yaml";
+import { parseInvocation } from "../../bootstrap/cli.ts";
 import { ConfigSchema, defaults, envName, fileLayer, resolveConfig, type ConfigKey } from "../../bootstrap/config.ts";
 import { LAUNCHER_SOURCE, USER_DATA_LIMIT_BYTES, userData, userDataForTemplate } from "../../bootstrap/user-data/cloud-config.ts";
 import { EXAMPLE_VALUES, LONGEST_VALUES } from "../../bootstrap/user-data/values.ts";
@@ -54,12 +55,32 @@ test("the configuration file the user data writes is read by the agent's own loa
   const document = parse(userData(EXAMPLE_VALUES).text);
   const content = document.write_files.find((f: any) => f.path === "/etc/codedetect/bootstrap.json").content;
   const layer = fileLayer(write("bootstrap.json", content));
-  const { config } = resolveConfig(false, { file: layer });
-  assert.equal(config.mode, "aws");
-  assert.equal(config.fileSystemId, EXAMPLE_VALUES.FileSystemId);
-  assert.equal(config.image, EXAMPLE_VALUES.ImageUri);
-  assert.equal(config.logicalResourceId, "AutoScalingGroup");
+  const { config, sources } = resolveConfig(false, { file: layer });
   assert.ok(ConfigSchema.safeParse(config).success);
+  // Every value the template knows reaches the agent, from the file (not left to a default).
+  const template = parse(fs.readFileSync(path.join(ROOT, "cloudformation/codedetect.yaml"), "utf8"));
+  const delay = template.Resources.TargetGroup.Properties.TargetGroupAttributes.find((a: any) => a.Key === "deregistration_delay.timeout_seconds").Value;
+  const hook = template.Resources.AutoScalingGroup.Properties.LifecycleHookSpecificationList[0].LifecycleHookName;
+  const groupName = template.Resources.AutoScalingGroup.Properties.AutoScalingGroupName["Fn::Sub"].replace("${AWS::StackName}", EXAMPLE_VALUES.StackName);
+  const expected = {
+    mode: "aws",
+    image: EXAMPLE_VALUES.ImageUri,
+    fileSystemId: EXAMPLE_VALUES.FileSystemId,
+    region: EXAMPLE_VALUES.Region,
+    stackName: EXAMPLE_VALUES.StackName,
+    logicalResourceId: "AutoScalingGroup",
+    targetGroupArn: EXAMPLE_VALUES.TargetGroupArn,
+    logGroup: EXAMPLE_VALUES.LogGroupName,
+    autoScalingGroup: groupName,
+    lifecycleHook: hook,
+    drainSeconds: Number(delay),
+  };
+  for (const [key, value] of Object.entries(expected)) {
+    assert.deepEqual(config[key as ConfigKey], value, key);
+    assert.equal(sources[key as ConfigKey], "file", `${key} from the file`);
+  }
+  assert.deepEqual(Object.keys(JSON.parse(content)).sort(), Object.keys(expected).sort(), "no other setting written");
+  assert.ok("logicalResourceId" in expected && template.Resources[expected.logicalResourceId], "the signalled resource exists");
   assert.equal(document.package_update, false);
   assert.equal(document.package_upgrade, false);
   const text = userData(EXAMPLE_VALUES).text;
@@ -70,10 +91,43 @@ test("the configuration file the user data writes is read by the agent's own loa
   assert.match(document.write_files.find((f: any) => f.path.endsWith("supervisor.service")).content, /After=codedetect-agent.service/);
 });
 
+test("the template's user data carries the same configuration with the stack's own expressions (the group named as the template names it)", () => {
+  const { subText } = userDataForTemplate();
+  const content = parse(subText).write_files.find((f: any) => f.path === "/etc/codedetect/bootstrap.json").content;
+  const config = JSON.parse(content);
+  assert.deepEqual(
+    { logGroup: config.logGroup, autoScalingGroup: config.autoScalingGroup, targetGroupArn: config.targetGroupArn, region: config.region, stackName: config.stackName, fileSystemId: config.fileSystemId, image: config.image },
+    { logGroup: "${LogGroup}", autoScalingGroup: "${AWS::StackName}-instances", targetGroupArn: "${TargetGroup}", region: "${AWS::Region}", stackName: "${AWS::StackName}", fileSystemId: "${FileSystem}", image: "${ImageUri}" },
+  );
+});
+
+test("the supervisor unit runs a command the agent bundle has (supervise, with the user data's configuration, JSON for journald), and only files the launcher installs", () => {
+  const document = parse(userData(EXAMPLE_VALUES).text);
+  const unitText = document.write_files.find((f: any) => f.path.endsWith("supervisor.service")).content as string;
+  const execStart = /^ExecStart=(.+)$/m.exec(unitText)![1]!.split(" ");
+  assert.deepEqual(execStart, ["/usr/bin/node-24", "/opt/codedetect/agent.mjs", "supervise", "--config", "/etc/codedetect/bootstrap.json", "--json"]);
+  // The agent's own parser takes these arguments as the supervise command.
+  const invocation = parseInvocation(execStart.slice(2));
+  assert.deepEqual([invocation.command, invocation.configFile, invocation.json], ["supervise", "/etc/codedetect/bootstrap.json", true]);
+  assert.match(unitText, /KillMode=mixed/);
+  const launcher = fs.readFileSync(LAUNCHER_SOURCE, "utf8");
+  for (const file of unitText.match(/\/opt\/codedetect\/[\w.-]+/g) ?? []) {
+    const base = path.basename(file);
+    assert.ok(launcher.includes(`"$INSTALL_DIR/${base}"`) || document.write_files.some((f: any) => f.path === file), `${file} is neither written by the user data nor installed by the launcher`);
+  }
+});
+
 test("values the agent would refuse are refused at generation, naming the field", () => {
   assert.throws(() => userData({ ...EXAMPLE_VALUES, FileSystemId: "fs-nope" }), /agent configuration: fileSystemId: must look like "fs-0123456789abcdef0"/);
   assert.throws(() => userData({ ...EXAMPLE_VALUES, Region: "Europe" }), /agent configuration: region: must look like "eu-west-1"/);
   assert.throws(() => userData({ ...EXAMPLE_VALUES, StackName: "1bad name" }), /StackName: "1bad name" is not a CloudFormation stack name/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, TargetGroupArn: "x\ny" }), /^UserDataProblem: TargetGroupArn: "x\\ny" is not a target group ARN \(arn:aws:elasticloadbalancing:<region>:<account>:targetgroup\/<name>\/<id>\)$/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, TargetGroupArn: EXAMPLE_VALUES.TargetGroupArn.replace("eu-west-1", "us-east-1") }), /TargetGroupArn: the target group is in us-east-1, not in Region eu-west-1/);
+  assert.throws(() => userData({ ...EXAMPLE_VALUES, StackName: "abc\n" }), /^UserDataProblem: StackName: "abc\\n" is not a CloudFormation stack name$/);
+  for (const region of ["us-gov-west-1", "eusc-de-east-1"]) {
+    const values = { ...EXAMPLE_VALUES, Region: region, TargetGroupArn: EXAMPLE_VALUES.TargetGroupArn.replace("eu-west-1", region) };
+    assert.match(userData(values).text, new RegExp(`"region": "${region}"`));
+  }
 });
 
 test("npm run user-data prints the document and its size; a bad --config file is one line and exit 2", async () => {
@@ -105,4 +159,7 @@ test("the launcher's environment names no agent setting, so the agent it starts 
   assert.ok(agentNames.includes("CODEDETECT_IMAGE"));
   assert.deepEqual(names.filter((name) => agentNames.includes(name!)), []);
   for (const name of fs.readFileSync(LAUNCHER_SOURCE, "utf8").match(/\bCODEDETECT_[A-Z_]+/g) ?? []) assert.ok(!agentNames.includes(name), `${name} in the launcher`);
+  // And each variable the user data sets is one the launcher reads (a misspelt name would leave its default in force).
+  const launcher = fs.readFileSync(LAUNCHER_SOURCE, "utf8");
+  for (const name of names) assert.match(launcher, new RegExp(`\\$\\{${name}[:}]`), `${name} is not read by the launcher`);
 });
