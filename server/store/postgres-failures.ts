@@ -32,7 +32,8 @@ export function describePgError(error: unknown): PgFailure {
   const code = codeOf(error);
   const message = ((error as Error | null)?.message ?? String(error)).split("\n")[0]!;
   if (TLS_UNTRUSTED.has(code)) {
-    return { connection: true, problem: `the database server's TLS certificate is not trusted (${code}: ${message}); check DATABASE_CA_FILE and the URL's host` };
+    // Node adds advice about the system's CA store after a ";": not this server's way (DATABASE_CA_FILE is)
+    return { connection: true, problem: `the database server's TLS certificate is not trusted (${code}: ${message.split(";")[0]}); check DATABASE_CA_FILE and the URL's host` };
   }
   if (/does not support SSL/i.test(message)) return { connection: true, problem: "the database server does not accept TLS, but sslmode asks for it" };
   if (/no pg_hba.conf entry.*no encryption/i.test(message)) return { connection: true, problem: "the database server requires TLS: set sslmode=verify-full and DATABASE_CA_FILE" };
