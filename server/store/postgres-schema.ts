@@ -1,5 +1,5 @@
 // Versioned schema migrations for the PostgreSQL store, applied in one transaction under an advisory lock (instances starting together migrate once).
-import type { PoolClient } from "pg";
+import type { ClientBase } from "pg";
 
 /** The advisory lock key all CodeDetect instances take to migrate: any constant unlikely to be used by something else. */
 export const MIGRATION_LOCK_KEY = 0x434f4445; // "CODE"
@@ -81,7 +81,7 @@ export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
  * Brings the database to PG_SCHEMA_VERSION in one transaction, after taking the advisory lock: a second instance
  * starting at the same moment waits on the lock, then reads the version anew and finds nothing to do.
  */
-export async function migratePostgres(client: PoolClient): Promise<{ from: number; to: number }> {
+export async function migratePostgres(client: ClientBase): Promise<{ from: number; to: number }> {
   await client.query("BEGIN");
   try {
     await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
