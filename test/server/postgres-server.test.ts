@@ -158,3 +158,15 @@ test("configuration: a bad DATABASE_URL is exit 2 with one line that does not re
     assert.ok(!error.message.includes("secret-x"), error.message);
   }
 });
+
+test("without DATABASE_URL the server is on SQLite under DATA_DIR, and health says so", async () => {
+  const server = await startServer();
+  try {
+    const h = await health(server);
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.body.checks.database.backend, "sqlite");
+    assert.ok(fs.existsSync(path.join(server.dataDir, "database", "codedetect.db")));
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
