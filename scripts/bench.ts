@@ -13,6 +13,7 @@ import { lockHealthBench } from "./bench/lock-health.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
+import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 
 const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
@@ -20,6 +21,7 @@ const { values: flags } = parseArgs({ options: { quick: { type: "boolean", defau
 /** Scenarios in their own modules, each writing its own BENCHMARKS.md section; `--only NAME` runs one ("server" is this file's). */
 const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) => Promise<unknown>> = {
   "lock-health": lockHealthBench,
+  postgres: postgresBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;
