@@ -1,0 +1,104 @@
+// The optional database tier (parameter DatabaseBackend=rds-postgresql): RDS PostgreSQL Multi-AZ, encrypted, private, its password managed by Secrets Manager.
+import { getAtt, ifCondition, nameTag, noValue, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+
+export const POSTGRES_PORT = 5432;
+/** A supported major version (the store needs 10 or later: identity columns, statement triggers with transition tables; tested on 15). */
+const ENGINE_VERSION = "18";
+
+export const databaseParameters: Record<string, Json> = {
+  DatabaseBackend: {
+    Type: "String",
+    Default: "sqlite-efs",
+    AllowedValues: ["sqlite-efs", "rds-postgresql"],
+    Description: "sqlite-efs: SQLite on the shared file system (no extra cost). rds-postgresql: RDS PostgreSQL Multi-AZ for a larger fleet (move the data with npm run migrate-db; see server/store/README.md).",
+  },
+  DatabaseInstanceClass: {
+    Type: "String",
+    Default: "db.t4g.small",
+    AllowedValues: ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.m7g.large", "db.r7g.large"],
+    Description: "The RDS instance class (rds-postgresql only).",
+  },
+};
+
+export const databaseCondition = "UsePostgresql";
+
+/** The two tags the agent reads from instance metadata (tags are enabled in the launch template) to find its database. */
+export const DATABASE_SECRET_TAG = "codedetect-database-secret";
+export const DATABASE_ENDPOINT_TAG = "codedetect-database-endpoint";
+
+const when = (resource: Resource): Resource => ({ ...resource, Condition: databaseCondition });
+
+export const database: Record<string, Resource> = {
+  DatabaseSecurityGroup: when({
+    Type: "AWS::EC2::SecurityGroup",
+    Properties: {
+      GroupDescription: "CodeDetect database: PostgreSQL from the instances only",
+      VpcId: ref("VpcId"),
+      SecurityGroupEgress: [{ IpProtocol: "icmp", FromPort: 252, ToPort: 86, CidrIp: "255.255.255.255/32", Description: "no egress" }],
+      Tags: nameTag("database"),
+    },
+  }),
+  DatabaseFromInstances: when({
+    Type: "AWS::EC2::SecurityGroupIngress",
+    Properties: { GroupId: ref("DatabaseSecurityGroup"), IpProtocol: "tcp", FromPort: POSTGRES_PORT, ToPort: POSTGRES_PORT, SourceSecurityGroupId: ref("InstanceSecurityGroup"), Description: "PostgreSQL from the instances only" },
+  }),
+  InstancesToDatabase: when({
+    Type: "AWS::EC2::SecurityGroupEgress",
+    Properties: { GroupId: ref("InstanceSecurityGroup"), IpProtocol: "tcp", FromPort: POSTGRES_PORT, ToPort: POSTGRES_PORT, DestinationSecurityGroupId: ref("DatabaseSecurityGroup"), Description: "PostgreSQL (TLS) to the database" },
+  }),
+  DatabaseSubnetGroup: when({
+    Type: "AWS::RDS::DBSubnetGroup",
+    Properties: { DBSubnetGroupDescription: "CodeDetect database: the instances' private subnets", SubnetIds: [ref("InstanceSubnetA"), ref("InstanceSubnetB")], Tags: nameTag("database") },
+  }),
+  DatabaseParameterGroup: when({
+    Type: "AWS::RDS::DBParameterGroup",
+    Properties: { Description: "CodeDetect database: TLS required", Family: `postgres${ENGINE_VERSION}`, Parameters: { "rds.force_ssl": "1" }, Tags: nameTag("database") },
+  }),
+  Database: when({
+    Type: "AWS::RDS::DBInstance",
+    // the data outlives the stack: deleting or replacing the instance leaves a final snapshot
+    DeletionPolicy: "Snapshot",
+    UpdateReplacePolicy: "Snapshot",
+    Properties: {
+      Engine: "postgres",
+      EngineVersion: ENGINE_VERSION,
+      DBInstanceClass: ref("DatabaseInstanceClass"),
+      DBName: "codedetect",
+      MasterUsername: "codedetect",
+      // RDS creates the password and keeps it in Secrets Manager (rotated there): never a parameter, user data or log
+      ManageMasterUserPassword: true,
+      MultiAZ: true,
+      StorageEncrypted: true,
+      StorageType: "gp3",
+      AllocatedStorage: "20",
+      MaxAllocatedStorage: 200,
+      PubliclyAccessible: false,
+      DBSubnetGroupName: ref("DatabaseSubnetGroup"),
+      VPCSecurityGroups: [ref("DatabaseSecurityGroup")],
+      DBParameterGroupName: ref("DatabaseParameterGroup"),
+      BackupRetentionPeriod: 7,
+      DeletionProtection: true,
+      CopyTagsToSnapshot: true,
+      AutoMinorVersionUpgrade: true,
+      Tags: nameTag("database"),
+    },
+  }),
+};
+
+/** The instance role's one extra permission: reading this database's own secret, nothing else. */
+export const databaseSecretStatement: Json = ifCondition(
+  databaseCondition,
+  { Sid: "ReadTheDatabaseSecret", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: getAtt("Database", "MasterUserSecret.SecretArn") },
+  noValue,
+);
+
+/** Instance tags (propagated by the group) naming the secret and the endpoint; absent with SQLite. */
+export const databaseInstanceTags: Json[] = [
+  ifCondition(databaseCondition, { Key: DATABASE_SECRET_TAG, Value: getAtt("Database", "MasterUserSecret.SecretArn"), PropagateAtLaunch: true }, noValue),
+  ifCondition(databaseCondition, { Key: DATABASE_ENDPOINT_TAG, Value: sub("${Database.Endpoint.Address}:${Database.Endpoint.Port}"), PropagateAtLaunch: true }, noValue),
+];
+
+export const databaseOutputs: Record<string, Json> = {
+  DatabaseEndpoint: { Condition: databaseCondition, Description: "The RDS PostgreSQL endpoint (host:port)", Value: sub("${Database.Endpoint.Address}:${Database.Endpoint.Port}") },
+  DatabaseSecretArn: { Condition: databaseCondition, Description: "The Secrets Manager secret holding the database's master credentials", Value: getAtt("Database", "MasterUserSecret.SecretArn") },
+};
