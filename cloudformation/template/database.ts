@@ -50,10 +50,6 @@ export const database: Record<string, Resource> = {
     Type: "AWS::RDS::DBSubnetGroup",
     Properties: { DBSubnetGroupDescription: "CodeDetect database: the instances' private subnets", SubnetIds: [ref("InstanceSubnetA"), ref("InstanceSubnetB")], Tags: nameTag("database") },
   }),
-  DatabaseParameterGroup: when({
-    Type: "AWS::RDS::DBParameterGroup",
-    Properties: { Description: "CodeDetect database: TLS required", Family: `postgres${ENGINE_VERSION}`, Parameters: { "rds.force_ssl": "1" }, Tags: nameTag("database") },
-  }),
   Database: when({
     Type: "AWS::RDS::DBInstance",
     // the data outlives the stack: deleting or replacing the instance leaves a final snapshot
@@ -67,6 +63,7 @@ export const database: Record<string, Resource> = {
       MasterUsername: "codedetect",
       // RDS creates the password and keeps it in Secrets Manager (rotated there): never a parameter, user data or log
       ManageMasterUserPassword: true,
+      // TLS is required by the engine's default parameter group (rds.force_ssl = 1 since RDS for PostgreSQL 15)
       MultiAZ: true,
       StorageEncrypted: true,
       StorageType: "gp3",
@@ -75,7 +72,6 @@ export const database: Record<string, Resource> = {
       PubliclyAccessible: false,
       DBSubnetGroupName: ref("DatabaseSubnetGroup"),
       VPCSecurityGroups: [ref("DatabaseSecurityGroup")],
-      DBParameterGroupName: ref("DatabaseParameterGroup"),
       BackupRetentionPeriod: 7,
       DeletionProtection: true,
       CopyTagsToSnapshot: true,
@@ -84,6 +80,9 @@ export const database: Record<string, Resource> = {
     },
   }),
 };
+
+/** host:port, joined from the two attributes (moto resolves those, not Sub's dotted ${Database.Endpoint.Address}). */
+const ENDPOINT: Json = { "Fn::Join": [":", [getAtt("Database", "Endpoint.Address"), getAtt("Database", "Endpoint.Port")]] };
 
 /** The instance role's one extra permission: reading this database's own secret, nothing else. */
 export const databaseSecretStatement: Json = ifCondition(
@@ -95,10 +94,10 @@ export const databaseSecretStatement: Json = ifCondition(
 /** Instance tags (propagated by the group) naming the secret and the endpoint; absent with SQLite. */
 export const databaseInstanceTags: Json[] = [
   ifCondition(databaseCondition, { Key: DATABASE_SECRET_TAG, Value: getAtt("Database", "MasterUserSecret.SecretArn"), PropagateAtLaunch: true }, noValue),
-  ifCondition(databaseCondition, { Key: DATABASE_ENDPOINT_TAG, Value: sub("${Database.Endpoint.Address}:${Database.Endpoint.Port}"), PropagateAtLaunch: true }, noValue),
+  ifCondition(databaseCondition, { Key: DATABASE_ENDPOINT_TAG, Value: ENDPOINT, PropagateAtLaunch: true }, noValue),
 ];
 
 export const databaseOutputs: Record<string, Json> = {
-  DatabaseEndpoint: { Condition: databaseCondition, Description: "The RDS PostgreSQL endpoint (host:port)", Value: sub("${Database.Endpoint.Address}:${Database.Endpoint.Port}") },
+  DatabaseEndpoint: { Condition: databaseCondition, Description: "The RDS PostgreSQL endpoint (host:port)", Value: ENDPOINT },
   DatabaseSecretArn: { Condition: databaseCondition, Description: "The Secrets Manager secret holding the database's master credentials", Value: getAtt("Database", "MasterUserSecret.SecretArn") },
 };
