@@ -91,11 +91,17 @@ export const databaseSecretStatement: Json = ifCondition(
   noValue,
 );
 
-/** Instance tags (propagated by the group) naming the secret and the endpoint; absent with SQLite. */
-export const databaseInstanceTags: Json[] = [
-  ifCondition(databaseCondition, { Key: DATABASE_SECRET_TAG, Value: getAtt("Database", "MasterUserSecret.SecretArn"), PropagateAtLaunch: true }, noValue),
-  ifCondition(databaseCondition, { Key: DATABASE_ENDPOINT_TAG, Value: ENDPOINT, PropagateAtLaunch: true }, noValue),
-];
+/**
+ * The group's tags: with PostgreSQL, two more (propagated to instances) naming the secret and the endpoint. One Fn::If
+ * over the whole list, not AWS::NoValue inside it (moto 5.2 fails on a removed list item there).
+ */
+export function withDatabaseTags(tags: Json[]): Json {
+  return ifCondition(databaseCondition, [
+    ...tags,
+    { Key: DATABASE_SECRET_TAG, Value: getAtt("Database", "MasterUserSecret.SecretArn"), PropagateAtLaunch: true },
+    { Key: DATABASE_ENDPOINT_TAG, Value: ENDPOINT, PropagateAtLaunch: true },
+  ], tags);
+}
 
 export const databaseOutputs: Record<string, Json> = {
   DatabaseEndpoint: { Condition: databaseCondition, Description: "The RDS PostgreSQL endpoint (host:port)", Value: ENDPOINT },
