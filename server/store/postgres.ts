@@ -40,6 +40,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.poolSize,
     connectionTimeoutMillis: Math.min(CONNECT_DEADLINE_MS, options.deadlineMs),
     query_timeout: options.deadlineMs,
+    // the server's side of the same deadline: a statement (or a lock wait) left behind by a client that gave up ends too
+    statement_timeout: options.deadlineMs,
+    // a process that froze mid-transaction (SIGSTOP, a hung host) must not hold the totals row's lock for the whole fleet
+    idle_in_transaction_session_timeout: Math.max(options.deadlineMs, 10_000),
     idleTimeoutMillis: 30_000,
   });
   // an idle connection dropped by the server (restart, fail-over) is only noted: the pool replaces it on demand
