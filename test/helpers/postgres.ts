@@ -58,6 +58,8 @@ export interface RunningPostgres {
   /** psql -At against a database; returns its output. */
   sql(database: string, statement: string): string;
   stop(mode?: "fast" | "immediate"): void;
+  /** SIGSTOP (or SIGCONT) to the server and all its processes: a hung database host, connections left open. */
+  signalAll(signal: "SIGSTOP" | "SIGCONT"): void;
   start(): void;
   /** Stops the server and removes its directory. */
   destroy(): void;
@@ -91,6 +93,16 @@ export async function startPostgres(options: { tls?: boolean; /** fsync on (as i
     url: (database = "postgres", query = "") => `postgres://app@127.0.0.1:${port}/${database}${query ? `?${query}` : ""}`,
     createDatabase: (name) => void psql("postgres", `CREATE DATABASE "${name}"`),
     sql: psql,
+    signalAll(signal) {
+      const postmaster = Number(fs.readFileSync(path.join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
+      let children: number[] = [];
+      try {
+        children = execFileSync("pgrep", ["-P", String(postmaster)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+      } catch {
+        // no children: the postmaster alone
+      }
+      for (const pid of [postmaster, ...children]) process.kill(pid, signal);
+    },
     stop(mode = "fast") {
       if (!running) return;
       asPostgres(`${BIN}/pg_ctl -D ${dir}/data -w -m ${mode} stop >/dev/null`);

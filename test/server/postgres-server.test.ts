@@ -92,6 +92,34 @@ test("health says postgresql; neither health nor the logs ever show the password
   }
 });
 
+test("a database that hangs (SIGSTOP) gives 503 with Retry-After after the deadline, fails health, and recovers when it resumes; no row from the refused upload", { skip: gate.skip }, async () => {
+  plain!.createDatabase("frozen");
+  const server = await startServer({ env: { DATABASE_URL: plain!.url("frozen"), HEALTH_INTERVAL_SECONDS: "1", DB_BUSY_RETRY_SECONDS: "2" } });
+  try {
+    const first = await upload(server.url, "f.py", code(7));
+    assert.equal(first.status, 200);
+    plain!.signalAll("SIGSTOP");
+    try {
+      const refused = await upload(server.url, "f.py", code(7));
+      assert.equal(refused.status, 503);
+      assert.ok(Number(refused.headers.get("retry-after")) > 0);
+      const down = await until("health to fail", async () => {
+        const h = await health(server);
+        return h.status === 503 ? h : undefined;
+      });
+      assert.equal(down.body.checks.database.ok, false);
+    } finally {
+      plain!.signalAll("SIGCONT");
+    }
+    await until("health to recover", async () => ((await health(server)).status === 200 ? true : undefined));
+    const again = await upload(server.url, "f.py", code(7));
+    assert.equal(again.status, 200);
+    assert.deepEqual(await analysisRows(plain!.url("frozen")), [first.body.file_hash, again.body.file_hash]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
 test("TLS: a server with ssl=on and the right CA file connects verified (every connection encrypted)", { skip: gate.skip }, async () => {
   tls!.createDatabase("verified");
   const server = await startServer({ env: { DATABASE_URL: withPassword(tls!.url("verified", "sslmode=verify-full")), DATABASE_CA_FILE: tls!.caFile! } });
