@@ -3,6 +3,7 @@ import type { BlockList } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseTrustedProxies, TrustedProxiesError } from "./http/client-address.ts";
+import { DatabaseUrlError, validateDatabaseUrl } from "./store/postgres-url.ts";
 
 export interface ServerConfig {
   host: string;
@@ -28,6 +29,12 @@ export interface ServerConfig {
   clientReportsPerMinute: number;
   healthIntervalSeconds: number;
   dbBusyRetrySeconds: number;
+  /** PostgreSQL instead of SQLite under DATA_DIR when set (never logged: it may hold a password). */
+  databaseUrl: string | null;
+  /** PEM bundle the PostgreSQL server's certificate must chain to (RDS's bundle in production). */
+  databaseCaFile: string | null;
+  /** Connections one server process keeps to PostgreSQL at most. */
+  databasePoolSize: number;
   logLevel: string;
   corsOrigins: string[];
   version: string;
@@ -95,9 +102,29 @@ function trustedProxies(env: Env, name: string): BlockList | null {
   }
 }
 
+function databaseUrl(env: Env, name: string): string | null {
+  const raw = text(env, name);
+  if (raw === null) return null;
+  try {
+    validateDatabaseUrl(raw);
+  } catch (error) {
+    // the value itself is not repeated: it may hold a password
+    if (error instanceof DatabaseUrlError) throw new ConfigError(`${name} ${error.message}`);
+    throw error;
+  }
+  return raw;
+}
+
 /** By default a client may hold all lanes but one and a quarter of the queue. */
 function defaultClientShare(workers: number, queue: number): number {
   return Math.max(1, workers - 1) + (queue === 0 ? 0 : Math.max(1, Math.ceil(queue / 4)));
+}
+
+function databaseSettings(env: Env): Pick<ServerConfig, "databaseUrl" | "databaseCaFile" | "databasePoolSize"> {
+  const url = databaseUrl(env, "DATABASE_URL");
+  const caFile = text(env, "DATABASE_CA_FILE");
+  if (caFile !== null && url === null) throw new ConfigError("DATABASE_CA_FILE is set but DATABASE_URL is not: the CA file is for a PostgreSQL server");
+  return { databaseUrl: url, databaseCaFile: caFile === null ? null : path.resolve(caFile), databasePoolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 100) };
 }
 
 export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): ServerConfig {
@@ -127,6 +154,7 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
+    ...databaseSettings(env),
     logLevel,
     corsOrigins: origins(env, "CORS_ORIGINS"),
     version: text(env, "APP_VERSION") ?? packageVersion,

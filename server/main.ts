@@ -15,10 +15,10 @@ import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
 import { createLogger } from "./log.ts";
 import { startRetentionSweeper } from "./retention.ts";
-import { openSqliteStore } from "./store/sqlite.ts";
+import { openConfiguredStore } from "./store/open.ts";
 import { openFileStore } from "./uploads/file-store.ts";
 import { packageVersion } from "./version.ts";
-import { databaseFile, uploadsDir } from "./paths.ts";
+import { uploadsDir } from "./paths.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -29,11 +29,8 @@ function fatal(code: number, message: string): never {
 
 async function start(config: ServerConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
-  // Opening checks the file (quick_check) and migrates it; a corrupt or unreadable file stops the start with one line.
-  const dbFile = databaseFile(config.dataDir);
-  const store = await openSqliteStore({ file: dbFile, busyDeadlineMs: config.dbBusyRetrySeconds * 1000, logger }).catch((error: Error) =>
-    fatal(1, `cannot use the database under ${config.dataDir}: ${path.relative(config.dataDir, dbFile)}: ${error.message}`),
-  );
+  // Opening checks the database (SQLite: quick_check; PostgreSQL: connects, TLS verified) and migrates it; a failure stops the start with one line.
+  const { store, backend } = await openConfiguredStore(config, logger).catch((error: Error) => fatal(1, error.message));
   const files = await openFileStore(uploadsDir(config.dataDir)).catch((error: Error) =>
     fatal(1, `cannot use the uploads directory under ${config.dataDir}: ${error.message}`),
   );
@@ -50,6 +47,7 @@ async function start(config: ServerConfig): Promise<void> {
   if (!analyzerStatus.ok) logger.error({ analyzers: analyzerStatus }, "analyzers missing: health reports it and /api/analyze answers 503");
   const monitor = await startHealthMonitor({
     store,
+    backend,
     files,
     analyzers: () => analyzers.status(),
     host: config.deployment.instanceId ?? os.hostname(),
@@ -105,7 +103,7 @@ async function start(config: ServerConfig): Promise<void> {
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
-    logger.info({ host: config.host, port, data_dir: config.dataDir, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
+    logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
   });
 }
 

@@ -1,5 +1,6 @@
 // The instances: their role (least privilege, scoped to this stack), launch template, Auto Scaling group and scaling policy.
 import { fileSystemArn, getAtt, ifCondition, nameTag, noValue, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+import { databaseSecretStatement, withDatabaseTags } from "./database.ts";
 import * as S from "./settings.ts";
 
 /** The group's name is fixed from the stack name so the role can name it without a dependency cycle. */
@@ -40,6 +41,7 @@ const statements: Json[] = [
     { Sid: "PullTheImage", Effect: "Allow", Action: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}") },
     noValue,
   ),
+  databaseSecretStatement,
 ];
 
 export const compute: Record<string, Resource> = {
@@ -111,7 +113,7 @@ export const compute: Record<string, Resource> = {
           NotificationTypes: ["autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR", "autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"],
         },
       ],
-      Tags: [{ Key: "Name", Value: sub("${AWS::StackName}-instance"), PropagateAtLaunch: true }],
+      Tags: withDatabaseTags([{ Key: "Name", Value: sub("${AWS::StackName}-instance"), PropagateAtLaunch: true }]),
     },
   },
   CpuTargetTracking: {

@@ -3,7 +3,8 @@ import { stringify } from "yaml";
 import { userDataForTemplate } from "../../bootstrap/user-data/cloud-config.ts";
 import { IMAGE_URI_MAX_LENGTH } from "../../bootstrap/user-data/values.ts";
 import { compute } from "./compute.ts";
-import { base64, getAtt, ifCondition, ref, sub, type Json, type Resource } from "./intrinsics.ts";
+import { database, databaseCondition, databaseOutputs, databaseParameters } from "./database.ts";
+import { base64, equals, getAtt, ifCondition, ref, sub, type Json, type Resource } from "./intrinsics.ts";
 import { monitoring } from "./monitoring.ts";
 import { firewall, loadBalancing, securityGroups } from "./network.ts";
 import { conditions, metadata, parameters, rules } from "./parameters.ts";
@@ -20,6 +21,7 @@ const outputs: Record<string, Json> = {
   DashboardUrl: { Description: "The CloudWatch dashboard", Value: sub("https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#dashboards:name=${Dashboard}") },
   TargetGroupArn: { Description: "The target group (aws elbv2 describe-target-health)", Value: ref("TargetGroup") },
   LogGroupName: { Description: "The application's logs", Value: ref("LogGroup") },
+  ...databaseOutputs,
 };
 
 export interface BuiltTemplate {
@@ -29,7 +31,7 @@ export interface BuiltTemplate {
 
 export function buildTemplate(): BuiltTemplate {
   const userData = userDataForTemplate();
-  const resources: Record<string, Resource> = { ...securityGroups, ...loadBalancing, ...firewall, ...storage, ...compute, ...monitoring };
+  const resources: Record<string, Resource> = { ...securityGroups, ...loadBalancing, ...firewall, ...storage, ...database, ...compute, ...monitoring };
   const launchTemplate = structuredClone(resources.LaunchTemplate!);
   (launchTemplate.Properties!.LaunchTemplateData as Record<string, Json>).UserData = base64(sub(userData.subText));
   resources.LaunchTemplate = launchTemplate;
@@ -39,9 +41,9 @@ export function buildTemplate(): BuiltTemplate {
       AWSTemplateFormatVersion: "2010-09-09",
       Description: DESCRIPTION,
       Metadata: metadata,
-      Parameters: { ...parameters, ImageUri: imageParameter },
+      Parameters: { ...parameters, ...databaseParameters, ImageUri: imageParameter },
       Rules: rules,
-      Conditions: conditions,
+      Conditions: { ...conditions, [databaseCondition]: equals(ref("DatabaseBackend"), "rds-postgresql") },
       Resources: resources as unknown as Json,
       Outputs: outputs,
     },

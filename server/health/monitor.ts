@@ -17,6 +17,8 @@ export interface HealthSnapshot {
 
 export interface HealthMonitorOptions {
   store: Store;
+  /** Which database the store is (named in the database check; never its URL). */
+  backend: "sqlite" | "postgresql";
   files: FileStore;
   analyzers: () => AnalyzerStatus;
   host: string;
@@ -49,7 +51,7 @@ export async function startHealthMonitor(options: HealthMonitorOptions): Promise
   const runChecks = async (): Promise<HealthSnapshot> => {
     const [databasePoll, storagePoll] = await Promise.all([databaseProbe.poll(PROBE_WAIT_MS), storageProbe.poll(PROBE_WAIT_MS)]);
     const now = Date.now();
-    const database = databaseCheck(store.condition(), databasePoll, busyUnhealthyMs, now);
+    const database = { backend: options.backend, ...databaseCheck(store.condition(), databasePoll, busyUnhealthyMs, now) };
     const storage = storageCheck(storagePoll, now);
     const status = options.analyzers();
     const tools = Object.fromEntries(Object.entries(status.tools).map(([name, tool]) => [name, tool.error ? { ...tool, error: withoutHostPaths(tool.error) } : tool]));

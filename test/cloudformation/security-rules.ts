@@ -56,6 +56,7 @@ export function securityFindings(template: Node): string[] {
       if (!allowed) findings.push(`${rule.where}: world ingress on ${rule.from}-${rule.to}`);
     }
     if (same(rule.group, { Ref: "InstanceSecurityGroup" }) && !same(rule.sourceGroup, { Ref: "LoadBalancerSecurityGroup" })) findings.push(`${rule.where}: instances reachable from something other than the load balancer`);
+    if (same(rule.group, { Ref: "DatabaseSecurityGroup" }) && !(same(rule.sourceGroup, { Ref: "InstanceSecurityGroup" }) && rule.from === 5432 && rule.to === 5432)) findings.push(`${rule.where}: the database reachable other than PostgreSQL from the instances`);
     if (same(rule.group, { Ref: "FileSystemSecurityGroup" }) && !(same(rule.sourceGroup, { Ref: "InstanceSecurityGroup" }) && rule.from === 2049 && rule.to === 2049)) findings.push(`${rule.where}: EFS reachable other than NFS from the instances`);
   }
   for (const [name, resource] of Object.entries(resources)) {
@@ -73,6 +74,12 @@ export function securityFindings(template: Node): string[] {
       const policy = JSON.stringify(props.FileSystemPolicy ?? {});
       if (!/"Effect":"Deny".*"aws:SecureTransport":"false"/.test(policy)) findings.push(`${name}: EFS does not refuse transport without TLS`);
       if ((props.BackupPolicy as Node | undefined)?.Status !== "ENABLED") findings.push(`${name}: EFS without automatic backups`);
+    }
+    if (resource.Type === "AWS::RDS::DBInstance") {
+      if (props.StorageEncrypted !== true) findings.push(`${name}: database not encrypted at rest`);
+      if (props.PubliclyAccessible !== false) findings.push(`${name}: database publicly accessible`);
+      if (props.MultiAZ !== true) findings.push(`${name}: database not Multi-AZ`);
+      if (props.ManageMasterUserPassword !== true || "MasterUserPassword" in props) findings.push(`${name}: database password not managed by Secrets Manager`);
     }
     if (resource.Type === "AWS::ElasticLoadBalancingV2::Listener" && props.Protocol === "HTTPS" && !/^ELBSecurityPolicy-TLS13-/.test(String(props.SslPolicy))) findings.push(`${name}: TLS policy ${String(props.SslPolicy)} is not a TLS 1.3 policy`);
     if (resource.Type === "AWS::ElasticLoadBalancingV2::Listener" && props.Protocol === "HTTP") {

@@ -74,6 +74,11 @@ test("the security checker catches each rule broken on purpose", () => {
     ["wildcard action", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Action = "cloudformation:*", /wildcard action cloudformation:\*/],
     ["no Session Manager", (t) => t.Resources.InstanceRole.Properties.ManagedPolicyArns = [], /no Session Manager access/],
     ["another account's stack", (t) => t.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement[0].Resource = "arn:aws:cloudformation:eu-west-1:123456789012:stack/other/*", /outside this stack/],
+    ["database open to the world", (t) => t.Resources.DatabaseFromInstances.Properties = { ...t.Resources.DatabaseFromInstances.Properties, SourceSecurityGroupId: undefined, CidrIp: "10.0.0.0/8" }, /database reachable other than PostgreSQL from the instances/],
+    ["database unencrypted", (t) => t.Resources.Database.Properties.StorageEncrypted = false, /database not encrypted at rest/],
+    ["database public", (t) => t.Resources.Database.Properties.PubliclyAccessible = true, /database publicly accessible/],
+    ["database in one zone", (t) => t.Resources.Database.Properties.MultiAZ = false, /database not Multi-AZ/],
+    ["database password as a parameter", (t) => { delete t.Resources.Database.Properties.ManageMasterUserPassword; t.Resources.Database.Properties.MasterUserPassword = { Ref: "DbPassword" }; }, /password not managed by Secrets Manager/],
   ];
   for (const [name, breakIt, expected] of cases) {
     const template = load();
