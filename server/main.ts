@@ -97,6 +97,8 @@ async function start(config: ServerConfig): Promise<void> {
   });
   process.on("SIGTERM", () => void lifecycle?.shutdown("SIGTERM"));
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
+  // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
+  process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
 
   server.on("error", (error: NodeJS.ErrnoException) => {
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
