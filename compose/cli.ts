@@ -61,7 +61,9 @@ async function main(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  const command = positionals[0];
+  const [command, ...extra] = positionals;
+  // "down other-project" or "up stack.json" would otherwise act on the recorded project or ask for --stack: refuse
+  if (command && extra.length > 0 && !values.help) throw configError(`argument "${extra[0]}"`, `unexpected after the command ${command}`, "pass the stack as --stack FILE and the project as --project NAME (--help)");
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
