@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
+  stopOnSignals(command, values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect", values.json);
   const deadline = values["health-deadline"] === undefined ? undefined : Number(values["health-deadline"]) * 1000;
   if (deadline !== undefined && !(deadline > 0 && deadline <= 86_400_000)) throw configError("--health-deadline", `"${values["health-deadline"]}" is not a number of seconds`, "pass e.g. --health-deadline 90");
   const runner = createRunner({
@@ -102,6 +103,26 @@ async function main(argv: string[]): Promise<number> {
     }
     default:
       throw configError(`command "${command}"`, "unknown", `use one of render, pull, up, status, down (--help)`);
+  }
+}
+
+/**
+ * Ctrl-C or a service manager's stop in the middle of a command: Node's default would end the process without a word
+ * (and leave `docker compose` running). Say what was interrupted and how to continue, in the error's usual form, and
+ * exit 128+signal; the lock left behind is taken over by the next run (its holder is gone).
+ */
+function stopOnSignals(command: string, stateDir: string, json: boolean): void {
+  const changes = command === "up" || command === "down" || command === "pull";
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
+    process.once(signal, () => {
+      const error = new ComposeError({
+        what: command,
+        cause: `interrupted by ${signal}${command === "up" ? "; the stack may be between versions" : ""}`,
+        next: changes ? `re-run the same command: it continues from the record in ${stateDir} (an unfinished update completes or rolls back)` : "re-run the command",
+      });
+      process.stderr.write(json ? `${JSON.stringify({ ...error.toJSON(), class: "interrupted" })}\n` : `compose: ${error.message}\n`);
+      process.exit(128 + number); // 'exit' also ends the docker commands still running (execa's cleanup)
+    });
   }
 }
 

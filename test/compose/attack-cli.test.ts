@@ -1,5 +1,7 @@
-// The runner's command line as a careless operator types it: words after the command are refused, never silently dropped.
+// The runner's command line as a careless operator uses it: words after the command refused, never dropped; Ctrl-C answered with what to do next.
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -24,4 +26,44 @@ test("a word after the command is refused with exit 2 and one line, before anyth
     class: "config",
     details: [],
   });
+});
+
+test("Ctrl-C in the middle of up: one line saying what was interrupted and how to continue, exit 130, no docker command left running", async () => {
+  // A stand-in for the compose binary (COMPOSE_BIN) that never answers: the only way to hold `up` at a known step without
+  // timing; it records that it was called and its pid, so the test signals exactly then and can see it ended.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdatk-signal-"));
+  const fake = path.join(dir, "fake-compose");
+  fs.writeFileSync(fake, `#!/bin/sh\necho $$ > "${dir}/called"\nexec sleep 600\n`, { mode: 0o755 });
+  fs.mkdirSync(path.join(dir, "efs/codedetect/database"), { recursive: true });
+  fs.mkdirSync(path.join(dir, "efs/codedetect/uploads"));
+  const stack = path.join(dir, "stack.json");
+  fs.writeFileSync(stack, JSON.stringify({ image: `127.0.0.1:5000/cdatk-app:v1@sha256:${"c".repeat(64)}`, efsRoot: path.join(dir, "efs"), project: "cdatk-signal" }));
+  const run = execa(process.execPath, [path.join(ROOT, "compose/cli.ts"), "up", "--stack", stack, "--state-dir", path.join(dir, "state")], {
+    reject: false,
+    env: { COMPOSE_BIN: fake, COMPOSE_LOCK_DIR: path.join(dir, "lock") },
+  });
+  try {
+    while (!fs.existsSync(path.join(dir, "called")) && run.exitCode === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    const fakePid = Number(fs.readFileSync(path.join(dir, "called"), "utf8"));
+    run.kill("SIGINT");
+    const result = await run;
+    assert.equal(result.signal, undefined, "ended by its own exit, not by the signal");
+    assert.equal(result.exitCode, 130);
+    assert.equal(
+      result.stderr.split("\n").at(-1),
+      `compose: up: interrupted by SIGINT; the stack may be between versions; next: re-run the same command: it continues from the record in ${path.join(dir, "state")} (an unfinished update completes or rolls back)`,
+    );
+    // the docker command it had started does not outlive it
+    for (;;) {
+      try {
+        process.kill(fakePid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    run.kill("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
