@@ -42,8 +42,10 @@ test("Ctrl-C in the middle of up: one line saying what was interrupted and how t
     reject: false,
     env: { COMPOSE_BIN: fake, COMPOSE_LOCK_DIR: path.join(dir, "lock") },
   });
+  let ended = false;
+  void run.finally(() => (ended = true));
   try {
-    while (!fs.existsSync(path.join(dir, "called")) && run.exitCode === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!fs.existsSync(path.join(dir, "called")) && !ended) await new Promise((resolve) => setTimeout(resolve, 50));
     const fakePid = Number(fs.readFileSync(path.join(dir, "called"), "utf8"));
     run.kill("SIGINT");
     const result = await run;
