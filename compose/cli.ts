@@ -68,11 +68,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
-  stopOnSignals(command, values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect", values.json);
+  const stateDir = values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect";
+  // "" would put state.json and compose.yaml in whatever directory the runner happens to start in
+  if (stateDir.trim() === "") throw configError("--state-dir", "is empty (from --state-dir or COMPOSE_STATE_DIR)", "pass the state directory, e.g. --state-dir /var/lib/codedetect");
+  stopOnSignals(command, stateDir, values.json);
   const deadline = values["health-deadline"] === undefined ? undefined : Number(values["health-deadline"]) * 1000;
   if (deadline !== undefined && !(deadline > 0 && deadline <= 86_400_000)) throw configError("--health-deadline", `"${values["health-deadline"]}" is not a number of seconds`, "pass e.g. --health-deadline 90");
   const runner = createRunner({
-    stateDir: values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect",
+    stateDir,
     composeBin: process.env.COMPOSE_BIN,
     auth: values["auth-file"] === undefined ? null : readAuthFile(values["auth-file"]),
     ...(deadline ? { healthDeadlineMs: deadline } : {}),

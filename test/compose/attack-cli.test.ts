@@ -69,3 +69,13 @@ test("Ctrl-C in the middle of up: one line saying what was interrupted and how t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an empty --state-dir or COMPOSE_STATE_DIR is refused before anything is read or written", async () => {
+  const expected = "compose: --state-dir: is empty (from --state-dir or COMPOSE_STATE_DIR); next: pass the state directory, e.g. --state-dir /var/lib/codedetect";
+  const byFlag = await cli("up", "--stack", "compose/example-stack.json", "--state-dir", "", "--dry-run");
+  assert.equal(byFlag.exitCode, 2);
+  assert.equal(byFlag.stderr, expected);
+  const byEnv = await execa(process.execPath, [path.join(ROOT, "compose/cli.ts"), "status"], { reject: false, cwd: ROOT, env: { COMPOSE_STATE_DIR: " " } });
+  assert.equal(byEnv.exitCode, 2);
+  assert.equal(byEnv.stderr, expected);
+});
