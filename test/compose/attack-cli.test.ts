@@ -80,13 +80,13 @@ test("an empty --state-dir or COMPOSE_STATE_DIR is refused before anything is re
   assert.equal(byEnv.stderr, expected);
 });
 
-test("a stack whose field name holds a newline is refused in one line", async () => {
+test("a stack whose field name holds a newline is refused in one line", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdatk-newline-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const stack = path.join(dir, "stack.json");
   fs.writeFileSync(stack, JSON.stringify({ image: `127.0.0.1:5000/cdatk-app:v1@sha256:${"a".repeat(64)}`, efsRoot: "/mnt/efs", environment: { "A\nB": "c" } }));
   const result = await cli("render", "--stack", stack);
   assert.equal(result.exitCode, 2);
   assert.equal(result.stderr.split("\n").length, 1, result.stderr);
   assert.match(result.stderr, /^compose: stack file \S+ field environment\.A B: /);
-  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -7,8 +7,9 @@ import { test } from "node:test";
 import { ComposeError } from "../../compose/errors.ts";
 import { withLock } from "../../compose/lock.ts";
 
-test("a lock directory that is a file: refused as configuration, naming it, and nothing runs", async () => {
+test("a lock directory that is a file: refused as configuration, naming it, and nothing runs", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdatk-lock-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const notADirectory = path.join(dir, "lockfile");
   fs.writeFileSync(notADirectory, "x");
   let ran = false;
@@ -20,5 +21,4 @@ test("a lock directory that is a file: refused as configuration, naming it, and 
   assert.equal(error.errorClass, "config");
   assert.equal(error.message, `up: cannot take the host's deploy lock ${notADirectory}/lock: ${notADirectory} is not a directory; next: run as root, or set COMPOSE_LOCK_DIR to a directory this user may write`);
   assert.equal(ran, false);
-  fs.rmSync(dir, { recursive: true, force: true });
 });

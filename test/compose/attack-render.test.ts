@@ -17,8 +17,9 @@ describe("dollar signs in the stack, through the real docker compose config", { 
     it("needs Compose v2 under CI", async () => assert.fail(String(await dockerUnavailable({ engine: false }))));
     return;
   }
-  it("an environment value and a storage path keep their `$` exactly (no interpolation from the runner's environment)", async () => {
+  it("an environment value and a storage path keep their `$` exactly (no interpolation from the runner's environment)", async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdatk-render-"));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const environment = { SECRET: "pa$word", HOMEISH: "${HOME}/x", DOUBLE: "a$$b", TRAILING: "cost$" };
     const file = path.join(dir, "compose.yaml");
     fs.writeFileSync(file, renderCompose(defineStack({ image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs$shared", environment })));
@@ -30,6 +31,5 @@ describe("dollar signs in the stack, through the real docker compose config", { 
       app.volumes.map((volume: { source: string }) => volume.source),
       [asPrinted("/mnt/efs$shared/codedetect/database"), asPrinted("/mnt/efs$shared/codedetect/uploads")],
     );
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -7,8 +7,9 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { ROOT, tempDir } from "../helpers/server-process.ts";
 
-test("backup onto the live database file is refused and leaves it untouched", async () => {
+test("backup onto the live database file is refused and leaves it untouched", async (t) => {
   const dataDir = tempDir();
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const live = path.join(dataDir, "database", "codedetect.db");
   fs.mkdirSync(path.dirname(live));
   const db = new Database(live);
@@ -30,5 +31,4 @@ test("backup onto the live database file is refused and leaves it untouched", as
   const copied = new Database(copy, { readonly: true });
   assert.deepEqual(copied.prepare("SELECT x FROM kept").pluck().all(), [1]);
   copied.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
