@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -9,29 +10,34 @@ import { ROOT, startServer } from "../helpers/server-process.ts";
 
 test("SIGHUP drains like SIGTERM: the in-flight request is answered, the log ends with 'stopped', exit 0", async () => {
   const server = await startServer();
-  // a request whose body is still arriving when the signal comes; it must still be answered
+  // Expect: 100-continue: the server's "100 Continue" proves it holds the request before the signal is sent
   const boundary = "hupboundary";
-  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="hup.py"\r\nContent-Type: text/x-python\r\n\r\n`;
-  const tail = `x = 1\r\n--${boundary}--\r\n`;
-  const { request } = await import("node:http");
-  let sendTail: () => void = () => {};
-  const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(`${server.url}/api/analyze`, { method: "POST", agent: false, headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": Buffer.byteLength(head + tail) } }, (res) => {
-      let body = "";
-      res.on("data", (chunk) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.write(head);
-    sendTail = () => req.end(tail);
+  const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="hup.py"\r\nContent-Type: text/x-python\r\n\r\nx = 1\r\n--${boundary}--\r\n`;
+  let invited: () => void = () => {};
+  const inFlight = new Promise<void>((resolve) => (invited = resolve));
+  const request = http.request(`${server.url}/api/analyze`, {
+    method: "POST",
+    agent: false,
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": Buffer.byteLength(body), expect: "100-continue" },
   });
-  // the rest of the body is sent once the server logged the drain (or died of the signal)
+  const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on("response", (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    request.on("error", reject);
+  });
+  request.on("continue", () => invited());
+  request.flushHeaders();
+  await inFlight;
   server.child.kill("SIGHUP");
+  // the body follows once the server logged the drain (or died of the signal)
   await new Promise<void>((resolve) => {
     const check = () => (server.lines.some((line) => line.includes('"reason":"SIGHUP"')) || server.child.exitCode !== null || server.child.signalCode !== null ? resolve() : setTimeout(check, 20));
     check();
   });
-  sendTail();
+  request.end(body);
   const answer = await answered.catch((error: Error) => ({ status: 0, body: error.message }));
   const code = await server.exited;
   assert.equal(server.child.signalCode, null, "the process was not ended by the signal itself");
