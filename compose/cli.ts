@@ -61,15 +61,21 @@ async function main(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  const command = positionals[0];
+  const [command, ...extra] = positionals;
+  // "down other-project" or "up stack.json" would otherwise act on the recorded project or ask for --stack: refuse
+  if (command && extra.length > 0 && !values.help) throw configError(`argument "${extra[0]}"`, `unexpected after the command ${command}`, "pass the stack as --stack FILE and the project as --project NAME (--help)");
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
+  const stateDir = values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect";
+  // "" would put state.json and compose.yaml in whatever directory the runner happens to start in
+  if (stateDir.trim() === "") throw configError("--state-dir", "is empty (from --state-dir or COMPOSE_STATE_DIR)", "pass the state directory, e.g. --state-dir /var/lib/codedetect");
+  stopOnSignals(command, stateDir, values.json);
   const deadline = values["health-deadline"] === undefined ? undefined : Number(values["health-deadline"]) * 1000;
   if (deadline !== undefined && !(deadline > 0 && deadline <= 86_400_000)) throw configError("--health-deadline", `"${values["health-deadline"]}" is not a number of seconds`, "pass e.g. --health-deadline 90");
   const runner = createRunner({
-    stateDir: values["state-dir"] ?? process.env.COMPOSE_STATE_DIR ?? "/var/lib/codedetect",
+    stateDir,
     composeBin: process.env.COMPOSE_BIN,
     auth: values["auth-file"] === undefined ? null : readAuthFile(values["auth-file"]),
     ...(deadline ? { healthDeadlineMs: deadline } : {}),
@@ -100,6 +106,26 @@ async function main(argv: string[]): Promise<number> {
     }
     default:
       throw configError(`command "${command}"`, "unknown", `use one of render, pull, up, status, down (--help)`);
+  }
+}
+
+/**
+ * Ctrl-C or a service manager's stop in the middle of a command: Node's default would end the process without a word
+ * (and leave `docker compose` running). Say what was interrupted and how to continue, in the error's usual form, and
+ * exit 128+signal; the lock left behind is taken over by the next run (its holder is gone).
+ */
+function stopOnSignals(command: string, stateDir: string, json: boolean): void {
+  const changes = command === "up" || command === "down" || command === "pull";
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
+    process.once(signal, () => {
+      const error = new ComposeError({
+        what: command,
+        cause: `interrupted by ${signal}${command === "up" ? "; the stack may be between versions" : ""}`,
+        next: changes ? `re-run the same command: it continues from the record in ${stateDir} (an unfinished update completes or rolls back)` : "re-run the command",
+      });
+      process.stderr.write(json ? `${JSON.stringify({ ...error.toJSON(), class: "interrupted" })}\n` : `compose: ${error.message}\n`);
+      process.exit(128 + number); // 'exit' also ends the docker commands still running (execa's cleanup)
+    });
   }
 }
 

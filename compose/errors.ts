@@ -26,9 +26,10 @@ export class ComposeError extends Error {
   constructor(fields: ComposeErrorFields) {
     // Output of docker and of the container may carry terminal escape codes: none reach a terminal or a log from here.
     const clean = (text: string) => stripVTControlCharacters(text).replaceAll(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
-    const what = clean(fields.what);
+    // one line: a field name or path from the input may itself hold a newline ({"environment": {"A\nB": …}})
+    const what = clean(fields.what).replaceAll("\n", " ");
     const cause = clean(fields.cause).replaceAll("\n", " ");
-    const next = clean(fields.next);
+    const next = clean(fields.next).replaceAll("\n", " ");
     super(`${what}: ${cause}; next: ${next}`);
     this.what = what;
     this.cause = cause;

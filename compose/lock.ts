@@ -35,15 +35,19 @@ export function defaultLockDir(): string {
 export async function withLock<T>(lockDir: string, command: string, fn: () => Promise<T>): Promise<T> {
   const dir = `${lockDir.replace(/(.)\/$/, "$1")}/lock`;
   const details: LockDetails = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
+  const cannotLock = (cause: string) =>
+    new ComposeError({ what: `${command}: cannot take the host's deploy lock ${dir}`, cause, next: "run as root, or set COMPOSE_LOCK_DIR to a directory this user may write", errorClass: "config" });
+  // a COMPOSE_LOCK_DIR that is a file fails here with EEXIST, which below would read as "another deploy is in progress"
+  await fs.mkdir(lockDir, { recursive: true, mode: 0o755 }).catch(async (error: NodeJS.ErrnoException) => {
+    const isFile = (await fs.stat(lockDir).catch(() => null))?.isDirectory() === false;
+    throw cannotLock(isFile ? `${lockDir} is not a directory` : error.message);
+  });
   for (let attempt = 0; ; attempt += 1) {
     try {
-      await fs.mkdir(lockDir, { recursive: true, mode: 0o755 });
       await fs.mkdir(dir);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new ComposeError({ what: `${command}: cannot take the host's deploy lock ${dir}`, cause: (error as Error).message, next: "run as root, or set COMPOSE_LOCK_DIR to a directory this user may write", errorClass: "config" });
-      }
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw cannotLock((error as Error).message);
       const holder = await readDetails(dir);
       // No details a minute after the lock was made: its maker died between mkdir and writing them.
       const orphaned = holder === null && Date.now() - ((await fs.stat(dir).catch(() => null))?.mtimeMs ?? Date.now()) > 60_000;

@@ -27,6 +27,17 @@ export function refuseUp(model: StackModel, seen: Observed, paths: StatePaths): 
   const serving = service !== null && service.state === "running" && service.health === "healthy";
   if (serving && !isRunningModel(model, seen) && rollbackTarget(seen.state, service) === null) {
     // Keep what runs: with nothing recorded to go back to, a failed update would leave this host serving nothing.
+    if (service.image === imageRefString(model.image)) {
+      // the image asked for is the one that runs: what differs is compose.yaml, so "run up with the image it runs" would loop
+      const why = seen.composeFile === null ? `${paths.composeFile} is missing too` : `this stack renders another ${paths.composeFile} than the one it runs with`;
+      return configError(
+        what,
+        `${model.project}/${model.service} runs healthy on this image, but ${paths.stateFile} records no version to roll back to and ${why}, so what runs cannot be matched to this stack`,
+        seen.composeFile === null
+          ? `use the --state-dir it was deployed with; or stop it with down and start afresh`
+          : `run up with the stack it was deployed with (the same compose.yaml) to record it, then update; or stop it with down and start afresh`,
+      );
+    }
     return configError(
       what,
       `${model.project}/${model.service} runs healthy on ${service.image}, but ${paths.stateFile} records no version to roll back to`,

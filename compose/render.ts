@@ -66,8 +66,19 @@ export function composeDocument(model: StackModel): Record<string, unknown> {
   };
 }
 
+/**
+ * Compose interpolates `$` in every value of compose.yaml with the runner's own environment ("${HOME}" becomes the
+ * runner's HOME, "pa$word" loses "$word"); written `$$`, each value reaches Compose as the model has it.
+ */
+function withoutInterpolation(value: unknown): unknown {
+  if (typeof value === "string") return value.replaceAll("$", () => "$$");
+  if (Array.isArray(value)) return value.map(withoutInterpolation);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, withoutInterpolation(inner)]));
+  return value;
+}
+
 export function renderCompose(model: StackModel): string {
-  const doc = new YAML.Document(composeDocument(model));
+  const doc = new YAML.Document(withoutInterpolation(composeDocument(model)));
   // "1000:1000" is a base-60 number to YAML 1.1 readers: quote it so that every reader sees a string.
   const user = new YAML.Scalar(model.user);
   user.type = "QUOTE_DOUBLE";

@@ -11,6 +11,15 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [fs.statSync(a), fs.statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // the destination does not exist yet: a new file
+  }
+}
+
 let destination: string;
 try {
   const { positionals } = parseArgs({ allowPositionals: true, options: {} });
@@ -28,6 +37,8 @@ try {
 if (!fs.existsSync(source)) fail(`no database at ${source} (is DATA_DIR right?)`);
 if (!fs.existsSync(path.dirname(destination))) fail(`destination directory ${path.dirname(destination)} does not exist`);
 if (fs.existsSync(destination) && fs.statSync(destination).isDirectory()) fail(`${destination} is a directory; give a file name`);
+// the live file itself (by name, another path or a link): the copy would be renamed over it, losing writes made meanwhile
+if (sameFile(source, destination)) fail(`${destination} is the live database itself; give the copy another file name`);
 try {
   const { pages } = await backupSqlite(source, destination);
   process.stdout.write(`backed up ${source} to ${destination} (${pages} pages)\n`);

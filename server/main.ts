@@ -93,8 +93,11 @@ async function start(config: ServerConfig): Promise<void> {
     // the last log lines ("stopped") must reach stdout before the process ends
     exit: (code) => exitAfterLog(logger, code),
   });
+  for (const signal of STOP_SIGNALS) process.off(signal, stopDuringStartUp);
   process.on("SIGTERM", () => void lifecycle?.shutdown("SIGTERM"));
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
+  // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
+  process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
 
   server.on("error", (error: NodeJS.ErrnoException) => {
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
@@ -106,6 +109,17 @@ async function start(config: ServerConfig): Promise<void> {
     logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
   });
 }
+
+/**
+ * A stop before the server listens (a deploy rolled back while this version was still warming up): nothing is served
+ * yet, so it ends at once, but says so; Node's default would end it without a word. The analyzer processes follow
+ * their parent out, and their scratch directory is cleared by the next start.
+ */
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+function stopDuringStartUp(signal: NodeJS.Signals): void {
+  fatal(0, `stopped by ${signal} during start-up, before serving`);
+}
+for (const signal of STOP_SIGNALS) process.on(signal, stopDuringStartUp);
 
 let config: ServerConfig;
 try {

@@ -9,6 +9,7 @@ import { markBodyNotInvited, refuse } from "../http/refuse.ts";
 import { requestPath } from "../http/request-path.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
+import { REPORT_MAX_BODY } from "./report.ts";
 import { MULTIPART_OVERHEAD, receiveUpload, UploadError } from "../uploads/receive.ts";
 
 export interface AnalyzeRouteOptions {
@@ -24,8 +25,9 @@ export interface AnalyzeRouteOptions {
 /** For the server's checkContinue event: invite a body only when its declared size can be accepted. */
 export function createContinueCheck(listener: (req: IncomingMessage, res: ServerResponse) => void, maxUploadBytes: number) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const upload = requestPath(req) === "/api/analyze";
-    if (upload && Number(req.headers["content-length"]) > maxUploadBytes + MULTIPART_OVERHEAD) markBodyNotInvited(req);
+    const path = requestPath(req);
+    const limit = path === "/api/analyze" ? maxUploadBytes + MULTIPART_OVERHEAD : path === "/api/report" ? REPORT_MAX_BODY : Infinity;
+    if (Number(req.headers["content-length"]) > limit) markBodyNotInvited(req);
     else res.writeContinue();
     listener(req, res);
   };

@@ -6,7 +6,7 @@ import { refuse } from "../http/refuse.ts";
 import { sendJson } from "../http/respond.ts";
 import type { FeedbackReport, Store } from "../store/store.ts";
 
-const MAX_BODY = 16 * 1024;
+export const REPORT_MAX_BODY = 16 * 1024;
 const TYPES = new Set(["bug", "feature", "feedback"]);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -14,7 +14,7 @@ class BadReport extends Error {}
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new BadReport("Expected a JSON body (Content-Type: application/json)");
-  const body = await readBody(req, MAX_BODY);
+  const body = await readBody(req, REPORT_MAX_BODY);
   try {
     return JSON.parse(body.toString("utf8"));
   } catch {

@@ -156,10 +156,12 @@ function fail(job: Job, error: unknown): void {
       missingSince ??= now;
       return settle(job, { ok: false, failure: "missing", message: failure.problem });
     case "corrupt":
+      missingSince = null; // a file is there again (a bad restore): reported as what it is, not as still missing
       if (!corrupt) log("error", "database file is corrupt: operations fail until it passes quick_check or is replaced", { err: (error as Error).message, code: (error as { code?: string }).code });
       corrupt = { problem: failure.problem, since: corrupt?.since ?? now, identity: current?.identity ?? safeIdentity() };
       return settle(job, { ok: false, failure: "corrupt", message: corrupt.problem });
     case "broken":
+      missingSince = null; // only a file that exists gets this far (a missing one fails as "missing")
       if (!broken) log("error", "database storage failing", { err: (error as Error).message, code: (error as { code?: string }).code });
       broken = { problem: failure.problem, since: broken?.since ?? now };
       return settle(job, { ok: false, failure: "broken", message: failure.problem });
