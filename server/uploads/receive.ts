@@ -41,8 +41,9 @@ export function tooLargeMessage(maxBytes: number): string {
  * MAX_NAME_LENGTH characters: a longer name keeps its beginning and its extension (`.py` stays `.py`).
  */
 export function clientFileName(raw: string): string {
-  // control characters, and the bidirectional overrides that make "exe.py" display as something else, are dropped
-  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, "").trim();
+  // control characters, the bidirectional marks and overrides that make "exe.py" display as something else, and the
+  // invisible zero-width characters (and BOM) that make two names look alike, are dropped
+  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\p{Cc}\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/gu, "").trim();
   const chars = Array.from(base);
   if (chars.length <= MAX_NAME_LENGTH) return base;
   const dot = base.lastIndexOf(".");
