@@ -53,6 +53,7 @@ async function start(config: ServerConfig): Promise<void> {
     intervalMs: config.healthIntervalSeconds * 1000,
     // a lock held elsewhere is healthy "busy" for two retry deadlines: past one, uploads get 503; past two, it is stuck
     busyUnhealthyMs: 2 * config.dbBusyRetrySeconds * 1000,
+    minFreeBytes: 2 * config.maxUploadBytes,
     logger,
   });
   const stopSweeper = startRetentionSweeper(store, files, config.retentionDays, config.sweepIntervalSeconds * 1000, logger);
