@@ -67,7 +67,7 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
     let running = inFlight.get(key);
     if (!running) {
       running = analyzers
-        .analyze({ code: upload.code, filename: upload.filename, client })
+        .analyze({ code: upload.code, source: upload.bytes, filename: upload.filename, client })
         .catch((error: unknown) => {
           if (error instanceof AnalyzerTimeoutError) timeouts.remember(upload.sha256);
           throw error;

@@ -8,12 +8,12 @@ import type { HealthMonitor } from "./health/monitor.ts";
 import { clientAddress, clientKey } from "./http/client-address.ts";
 import { InFlightLimit, RateLimit } from "./http/fair-share.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
-import { requestPath } from "./http/request-path.ts";
+import { dropTrailingSlash, requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { closeAfterAnswer } from "./http/linger.ts";
 import { missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
-import { analyzeRoute } from "./routes/analyze.ts";
+import { analyzeRoute, createContinueCheck, uploadAdmission } from "./routes/analyze.ts";
 import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
 import { reportRoute } from "./routes/report.ts";
@@ -27,6 +27,14 @@ export interface AppDeps {
   monitor: HealthMonitor;
   web: StaticFiles;
   isDraining: () => boolean;
+  /** Why the analyzers cannot take another job now (e.g. the queue is full), or null: asked before inviting an upload's body. */
+  analyzersRefuse?: () => string | null;
+}
+
+/** What routes share with the checks before a body is invited: who the client is and its share of the analyzers. */
+interface Admission {
+  clientOf: (req: IncomingMessage) => string;
+  perClient: InFlightLimit;
 }
 
 const METHODS: Record<string, string> = {
@@ -47,11 +55,15 @@ function noMatch(req: IncomingMessage, res: ServerResponse): void {
   const path = requestPath(req);
   const allowed = METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
-  else if (path === "/api/analysis" || path === "/api/analysis/") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
+  else if (path === "/api/analysis") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
 }
 
-export function createApp(deps: AppDeps) {
+function createAdmission(deps: AppDeps): Admission {
+  return { clientOf: (req) => clientKey(clientAddress(req, deps.config.trustedProxies)), perClient: new InFlightLimit(deps.config.clientMaxAnalyses) };
+}
+
+export function createApp(deps: AppDeps, admission: Admission = createAdmission(deps)) {
   const { config, logger, store, web } = deps;
   const onError = (error: unknown, req: IncomingMessage, res: ServerResponse) => {
     const reqId = (req as RequestWithId).id;
@@ -70,8 +82,7 @@ export function createApp(deps: AppDeps) {
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
   app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining }));
-  const clientOf = (req: IncomingMessage) => clientKey(clientAddress(req, config.trustedProxies));
-  const perClient = new InFlightLimit(config.clientMaxAnalyses);
+  const { clientOf, perClient } = admission;
   app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
   app.get("/api/stats", statsRoute(store));
   app.get("/api/analysis/:file_hash", analysisRoute(store));
@@ -85,13 +96,28 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The server's request listener and its checkContinue handler, sharing the per-client counts. */
+export function createServerHandlers(deps: AppDeps): { listener: Listener; checkContinue: Listener } {
+  const admission = createAdmission(deps);
+  const listener = requestListener(deps, admission);
+  const admit = uploadAdmission({ ...admission, analyzersRefuse: deps.analyzersRefuse });
+  return { listener, checkContinue: createContinueCheck(listener, deps.config.maxUploadBytes, admit) };
+}
+
 /** The server's one request listener: health straight to its responder, everything else through the router. */
-export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestListener(deps: AppDeps): Listener {
+  return requestListener(deps, createAdmission(deps));
+}
+
+function requestListener(deps: AppDeps, admission: Admission): Listener {
   const health = healthResponder(deps.monitor, deps.config.version, deps.isDraining, deps.logger);
-  const route = createApp(deps).handler as unknown as (req: IncomingMessage, res: ServerResponse) => void;
+  const route = createApp(deps, admission).handler as unknown as Listener;
   // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
   const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
   return (req, res) => {
+    dropTrailingSlash(req);
     const path = requestPath(req);
     if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
     if (missingHost(req)) {

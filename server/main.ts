@@ -5,8 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createAnalysisService } from "./analysis-service.ts";
 import { createAnalyzerPool, TimeoutMemory } from "./analyzers/index.ts";
-import { createRequestListener } from "./app.ts";
-import { createContinueCheck } from "./routes/analyze.ts";
+import { createServerHandlers } from "./app.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
@@ -54,13 +53,14 @@ async function start(config: ServerConfig): Promise<void> {
     intervalMs: config.healthIntervalSeconds * 1000,
     // a lock held elsewhere is healthy "busy" for two retry deadlines: past one, uploads get 503; past two, it is stuck
     busyUnhealthyMs: 2 * config.dbBusyRetrySeconds * 1000,
+    minFreeBytes: 2 * config.maxUploadBytes,
     logger,
   });
   const stopSweeper = startRetentionSweeper(store, files, config.retentionDays, config.sweepIntervalSeconds * 1000, logger);
 
   let lifecycle: Lifecycle | undefined;
   const isDraining = () => lifecycle?.isDraining() ?? false;
-  const listener = createRequestListener({
+  const { listener, checkContinue } = createServerHandlers({
     config,
     logger,
     store,
@@ -68,6 +68,10 @@ async function start(config: ServerConfig): Promise<void> {
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
+    analyzersRefuse: () => {
+      const { running, waiting, workers, queueLimit } = analyzers.status();
+      return running + waiting >= workers + queueLimit ? "Server busy: too many analyses waiting; try again shortly" : null;
+    },
   });
   const timeouts = { requestTimeout: 58_000, headersTimeout: 20_000 };
   // requireHostHeader: the listener answers a missing Host itself, in JSON (Node's own answer has no body)
@@ -76,7 +80,7 @@ async function start(config: ServerConfig): Promise<void> {
     "clientError",
     createClientErrorHandler({ logger, maxHeaderBytes: http.maxHeaderSize, headersTimeoutMs: timeouts.headersTimeout, requestTimeoutMs: timeouts.requestTimeout }),
   );
-  server.on("checkContinue", createContinueCheck(listener, config.maxUploadBytes));
+  server.on("checkContinue", checkContinue);
   server.on("checkExpectation", createExpectationRefusal(logger));
   server.on("connect", createConnectRefusal(logger));
   lifecycle = createLifecycle({

@@ -33,7 +33,7 @@ export class Lane {
   /** Runs the three tools concurrently on one file. Fails when any tool fails, naming every tool that did. */
   async analyze(input: AnalyzeInput, fileName: string, timeoutMs: number): Promise<LaneResult> {
     const settled = await Promise.allSettled(TOOL_NAMES.map(async (tool) => {
-      const run = await this.workers[tool].run(input.code, fileName, timeoutMs);
+      const run = await this.workers[tool].run(input.source ?? Buffer.from(input.code, "utf8"), fileName, timeoutMs);
       checkShape(tool, run.result);
       return run;
     }));

@@ -91,7 +91,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     const tools = Object.fromEntries(
       TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
     );
-    logger.info({ bytes: Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
+    logger.info({ bytes: input.source?.length ?? Buffer.byteLength(input.code), ms: Math.round(performance.now() - started), tools }, "analysis finished");
     return outputs;
   };
 

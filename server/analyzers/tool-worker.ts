@@ -87,7 +87,7 @@ export class ToolWorker {
   }
 
   /** Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. */
-  async run(code: string, filename: string, timeoutMs: number): Promise<ToolRun> {
+  async run(source: Uint8Array, filename: string, timeoutMs: number): Promise<ToolRun> {
     await this.start();
     const child = this.#process;
     if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
@@ -99,7 +99,8 @@ export class ToolWorker {
         this.#retire(child);
       }, timeoutMs);
       this.#pending = { id, resolve, reject, timer };
-      child.stdin?.write(`${JSON.stringify({ id, code, filename })}\n`);
+      // the bytes as uploaded (base64): a file in a declared encoding reaches the tools unchanged
+      child.stdin?.write(`${JSON.stringify({ id, source: Buffer.from(source).toString("base64"), filename })}\n`);
     });
   }
 

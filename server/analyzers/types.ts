@@ -53,6 +53,8 @@ export type RadonEntry = {
 
 export interface AnalyzeInput {
   code: string;
+  /** The file's bytes as uploaded, written for the tools as they are; default: `code` in UTF-8. */
+  source?: Uint8Array;
   /** The client's file name (metadata only, already validated to end in .py). */
   filename: string;
   /** Who asked (e.g. the client's address): the lanes are shared fairly between clients. Default: one shared client. */

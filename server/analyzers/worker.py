@@ -4,13 +4,14 @@
 #   python3 -I -B -X utf8 worker.py --tool pylint|bandit|radon   (or --probe)
 # with its cwd set to an empty private directory. Protocol (one JSON object per line):
 #   worker -> server, once:  {"ready": true, "tool", "version", "python"} or {"ready": false, "reason", "detail"}
-#   server -> worker:        {"id", "code", "filename"}
+#   server -> worker:        {"id", "source" (the file's bytes, base64), "filename"}
 #   worker -> server:        {"id", "ok": true, "result", "started", "finished", "cpuMs", "rssMb"} or {"id", "ok": false, "error"}
 # "result" is exactly what the tool's command line prints for a file named `filename`:
 #   pylint --output-format=json FILE (the list), bandit -f json FILE ("results"), radon cc -j FILE (FILE's value).
 # Works with Debian bookworm's tools (Python 3.11, pylint 2.16, bandit 1.6, radon 5.1) and trixie's
 # (Python 3.13, pylint 3.3, bandit 1.7, radon 6.0).
 
+import base64
 import importlib
 import io
 import json
@@ -83,7 +84,8 @@ class FileTool:
     def __init__(self, workdir):
         self.workdir = workdir
 
-    def analyze(self, code, filename):
+    def analyze(self, source, filename):
+        """source: the file's bytes as uploaded (written unchanged, so a PEP 263 declaration stays true), or text."""
         # a cleaner of the temporary directory (tmpfiles.d, tmpreaper) may have removed it: make it again
         os.makedirs(self.workdir, exist_ok=True)
         jobdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
@@ -92,7 +94,7 @@ class FileTool:
             filedir = os.path.join(jobdir, JOB_DIRECTORY)
             os.mkdir(filedir)
             with open(os.path.join(filedir, self.on_disk_name(filename)), "wb") as handle:
-                handle.write(code.encode("utf-8"))
+                handle.write(source if isinstance(source, bytes) else source.encode("utf-8"))
             os.chdir(filedir)
             return self.run_cli(filename)
         finally:
@@ -443,7 +445,7 @@ def serve(tool_name):
         request = json.loads(line)
         started, cpu = now_ms(), time.process_time()
         try:
-            result = tool.analyze(request["code"], check_filename(request["filename"]))
+            result = tool.analyze(base64.b64decode(request["source"], validate=True), check_filename(request["filename"]))
             cpu_ms = (time.process_time() - cpu) * 1000.0
             reply = {"id": request["id"], "ok": True, "result": result, "started": started, "finished": now_ms(), "cpuMs": cpu_ms, "rssMb": rss_mb()}
         except Exception as error:

@@ -51,11 +51,28 @@ export function databaseCheck(condition: DatabaseCondition, probe: ProbePoll, bu
   return { ok: true, state: "ok", checked_at };
 }
 
-export function storageCheck(probe: ProbePoll, now: number): CheckResult {
+/** Free space on the upload storage, as last measured, against what must stay free. */
+export interface SpaceReading {
+  freeBytes: number | null;
+  minFreeBytes: number;
+}
+
+const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+export function storageCheck(probe: ProbePoll, space: SpaceReading, now: number): CheckResult {
   const checked_at = new Date(now).toISOString();
   if (probe.pendingForMs !== null && probe.pendingForMs > UNRESPONSIVE_AFTER_MS) {
     return { ok: false, state: "unresponsive", error: `upload storage has not answered a write for ${seconds(probe.pendingForMs)}; the data volume is hung or far too slow`, checked_at };
   }
   if (probe.outcome && !probe.outcome.ok) return { ok: false, state: "failing", error: withoutHostPaths(probe.outcome.error), checked_at };
+  // a probe's few bytes still fit on a nearly full volume while uploads no longer do: free space is checked too
+  if (space.freeBytes !== null && space.freeBytes < space.minFreeBytes) {
+    return {
+      ok: false,
+      state: "broken",
+      error: `upload storage nearly full: ${megabytes(space.freeBytes)} free, less than the ${megabytes(space.minFreeBytes)} kept free (twice the upload limit); uploads fail until space is freed`,
+      checked_at,
+    };
+  }
   return { ok: true, state: "ok", checked_at };
 }

@@ -28,6 +28,8 @@ export interface HealthMonitorOptions {
    * check fails: uploads have been failing for a while, and the operator must hear of a writer that does not let go.
    */
   busyUnhealthyMs: number;
+  /** Upload storage with less free space than this fails its check: the next uploads would fail with ENOSPC. */
+  minFreeBytes: number;
   logger: Logger;
 }
 
@@ -46,13 +48,18 @@ export async function startHealthMonitor(options: HealthMonitorOptions): Promise
   let failing = new Set<string>();
   let running: Promise<HealthSnapshot> | null = null;
   const databaseProbe = createProbe(() => store.probeWrite(host, new Date().toISOString()));
-  const storageProbe = createProbe(() => files.probeWrite());
+  /** Free bytes on the upload storage at the last finished storage probe; null before one finished. */
+  let freeBytes: number | null = null;
+  const storageProbe = createProbe(async () => {
+    await files.probeWrite();
+    freeBytes = await files.freeBytes();
+  });
 
   const runChecks = async (): Promise<HealthSnapshot> => {
     const [databasePoll, storagePoll] = await Promise.all([databaseProbe.poll(PROBE_WAIT_MS), storageProbe.poll(PROBE_WAIT_MS)]);
     const now = Date.now();
     const database = { backend: options.backend, ...databaseCheck(store.condition(), databasePoll, busyUnhealthyMs, now) };
-    const storage = storageCheck(storagePoll, now);
+    const storage = storageCheck(storagePoll, { freeBytes, minFreeBytes: options.minFreeBytes }, now);
     const status = options.analyzers();
     const tools = Object.fromEntries(Object.entries(status.tools).map(([name, tool]) => [name, tool.error ? { ...tool, error: withoutHostPaths(tool.error) } : tool]));
     const analyzers = { ok: status.ok, checked_at: new Date(now).toISOString(), python: status.python ? "found" : "missing", tools, workers: status.workers, running: status.running, waiting: status.waiting, queue_limit: status.queueLimit };

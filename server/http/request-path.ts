@@ -6,3 +6,14 @@ export function requestPath(req: IncomingMessage): string {
   const query = url.indexOf("?");
   return query === -1 ? url : url.slice(0, query);
 }
+
+/**
+ * Every route answers the same with or without a trailing slash (`/api/health/` is `/api/health`): the path's
+ * trailing slashes are dropped from req.url before anything reads it. Idempotent; `/` stays `/`.
+ */
+export function dropTrailingSlash(req: IncomingMessage): void {
+  const path = requestPath(req);
+  if (path.length < 2 || !path.endsWith("/")) return;
+  const trimmed = path.replace(/\/+$/, "") || "/";
+  req.url = trimmed + (req.url ?? "").slice(path.length);
+}

@@ -6,7 +6,7 @@ import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, Qu
 import type { InFlightLimit } from "../http/fair-share.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
-import { requestPath } from "../http/request-path.ts";
+import { dropTrailingSlash, requestPath } from "../http/request-path.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { REPORT_MAX_BODY } from "./report.ts";
@@ -20,14 +20,49 @@ export interface AnalyzeRouteOptions {
   /** The key a request's client is counted under, and how many analyses each client may have in flight. */
   clientOf: (req: IncomingMessage) => string;
   perClient: InFlightLimit;
+  /** Why the analyzers cannot take another job now (queue full, unavailable), or null when they can. */
+  analyzersRefuse?: () => string | null;
 }
 
-/** For the server's checkContinue event: invite a body only when its declared size can be accepted. */
-export function createContinueCheck(listener: (req: IncomingMessage, res: ServerResponse) => void, maxUploadBytes: number) {
+/** An upload refused before its body is read: the answer it gets at once. */
+export interface EarlyRefusal {
+  status: number;
+  error: string;
+}
+
+/** Uploads that asked "Expect: 100-continue" and were refused before being invited: answered at once by the route. */
+const refusedBeforeBody = new WeakMap<IncomingMessage, EarlyRefusal>();
+
+/**
+ * Whether an upload would be refused whatever its body holds: its client is over its share (429), or the analyzers
+ * cannot take another job (503). Asked before a body is invited with 100 Continue.
+ */
+export function uploadAdmission(options: Pick<AnalyzeRouteOptions, "clientOf" | "perClient" | "analyzersRefuse">) {
+  return (req: IncomingMessage): EarlyRefusal | null => {
+    if (options.perClient.inFlight(options.clientOf(req)) >= options.perClient.max) return { status: 429, error: tooManyMessage(options.perClient.max) };
+    const busy = options.analyzersRefuse?.();
+    return busy ? { status: 503, error: busy } : null;
+  };
+}
+
+const tooManyMessage = (max: number) => `Too many analyses from your address at once (at most ${max}); other users are being served, try again shortly`;
+
+/**
+ * For the server's checkContinue event: invite a body only when it can be accepted, by its declared size and, for
+ * an upload, by admission (per-client share, analyzers' capacity); otherwise the refusal is answered at once.
+ */
+export function createContinueCheck(
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+  maxUploadBytes: number,
+  admission: (req: IncomingMessage) => EarlyRefusal | null = () => null,
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
+    dropTrailingSlash(req);
     const path = requestPath(req);
     const limit = path === "/api/analyze" ? maxUploadBytes + MULTIPART_OVERHEAD : path === "/api/report" ? REPORT_MAX_BODY : Infinity;
-    if (Number(req.headers["content-length"]) > limit) markBodyNotInvited(req);
+    const refusal = req.method === "POST" && path === "/api/analyze" ? admission(req) : null;
+    if (refusal) refusedBeforeBody.set(req, refusal);
+    if (refusal || Number(req.headers["content-length"]) > limit) markBodyNotInvited(req);
     else res.writeContinue();
     listener(req, res);
   };
@@ -71,11 +106,17 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
     }
   };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const early = refusedBeforeBody.get(req);
+    if (early) {
+      res.setHeader("Retry-After", String(options.retryAfterSeconds));
+      await refuse(req, res, early.status, early.error);
+      return;
+    }
     const client = options.clientOf(req);
     const release = options.perClient.tryEnter(client);
     if (!release) {
       res.setHeader("Retry-After", String(options.retryAfterSeconds));
-      await refuse(req, res, 429, `Too many analyses from your address at once (at most ${options.perClient.max}); other users are being served, try again shortly`);
+      await refuse(req, res, 429, tooManyMessage(options.perClient.max));
       return;
     }
     try {

@@ -1,5 +1,6 @@
 // POST /api/report: a bug report, feature request or feedback from the page, validated and stored.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { MIMEType } from "node:util";
 import type { RateLimit } from "../http/fair-share.ts";
 import { BodyError, readBody } from "../http/read-body.ts";
 import { refuse } from "../http/refuse.ts";
@@ -10,10 +11,35 @@ export const REPORT_MAX_BODY = 16 * 1024;
 const TYPES = new Set(["bug", "feature", "feedback"]);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-class BadReport extends Error {}
+class BadReport extends Error {
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
 
+function jsonType(header: string | undefined): MIMEType | null {
+  try {
+    const type = new MIMEType(header ?? "");
+    return type.essence === "application/json" ? type : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Only plain UTF-8 JSON is read: a compressed body or another charset would be misread as UTF-8, so it is refused (415). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new BadReport("Expected a JSON body (Content-Type: application/json)");
+  const type = jsonType(req.headers["content-type"]);
+  if (!type) throw new BadReport("Expected a JSON body (Content-Type: application/json)");
+  const charset = type.params.get("charset");
+  if (charset !== null && !/^utf-?8$/i.test(charset)) {
+    throw new BadReport(`Unsupported charset "${charset}": send the JSON as UTF-8 (charset=utf-8 or none)`, 415);
+  }
+  const encoding = (req.headers["content-encoding"] ?? "").trim();
+  if (encoding !== "" && encoding.toLowerCase() !== "identity") {
+    throw new BadReport(`Unsupported Content-Encoding "${encoding}": send the JSON uncompressed`, 415);
+  }
   const body = await readBody(req, REPORT_MAX_BODY);
   try {
     return JSON.parse(body.toString("utf8"));
@@ -51,7 +77,7 @@ export function reportRoute(store: Store, guard?: ReportGuard) {
       report = parseReport(await readJson(req), new Date().toISOString());
     } catch (error) {
       if (error instanceof BodyError) await refuse(req, res, error.status, error.message);
-      else if (error instanceof BadReport) await refuse(req, res, 400, error.message);
+      else if (error instanceof BadReport) await refuse(req, res, error.status, error.message);
       else throw error;
       return;
     }

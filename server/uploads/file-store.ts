@@ -25,6 +25,8 @@ export interface FileStore {
   sweepTemp(cutoff: Date): Promise<number>;
   /** Proves the directory takes a durable write now. */
   probeWrite(): Promise<void>;
+  /** Bytes an unprivileged writer can still put on the directory's file system (statfs: available blocks × block size). */
+  freeBytes(): Promise<number>;
 }
 
 /** An error of the file system in words without its path (the path may reach an HTTP answer): "ENOTDIR (not a directory)". */
@@ -163,6 +165,14 @@ export async function openFileStore(dir: string): Promise<FileStore> {
       } catch (error) {
         await unlinkQuietly(temp).catch(() => false);
         throw new StoreUnavailableError(`upload storage does not take writes: ${describeFsError(error)}`, { cause: error });
+      }
+    },
+    async freeBytes() {
+      try {
+        const stats = await fs.statfs(dir);
+        return stats.bavail * stats.bsize;
+      } catch (error) {
+        throw new StoreUnavailableError(`upload storage's free space cannot be read: ${describeFsError(error)}`, { cause: error });
       }
     },
   };

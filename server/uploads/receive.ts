@@ -2,11 +2,14 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import busboy from "busboy";
+import { decodePythonSource, SourceEncodingError } from "./source-encoding.ts";
 
 export interface ReceivedUpload {
   /** The client's file name: metadata only, never used as a path. */
   filename: string;
+  /** The file as uploaded: what is stored and what the tools read (a PEP 263 declaration stays true). */
   bytes: Buffer;
+  /** Its text, decoded as Python decodes it. */
   code: string;
   sha256: string;
 }
@@ -25,7 +28,6 @@ const FIELD = "file";
 export const MULTIPART_OVERHEAD = 64 * 1024;
 /** The longest file name kept, in characters; a longer one is shortened in the middle, keeping its extension. */
 export const MAX_NAME_LENGTH = 255;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function megabytes(bytes: number): string {
   const mb = bytes / (1024 * 1024);
@@ -41,8 +43,9 @@ export function tooLargeMessage(maxBytes: number): string {
  * MAX_NAME_LENGTH characters: a longer name keeps its beginning and its extension (`.py` stays `.py`).
  */
 export function clientFileName(raw: string): string {
-  // control characters, and the bidirectional overrides that make "exe.py" display as something else, are dropped
-  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu, "").trim();
+  // control characters, the bidirectional marks and overrides that make "exe.py" display as something else, and the
+  // invisible zero-width characters (and BOM) that make two names look alike, are dropped
+  const base = (raw.split(/[\\/]/).pop() ?? "").replace(/[\p{Cc}\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/gu, "").trim();
   const chars = Array.from(base);
   if (chars.length <= MAX_NAME_LENGTH) return base;
   const dot = base.lastIndexOf(".");
@@ -58,9 +61,10 @@ function validate(filename: string | null, bytes: Buffer): { filename: string; c
   // An empty file (an __init__.py) is valid Python: it is analysed like any other.
   let code: string;
   try {
-    code = utf8.decode(bytes);
-  } catch {
-    throw new UploadError(400, "File is not UTF-8 text");
+    code = decodePythonSource(bytes);
+  } catch (error) {
+    if (error instanceof SourceEncodingError) throw new UploadError(400, error.message);
+    throw error;
   }
   if (code.includes("\0")) throw new UploadError(400, "File is not text: it contains NUL bytes");
   return { filename, code };

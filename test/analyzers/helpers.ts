@@ -20,7 +20,7 @@ export function startPool(options: Partial<AnalyzerPoolOptions> = {}): Promise<A
  * What a user gets running the three command lines on `code` saved as `name`, alone in an empty directory named
  * "upload" (the name the server gives the directory of an upload: pylint names an `__init__.py` after it).
  */
-export async function runCommandLines(code: string, name: string): Promise<ToolOutputs> {
+export async function runCommandLines(code: string | Uint8Array, name: string): Promise<ToolOutputs> {
   const parent = await mkdtemp(join(tmpdir(), "codedetect-cli-"));
   const dir = join(parent, "upload");
   await mkdir(dir);
