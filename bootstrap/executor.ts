@@ -1,6 +1,7 @@
 // The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate, stack up/down, pin, download, balancer).
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { describeAgentAction, type AgentAction, type HostAction } from "../compose/actions.ts";
 import { ComposeError } from "../compose/errors.ts";
 import { createExecutor, type Probe } from "../compose/executor.ts";
@@ -71,6 +72,7 @@ async function download(action: Extract<HostAction, { kind: "download" }>): Prom
   const actual = createHash("sha256").update(body).digest("hex");
   if (actual !== action.sha256) throw new Error(`${action.url} has sha256 ${actual}, not the pinned ${action.sha256}: nothing written (if AWS published a new bundle, check it and pin its sha256)`);
   const temporary = `${action.path}.${process.pid}.tmp`;
+  await fs.mkdir(path.dirname(action.path), { recursive: true, mode: 0o755 });
   await fs.writeFile(temporary, body, { mode: action.mode });
   await fs.chmod(temporary, action.mode);
   await fs.rename(temporary, action.path);
