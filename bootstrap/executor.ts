@@ -67,8 +67,15 @@ const DOWNLOAD_LIMIT_BYTES = 4 * 1024 * 1024;
 async function download(action: Extract<HostAction, { kind: "download" }>): Promise<string> {
   const response = await fetch(action.url, { signal: AbortSignal.timeout(60_000) });
   if (!response.ok) throw new Error(`GET ${action.url} answered ${response.status} ${response.statusText}`);
-  const body = Buffer.from(await response.arrayBuffer());
-  if (body.length > DOWNLOAD_LIMIT_BYTES) throw new Error(`GET ${action.url} gave ${body.length} bytes, more than ${DOWNLOAD_LIMIT_BYTES}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // read with a cap: a server that sends without end cannot fill the agent's memory
+  for await (const chunk of response.body ?? []) {
+    size += chunk.length;
+    if (size > DOWNLOAD_LIMIT_BYTES) throw new Error(`GET ${action.url} gave more than ${DOWNLOAD_LIMIT_BYTES} bytes: not RDS's CA bundle`);
+    chunks.push(Buffer.from(chunk));
+  }
+  const body = Buffer.concat(chunks);
   const actual = createHash("sha256").update(body).digest("hex");
   if (actual !== action.sha256) throw new Error(`${action.url} has sha256 ${actual}, not the pinned ${action.sha256}: nothing written (if AWS published a new bundle, check it and pin its sha256)`);
   const temporary = `${action.path}.${process.pid}.tmp`;

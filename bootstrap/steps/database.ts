@@ -17,7 +17,11 @@ export function databaseCaFile(stateDir: string): string {
 }
 
 export type DatabaseSeen =
-  | { configured: false }
+  | {
+      configured: false;
+      /** Files a previous RDS configuration left (the env file holds credentials no longer needed). */
+      leftovers: string[];
+    }
   | {
       configured: true;
       /** sha256 of the CA bundle on the host, or null when there is none. */
@@ -46,9 +50,10 @@ function isCurrent(file: string, wanted: string): boolean {
   }
 }
 
-/** Pure: the CA bundle when missing or not the pinned one, the env file when it differs (a sensitive write: plans and the journal show its size only). */
+/** Pure: without PostgreSQL, the files an earlier configuration left removed; with it, the CA bundle when missing or not the pinned one, the env file when it differs (a sensitive write: plans and the journal show its size only). */
 export function planDatabase(seen: DatabaseSeen, config: Config): AgentAction[] {
-  if (!seen.configured || config.databaseCaSha256 === null) return [];
+  if (!seen.configured) return seen.leftovers.map((file) => ({ kind: "remove", path: file, purpose: "the database is no longer PostgreSQL: its credentials go" }));
+  if (config.databaseCaSha256 === null) return [];
   const actions: AgentAction[] = [];
   if (seen.caSha256 !== config.databaseCaSha256) {
     actions.push({ kind: "download", url: config.databaseCaUrl, sha256: config.databaseCaSha256, path: databaseCaFile(config.stateDir), mode: 0o644 });
@@ -61,7 +66,7 @@ export const databaseStep: Step<DatabaseSeen> = {
   name: "database",
   async observe(ctx) {
     const { databaseSecretArn: secretArn, databaseEndpoint: endpoint, stateDir } = ctx.config;
-    if (secretArn === null || endpoint === null) return { configured: false };
+    if (secretArn === null || endpoint === null) return { configured: false, leftovers: [databaseEnvFile(stateDir), databaseCaFile(stateDir)].filter((file) => fs.existsSync(file)) };
     // loaded only here: an instance on SQLite never loads the Secrets Manager client
     const { readDatabaseSecret, databaseEnvironment } = await import("../database/secret.ts");
     const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");

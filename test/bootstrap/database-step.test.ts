@@ -27,8 +27,10 @@ const PASSWORD_IN_PLAN = "s3cr3t-in-the-plan";
 describe("the database step's plan (pure)", () => {
   const seen = (over: Partial<Extract<DatabaseSeen, { configured: true }>>): DatabaseSeen => ({ configured: true, caSha256: null, wantedEnv: `DATABASE_URL=postgres://codedetect:${PASSWORD_IN_PLAN}@db.example.com:5432/codedetect\n`, envCurrent: false, ...over });
 
-  it("SQLite (no database configured): nothing to do", () => {
-    assert.deepEqual(planDatabase({ configured: false }, resolveConfig(true, {}).config), []);
+  it("SQLite (no database configured): nothing to do; credentials an earlier PostgreSQL configuration left are removed", () => {
+    const sqlite = resolveConfig(true, {}).config;
+    assert.deepEqual(planDatabase({ configured: false, leftovers: [] }, sqlite), []);
+    assert.deepEqual(planDatabase({ configured: false, leftovers: ["/s/database.env"] }, sqlite), [{ kind: "remove", path: "/s/database.env", purpose: "the database is no longer PostgreSQL: its credentials go" }]);
   });
 
   it("fresh: the CA bundle downloaded only if its sha256 is the pinned one, then the env file written 0600 as a secret", () => {
@@ -158,6 +160,28 @@ describe("the database step against moto's Secrets Manager", { skip }, () => {
     }
     assert.deepEqual(fs.readdirSync(config.stateDir).filter((name) => name.startsWith("database")), []);
     assert.doesNotMatch(fs.readFileSync(path.join(config.stateDir, "journal.json"), "utf8"), /p@ss|rotated/);
+  });
+
+  it("a trust store that answers 404 or sends without end stops the step; nothing written", async () => {
+    const { config } = await setup(PASSWORD);
+    await assert.rejects(runSteps([databaseStep], context({ ...config, databaseCaUrl: storeUrl.replace("global-bundle", "missing") }, []), createAgentExecutor()), /answered 404/);
+    served = "x".repeat(5 * 1024 * 1024);
+    try {
+      await assert.rejects(runSteps([databaseStep], context(config, []), createAgentExecutor()), /more than 4194304 bytes/);
+    } finally {
+      served = BUNDLE;
+    }
+    assert.deepEqual(fs.readdirSync(config.stateDir).filter((name) => name.startsWith("database")), []);
+  });
+
+  it("back on SQLite, the next run removes the env file and the bundle", async () => {
+    const { config } = await setup(PASSWORD);
+    await runSteps([databaseStep], context(config, []), createAgentExecutor());
+    assert.ok(fs.existsSync(path.join(config.stateDir, "database.env")));
+    const sqlite = { ...config, databaseSecretArn: null, databaseEndpoint: null, databaseCaSha256: null };
+    const [report] = await runSteps([databaseStep], context(sqlite, []), createAgentExecutor());
+    assert.equal(report!.outcome, "done");
+    assert.deepEqual(fs.readdirSync(config.stateDir).filter((name) => name.startsWith("database")), []);
   });
 
   it("a secret that cannot be read stops the step naming the ARN and the reason; the env file is not touched", async () => {
