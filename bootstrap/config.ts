@@ -57,6 +57,14 @@ export const ConfigSchema = z
     superviseIntervalSeconds: z.number().int().min(1).max(3600),
     superviseFailuresBeforeRestart: z.number().int().min(1).max(100),
     superviseRestartsBeforeUnhealthy: z.number().int().min(1).max(100),
+    /** RDS PostgreSQL (the template's DatabaseBackend=rds-postgresql): the Secrets Manager secret holding {username, password}; null: SQLite on the shared tree. */
+    databaseSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]{1,512}$/, 'must look like "arn:aws:secretsmanager:<region>:<account>:secret:<name>"').nullable(),
+    /** host:port of the database. */
+    databaseEndpoint: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?:\d{1,5}$/i, 'must look like "db.example.com:5432"').nullable(),
+    /** Where the agent downloads RDS's CA bundle from (AWS's trust store), over HTTPS verified by the system's store. */
+    databaseCaUrl: z.url({ protocol: /^https?$/ }),
+    /** The bundle's expected sha256 (64 hex digits): a bundle that differs is refused, never trusted. */
+    databaseCaSha256: z.string().regex(/^[a-f0-9]{64}$/, "must be 64 lower-case hex digits (sha256sum of the bundle)").nullable(),
   })
   .strict();
 
@@ -79,7 +87,9 @@ const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
   "superviseRestartsBeforeUnhealthy",
 ]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
-export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook"];
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
+/** AWS's trust store for RDS: every region's CAs in one bundle. */
+export const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 export const TAG_PREFIX = "codedetect:";
 
 export function defaults(local: boolean): Config {
@@ -113,6 +123,10 @@ export function defaults(local: boolean): Config {
     superviseIntervalSeconds: 10,
     superviseFailuresBeforeRestart: 3,
     superviseRestartsBeforeUnhealthy: 2,
+    databaseSecretArn: null,
+    databaseEndpoint: null,
+    databaseCaUrl: RDS_CA_BUNDLE_URL,
+    databaseCaSha256: null,
   };
 }
 
@@ -233,6 +247,11 @@ export function resolveConfig(localFlag: boolean, layers: Layers): Resolved {
   }
   const config = parsed.data;
   if (config.mode === "aws" && config.fileSystemId === null) throw new ConfigProblem("fileSystemId", "is required outside --local (set it in the config file, a codedetect:fileSystemId tag or CODEDETECT_FILE_SYSTEM_ID)");
+  const database = (["databaseSecretArn", "databaseEndpoint", "databaseCaSha256"] as const).filter((key) => config[key] !== null);
+  if (database.length > 0 && database.length < 3) {
+    const missing = (["databaseSecretArn", "databaseEndpoint", "databaseCaSha256"] as const).filter((key) => config[key] === null);
+    throw new ConfigProblem(missing.join(", "), `required with ${database.join(", ")} (the PostgreSQL database needs its secret, its endpoint and its CA bundle's sha256)`);
+  }
   const resolvedConfig = { ...config, stateDir: path.resolve(config.stateDir), sharedDir: path.resolve(config.sharedDir), migrateFrom: config.migrateFrom && path.resolve(config.migrateFrom) };
   const inside = (child: string, parent: string) => child === parent || child.startsWith(`${parent}${path.sep}`);
   if (resolvedConfig.migrateFrom && (inside(resolvedConfig.migrateFrom, resolvedConfig.sharedDir) || inside(resolvedConfig.sharedDir, resolvedConfig.migrateFrom))) {

@@ -1,5 +1,7 @@
-// The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate, stack up/down, pin, balancer).
+// The agent's one executor: compose's executor for run/write/wait, plus the host actions (mkdir, remove, aws, migrate, stack up/down, pin, download, balancer).
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { describeAgentAction, type AgentAction, type HostAction } from "../compose/actions.ts";
 import { ComposeError } from "../compose/errors.ts";
 import { createExecutor, type Probe } from "../compose/executor.ts";
@@ -58,6 +60,32 @@ async function writeAtomically(file: string, content: string): Promise<void> {
   await fs.rename(temporary, file);
 }
 
+/** The longest file a download action accepts (RDS's global bundle is about 160 KB). */
+const DOWNLOAD_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** Fetches, checks the pinned sha256 before anything is written, then writes beside the target and renames. */
+async function download(action: Extract<HostAction, { kind: "download" }>): Promise<string> {
+  const response = await fetch(action.url, { signal: AbortSignal.timeout(60_000) });
+  if (!response.ok) throw new Error(`GET ${action.url} answered ${response.status} ${response.statusText}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // read with a cap: a server that sends without end cannot fill the agent's memory
+  for await (const chunk of response.body ?? []) {
+    size += chunk.length;
+    if (size > DOWNLOAD_LIMIT_BYTES) throw new Error(`GET ${action.url} gave more than ${DOWNLOAD_LIMIT_BYTES} bytes: not RDS's CA bundle`);
+    chunks.push(Buffer.from(chunk));
+  }
+  const body = Buffer.concat(chunks);
+  const actual = createHash("sha256").update(body).digest("hex");
+  if (actual !== action.sha256) throw new Error(`${action.url} has sha256 ${actual}, not the pinned ${action.sha256}: nothing written (if AWS published a new bundle, check it and pin its sha256)`);
+  const temporary = `${action.path}.${process.pid}.tmp`;
+  await fs.mkdir(path.dirname(action.path), { recursive: true, mode: 0o755 });
+  await fs.writeFile(temporary, body, { mode: action.mode });
+  await fs.chmod(temporary, action.mode);
+  await fs.rename(temporary, action.path);
+  return `downloaded ${action.path} (sha256 ${actual})`;
+}
+
 async function performHost(action: HostAction, options: AgentExecutorOptions): Promise<string | null> {
   switch (action.kind) {
     case "mkdir":
@@ -88,6 +116,8 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
       await writeAtomically(action.record, `${JSON.stringify(LocalImageSchema.parse({ contextHash: action.context, image, builtAt: new Date().toISOString() }))}\n`);
       return `built ${image}`;
     }
+    case "download":
+      return download(action);
     case "balancer": {
       if (!options.aws) throw new Error(`no AWS adapter to ${action.op} at ${action.balancer}`);
       const balancer = createBalancer(action.balancer, options.aws);

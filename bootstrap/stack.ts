@@ -5,6 +5,7 @@ import path from "node:path";
 import { z } from "zod";
 import { defineStack, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
+import { CONTAINER_CA_FILE, databaseCaFile, databaseEnvFile } from "./steps/database.ts";
 import type { Identity } from "./step.ts";
 
 /** One Compose project per state directory: the configured name, else "codedetect" on AWS and "codedetect-<hash>" locally. */
@@ -62,6 +63,8 @@ export function stackModel(config: Config, identity: Identity | null, image: str
     hostPort: config.port,
     drainSeconds: config.drainSeconds,
     environment,
+    // RDS PostgreSQL: DATABASE_URL from the root-only env file (never in compose.yaml), the CA bundle bound read-only
+    ...(config.databaseSecretArn ? { envFile: databaseEnvFile(config.stateDir), readOnlyFiles: [{ source: databaseCaFile(config.stateDir), target: CONTAINER_CA_FILE }] } : {}),
     ...(config.logGroup ? { logGroup: config.logGroup, logRegion: identity?.region ?? config.region ?? undefined, logStream: identity?.instanceId } : {}),
   });
 }

@@ -128,6 +128,14 @@ export type HostAction =
       context: string;
     }
   | {
+      /** Fetch a public file over HTTPS and keep it only if its sha256 is the pinned one (RDS's CA bundle). */
+      kind: "download";
+      url: string;
+      sha256: string;
+      path: string;
+      mode: number;
+    }
+  | {
       /** Register or deregister a target with a load balancer named by `balancer` ("elbv2:<target group ARN>"; other adapters may follow). */
       kind: "balancer";
       op: "register" | "deregister";
@@ -154,6 +162,8 @@ export function describeAgentAction(action: AgentAction): string {
       return `down  ${action.project}   # ${action.purpose}`;
     case "pin-image":
       return `pin   ${action.image} as ${action.repository}@<digest> -> ${action.record}`;
+    case "download":
+      return `get   ${action.url} -> ${action.path} (mode ${action.mode.toString(8).padStart(4, "0")}, only if sha256 ${action.sha256})`;
     case "balancer":
       return `lb    ${action.op} ${action.target.id}:${action.target.port} at ${action.balancer}`;
     default:

@@ -41,12 +41,18 @@ export interface StackModel {
   restart: "unless-stopped" | "always" | "on-failure" | "no";
   user: string;
   tmpfsSize: string;
+  /** Compose's env_file for the service (root-only, holds DATABASE_URL); absent: none. Compose lets `environment` win over it: the model's own keys stay the model's. */
+  envFile?: string;
+  /** Host files bound read-only into the container; absent: none. */
+  readOnlyFiles?: { source: string; target: string }[];
 }
 
 export type { StackInput } from "./stack-schema.ts";
 
 /** The server's own shutdown after the drain: in-flight requests get ANALYZER_TIMEOUT_SECONDS + 10 (30 s by default). */
 export const IN_FLIGHT_GRACE_SECONDS = 30;
+/** The container's data directory. */
+const DATA_DIR = "/data";
 /** Environment the model sets itself (from its own fields). */
 export const MODEL_ENV_KEYS = ["DATA_DIR", "PORT", "HOST", "DRAIN_SECONDS", "IMAGE_TAG", "IMAGE_DIGEST"] as const;
 
@@ -101,7 +107,7 @@ export function defineStack(raw: unknown): StackModel {
     image,
     port: { bind: input.bindAddress ?? "0.0.0.0", host: input.hostPort ?? 5000, container: input.containerPort ?? 5000 },
     storage: { efsRoot, database: `${efsRoot}/codedetect/database`, uploads: `${efsRoot}/codedetect/uploads` },
-    dataDir: "/data",
+    dataDir: DATA_DIR,
     drainSeconds,
     stopGraceSeconds,
     environment,
@@ -115,7 +121,21 @@ export function defineStack(raw: unknown): StackModel {
     restart: input.restart ?? "unless-stopped",
     user: "1000:1000",
     tmpfsSize: input.tmpfsSize ?? "256m",
+    ...(input.envFile ? { envFile: input.envFile } : {}),
+    ...(input.readOnlyFiles?.length ? { readOnlyFiles: readOnlyFiles(input.readOnlyFiles, DATA_DIR) } : {}),
   };
+}
+
+/** Read-only files may not land on the data directory or on each other: a bind there would hide the shared tree. */
+function readOnlyFiles(files: { source: string; target: string }[], dataDir: string): { source: string; target: string }[] {
+  const seen = new Set<string>();
+  return files.map(({ source, target }, index) => {
+    const normal = path.posix.normalize(target);
+    if (normal === "/" || normal === dataDir || normal.startsWith(`${dataDir}/`)) throw configError(`readOnlyFiles.${index}.target`, `${target} is on the data directory ${dataDir}`, "bind the file elsewhere, e.g. under /etc");
+    if (seen.has(normal)) throw configError(`readOnlyFiles.${index}.target`, `${target} is bound twice`, "give each file its own target");
+    seen.add(normal);
+    return { source: path.posix.normalize(source), target: normal };
+  });
 }
 
 /** How long a new container may take to turn healthy before it counts as failed, derived from its health check. */

@@ -48,9 +48,14 @@ export function composeDocument(model: StackModel): Record<string, unknown> {
         tmpfs: [`/tmp:size=${model.tmpfsSize},mode=1777`],
         cap_drop: ["ALL"],
         security_opt: ["no-new-privileges:true"],
+        ...(model.envFile ? { env_file: [{ path: model.envFile, required: true }] } : {}),
         environment: containerEnvironment(model),
         ports: [{ target: model.port.container, published: String(model.port.host), host_ip: model.port.bind, protocol: "tcp" }],
-        volumes: [bind(model.storage.database, `${model.dataDir}/database`), bind(model.storage.uploads, `${model.dataDir}/uploads`)],
+        volumes: [
+          bind(model.storage.database, `${model.dataDir}/database`),
+          bind(model.storage.uploads, `${model.dataDir}/uploads`),
+          ...(model.readOnlyFiles ?? []).map((file) => ({ ...bind(file.source, file.target), read_only: true })),
+        ],
         healthcheck: {
           test: HEALTH_COMMAND,
           interval: `${h.intervalSeconds}s`,

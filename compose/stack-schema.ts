@@ -45,6 +45,10 @@ export const stackInputSchema = z.strictObject({
     .optional(),
   restart: z.enum(RESTART_POLICIES).optional(),
   tmpfsSize: matching(SIZE, "256m").optional(),
+  /** A root-only file of KEY=VALUE lines Compose reads into the container's environment (DATABASE_URL: secrets never in compose.yaml). */
+  envFile: absolute.optional(),
+  /** Host files bound read-only into the container (the database's CA bundle). */
+  readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).max(8).optional(),
 });
 
 export type StackInput = z.infer<typeof stackInputSchema>;
@@ -70,4 +74,6 @@ export const stackModelSchema = z.strictObject({
   restart: z.enum(RESTART_POLICIES),
   user: z.string().regex(/^\d+:\d+$/),
   tmpfsSize: z.string().regex(SIZE),
+  envFile: absolute.optional(),
+  readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).optional(),
 });

@@ -17,7 +17,7 @@ export class DatabaseSecretError extends Error {
 
 export interface DatabaseHandOver {
   secretArn: string;
-  /** host:port of the database (the instance tag codedetect-database-endpoint). */
+  /** host:port of the database (the instance tag codedetect:databaseEndpoint). */
   endpoint: string;
   region: string;
   /** Where the server will find RDS's CA bundle (verified TLS: sslmode=verify-full). */
@@ -33,7 +33,9 @@ export interface DatabaseHandOver {
 export function databaseEnvironment(secret: DatabaseSecret, endpoint: string, caFile: string, database = "codedetect"): string {
   const match = ENDPOINT.exec(endpoint);
   if (!match || Number(match[3]) < 1 || Number(match[3]) > 65535) throw new DatabaseSecretError(`database endpoint "${endpoint}" is not host:port`);
-  const url = `postgres://${encodeURIComponent(secret.username)}:${encodeURIComponent(secret.password)}@${match[1]}:${match[3]}/${encodeURIComponent(database)}?sslmode=verify-full`;
+  // percent-encode !'()* too: the URL then holds no character an env-file reader could take for quoting
+  const encode = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const url = `postgres://${encode(secret.username)}:${encode(secret.password)}@${match[1]}:${match[3]}/${encode(database)}?sslmode=verify-full`;
   return `DATABASE_URL=${url}\nDATABASE_CA_FILE=${caFile}\n`;
 }
 

@@ -1,5 +1,6 @@
-// The steps in the order they run: identify, mount, layout, migrate, then image (local build), start, verify, signal (issue 7, steps 1–7).
+// The steps in the order they run: identify, mount, layout, migrate, database (RDS only), then image (local build), start, verify, signal (issue 7, steps 1–7).
 import type { AnyStep } from "../step.ts";
+import { databaseStep } from "./database.ts";
 import { identify } from "./identify.ts";
 import { imageStep } from "./image.ts";
 import { layout } from "./layout.ts";
@@ -9,4 +10,4 @@ import { signalStep } from "./signal.ts";
 import { startStep } from "./start.ts";
 import { verifyStep } from "./verify.ts";
 
-export const STEPS: AnyStep[] = [identify, mount, layout, migrateStep, imageStep, startStep, verifyStep, signalStep];
+export const STEPS: AnyStep[] = [identify, mount, layout, migrateStep, databaseStep, imageStep, startStep, verifyStep, signalStep];

@@ -18,13 +18,29 @@ export const databaseParameters: Record<string, Json> = {
     AllowedValues: ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.m7g.large", "db.r7g.large"],
     Description: "The RDS instance class (rds-postgresql only).",
   },
+  DatabaseCaBundleSha256: {
+    Type: "String",
+    Default: "",
+    AllowedPattern: "^([a-f0-9]{64})?$",
+    ConstraintDescription: "64 lower-case hex digits, or empty with sqlite-efs",
+    Description: "rds-postgresql only, required there: sha256sum of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem as you checked it; the instances refuse any other bundle (see cloudformation/README.md).",
+  },
+};
+
+/** With PostgreSQL the CA bundle's pin is required: without it no instance could verify the database. */
+export const databaseRules: Record<string, Json> = {
+  DatabaseCaBundlePinned: {
+    RuleCondition: { "Fn::Equals": [ref("DatabaseBackend"), "rds-postgresql"] },
+    Assertions: [{ Assert: { "Fn::Not": [{ "Fn::Equals": [ref("DatabaseCaBundleSha256"), ""] }] }, AssertDescription: "DatabaseBackend=rds-postgresql needs DatabaseCaBundleSha256 (the sha256 of RDS's CA bundle)" }],
+  },
 };
 
 export const databaseCondition = "UsePostgresql";
 
-/** The two tags the agent reads from instance metadata (tags are enabled in the launch template) to find its database. */
-export const DATABASE_SECRET_TAG = "codedetect-database-secret";
-export const DATABASE_ENDPOINT_TAG = "codedetect-database-endpoint";
+/** The tags the agent reads (ec2:DescribeTags, as every codedetect:<setting> tag) to find its database and pin its CA bundle. */
+export const DATABASE_SECRET_TAG = "codedetect:databaseSecretArn";
+export const DATABASE_ENDPOINT_TAG = "codedetect:databaseEndpoint";
+export const DATABASE_CA_SHA256_TAG = "codedetect:databaseCaSha256";
 
 const when = (resource: Resource): Resource => ({ ...resource, Condition: databaseCondition });
 
@@ -92,7 +108,7 @@ export const databaseSecretStatement: Json = ifCondition(
 );
 
 /**
- * The group's tags: with PostgreSQL, two more (propagated to instances) naming the secret and the endpoint. One Fn::If
+ * The group's tags: with PostgreSQL, three more (propagated to instances) naming the secret, the endpoint and the CA bundle's sha256. One Fn::If
  * over the whole list, not AWS::NoValue inside it (moto 5.2 fails on a removed list item there).
  */
 export function withDatabaseTags(tags: Json[]): Json {
@@ -100,6 +116,7 @@ export function withDatabaseTags(tags: Json[]): Json {
     ...tags,
     { Key: DATABASE_SECRET_TAG, Value: getAtt("Database", "MasterUserSecret.SecretArn"), PropagateAtLaunch: true },
     { Key: DATABASE_ENDPOINT_TAG, Value: ENDPOINT, PropagateAtLaunch: true },
+    { Key: DATABASE_CA_SHA256_TAG, Value: ref("DatabaseCaBundleSha256"), PropagateAtLaunch: true },
   ], tags);
 }
 

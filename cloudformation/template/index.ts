@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { userDataForTemplate } from "../../bootstrap/user-data/cloud-config.ts";
 import { IMAGE_URI_MAX_LENGTH } from "../../bootstrap/user-data/values.ts";
 import { compute } from "./compute.ts";
-import { database, databaseCondition, databaseOutputs, databaseParameters } from "./database.ts";
+import { database, databaseCondition, databaseOutputs, databaseParameters, databaseRules } from "./database.ts";
 import { base64, equals, getAtt, ifCondition, ref, sub, type Json, type Resource } from "./intrinsics.ts";
 import { monitoring } from "./monitoring.ts";
 import { firewall, loadBalancing, securityGroups } from "./network.ts";
@@ -42,7 +42,7 @@ export function buildTemplate(): BuiltTemplate {
       Description: DESCRIPTION,
       Metadata: metadata,
       Parameters: { ...parameters, ...databaseParameters, ImageUri: imageParameter },
-      Rules: rules,
+      Rules: { ...rules, ...databaseRules },
       Conditions: { ...conditions, [databaseCondition]: equals(ref("DatabaseBackend"), "rds-postgresql") },
       Resources: resources as unknown as Json,
       Outputs: outputs,

@@ -66,7 +66,7 @@ export const metadata: Json = {
     ParameterGroups: [
       { Label: { default: "Network" }, Parameters: ["VpcId", "InstanceSubnetA", "InstanceSubnetB", "LoadBalancerSubnets"] },
       { Label: { default: "Application" }, Parameters: ["ImageUri", "EcrRepositoryName", "InstanceType", "MinSize", "DesiredCapacity", "MaxSize", "LatestAmiId"] },
-      { Label: { default: "Database" }, Parameters: ["DatabaseBackend", "DatabaseInstanceClass"] },
+      { Label: { default: "Database" }, Parameters: ["DatabaseBackend", "DatabaseInstanceClass", "DatabaseCaBundleSha256"] },
       { Label: { default: "DNS and TLS (optional)" }, Parameters: ["DomainName", "HostedZoneId"] },
       { Label: { default: "Operations" }, Parameters: ["AlertEmail", "EnableWaf", "LogRetentionDays"] },
     ],

@@ -69,7 +69,7 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     assert.match(result.stdout, new RegExp(`^CodeDetect is up at ${url().replaceAll(".", "\\.")}$`, "m"));
     const steps = journal(path.join(root, "state")).steps;
     assert.deepEqual(Object.fromEntries(Object.entries(steps).map(([name, entry]) => [name, entry.outcome])), {
-      identify: "done", mount: "done", layout: "done", migrate: "done", image: "done", start: "done", verify: "unchanged", signal: "unchanged",
+      identify: "done", mount: "done", layout: "done", migrate: "done", database: "unchanged", image: "done", start: "done", verify: "unchanged", signal: "unchanged",
     });
     const stats = (await (await fetch(`${url()}/api/stats`)).json()) as { total_analyses: number };
     assert.equal(stats.total_analyses, ROWS, "the server on the shared tree serves every migrated row");

@@ -18,6 +18,7 @@ const IAM_PREFIX: Record<string, string> = {
   "elastic-load-balancing-v2": "elasticloadbalancing",
   efs: "elasticfilesystem",
   ec2: "ec2",
+  "secrets-manager": "secretsmanager",
 };
 
 /** AWS CLI commands whose IAM action is not the command's name in PascalCase. */
@@ -49,6 +50,8 @@ const EXPECTED_SCOPE: Record<string, unknown> = {
   "elasticfilesystem:DescribeMountTargets": FILE_SYSTEM,
   "ec2:DescribeTags": "*",
   "ecr:GetAuthorizationToken": "*",
+  // the database step (RDS only): this stack's database's own secret, nothing else
+  "secretsmanager:GetSecretValue": { "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"] },
 };
 
 function sourceFiles(dir: string): string[] {
@@ -100,7 +103,7 @@ const calls = () => new Map([...agentActions(sourceFiles(path.join(ROOT, "bootst
 
 test("the parsers find the agent's and the launcher's calls (so the checks below are about something)", () => {
   const found = calls();
-  for (const action of ["cloudformation:SignalResource", "elasticloadbalancing:RegisterTargets", "autoscaling:CompleteLifecycleAction", "ec2:DescribeTags", "ecr:GetAuthorizationToken"]) assert.ok(found.has(action), `${action} not found in ${[...found.keys()].join(", ")}`);
+  for (const action of ["cloudformation:SignalResource", "elasticloadbalancing:RegisterTargets", "autoscaling:CompleteLifecycleAction", "ec2:DescribeTags", "ecr:GetAuthorizationToken", "secretsmanager:GetSecretValue"]) assert.ok(found.has(action), `${action} not found in ${[...found.keys()].join(", ")}`);
   // A call added to an adapter is found without anyone listing it.
   const extra = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "iam-test-")), "extra.ts");
   try {
@@ -132,4 +135,17 @@ test("the role allows nothing more: each permission is used by the agent, the la
   assert.deepEqual(unused, [], "permissions nothing on the instance uses");
   assert.equal(new Set(allowed).size, allowed.length, "no action granted twice");
   for (const action of Object.keys(HOST_PROGRAM_ACTIONS)) assert.ok(allowed.includes(action), `${action} (${HOST_PROGRAM_ACTIONS[action]}) is not allowed`);
+});
+
+test("the database secret's read exists only with DatabaseBackend=rds-postgresql, and names no other secret", () => {
+  const template = parse(fs.readFileSync(path.join(ROOT, "cloudformation/codedetect.yaml"), "utf8"));
+  const statements = template.Resources.InstanceRole.Properties.Policies[0].PolicyDocument.Statement as Record<string, unknown>[];
+  const secretStatements = statements.filter((s) => JSON.stringify(s).includes("secretsmanager"));
+  assert.equal(secretStatements.length, 1);
+  const [condition, statement, otherwise] = secretStatements[0]!["Fn::If"] as [string, Statement, unknown];
+  assert.equal(condition, "UsePostgresql");
+  assert.deepEqual(template.Conditions.UsePostgresql, { "Fn::Equals": [{ Ref: "DatabaseBackend" }, "rds-postgresql"] });
+  assert.deepEqual(otherwise, { Ref: "AWS::NoValue" });
+  assert.deepEqual(statement.Action, ["secretsmanager:GetSecretValue"]);
+  assert.deepEqual(statement.Resource, { "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"] });
 });

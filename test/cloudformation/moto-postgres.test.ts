@@ -13,10 +13,12 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { motoUnavailable, startMoto } from "../bootstrap/loopback.ts";
+import { resolveConfig, tagLayer } from "../../bootstrap/config.ts";
 import { cli, parameterOverrides, twoZoneNetwork, type Cli, type Network } from "./aws-cli.ts";
 
 const TEMPLATE = path.resolve(import.meta.dirname, "../../cloudformation/codedetect.yaml");
 const STACK = "codedetect-moto-pg";
+const CA_SHA256 = "c".repeat(64);
 const STAND_IN_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-stand-in-AbCdEf";
 
 /** The committed template with moto's missing attribute replaced (see above); everything else byte for byte. */
@@ -46,7 +48,7 @@ after(() => moto?.stop());
 
 test("DatabaseBackend=rds-postgresql deploys: RDS PostgreSQL Multi-AZ, encrypted, private, its password in Secrets Manager, reachable from the instances only", { skip, timeout: 300_000 }, async () => {
   const deploy = await aws.run("cloudformation", "deploy", "--stack-name", STACK, "--template-file", deployableCopy(), "--capabilities", "CAPABILITY_IAM", "--parameter-overrides",
-    ...parameterOverrides(network, { DatabaseBackend: "rds-postgresql", DatabaseInstanceClass: "db.t4g.small" }));
+    ...parameterOverrides(network, { DatabaseBackend: "rds-postgresql", DatabaseInstanceClass: "db.t4g.small", DatabaseCaBundleSha256: CA_SHA256 }));
   assert.equal(deploy.exitCode, 0, deploy.stderr);
   const resources = (await aws.json("cloudformation", "list-stack-resources", "--stack-name", STACK)).StackResourceSummaries as { LogicalResourceId: string; PhysicalResourceId: string }[];
   const physical = Object.fromEntries(resources.map((r) => [r.LogicalResourceId, r.PhysicalResourceId]));
@@ -66,6 +68,10 @@ test("DatabaseBackend=rds-postgresql deploys: RDS PostgreSQL Multi-AZ, encrypted
   assert.deepEqual(statement, { Sid: "ReadTheDatabaseSecret", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: STAND_IN_SECRET });
   const instances = (await aws.json("autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", physical.AutoScalingGroup!)).AutoScalingGroups[0];
   const tags = Object.fromEntries(instances.Tags.map((t: { Key: string; Value: string }) => [t.Key, t.Value]));
-  assert.equal(tags["codedetect-database-secret"], STAND_IN_SECRET);
-  assert.equal(tags["codedetect-database-endpoint"], `${db.Endpoint.Address}:${db.Endpoint.Port}`);
+  assert.equal(tags["codedetect:databaseSecretArn"], STAND_IN_SECRET);
+  assert.equal(tags["codedetect:databaseEndpoint"], `${db.Endpoint.Address}:${db.Endpoint.Port}`);
+  assert.equal(tags["codedetect:databaseCaSha256"], CA_SHA256);
+  // the agent takes them as configuration, as it takes every codedetect:<setting> tag
+  const { config } = resolveConfig(false, { tags: tagLayer(tags), file: { fileSystemId: "fs-0123456789abcdef0" } });
+  assert.deepEqual([config.databaseSecretArn, config.databaseEndpoint, config.databaseCaSha256], [STAND_IN_SECRET, tags["codedetect:databaseEndpoint"], CA_SHA256]);
 });
