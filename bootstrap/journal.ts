@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { readRecordFile } from "./record-file.ts";
 
 export const JournalEntrySchema = z
   .object({
@@ -31,25 +32,7 @@ export function journalPath(stateDir: string): string {
 /** The journal, or an empty one when none exists yet; a journal that does not fit the schema stops the agent before it changes anything. */
 export function readJournal(stateDir: string): Journal {
   const file = journalPath(stateDir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, steps: {} };
-    throw error;
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`journal ${file} is not JSON (${(error as Error).message}); move it aside and re-run`);
-  }
-  const parsed = JournalSchema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`journal ${file} does not fit its schema at ${issue.path.join(".") || "(top level)"}: ${issue.message}; move it aside and re-run`);
-  }
-  return parsed.data;
+  return readRecordFile(file, JournalSchema, "move it aside and re-run") ?? { version: 1, steps: {} };
 }
 
 /** Records one step's outcome: a whole new file renamed over the old, so a crash leaves the old journal or the new one. */

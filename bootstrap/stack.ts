@@ -1,8 +1,8 @@
 // The instance's stack model, built from the agent's configuration: compose/'s StackModel for this state directory, image, port and shared tree.
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { readRecordFile } from "./record-file.ts";
 import { defineStack, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
 import { CONTAINER_CA_FILE, databaseCaFile, databaseEnvFile } from "./steps/database.ts";
@@ -24,22 +24,7 @@ export function localImageFile(stateDir: string): string {
 }
 
 export function readLocalImage(stateDir: string): LocalImage | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(localImageFile(stateDir), "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  let data: unknown = null;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    /* reported below */
-  }
-  const parsed = LocalImageSchema.safeParse(data);
-  if (!parsed.success) throw new Error(`${localImageFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.path.join(".") || "top level"}: ${parsed.error.issues[0]!.message}); remove it and re-run (the image is rebuilt)`);
-  return parsed.data;
+  return readRecordFile(localImageFile(stateDir), LocalImageSchema, "remove it and re-run (the image is rebuilt)");
 }
 
 /** The image this instance runs: the configured one, else (local mode) the one built and pinned here. */

@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { readRecordFile } from "../record-file.ts";
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const FileRecord = z.object({ path: z.string().min(1), sha256, size: z.number().int().min(0) }).strict();
@@ -60,22 +61,7 @@ export function migrationPaths(target: string) {
 
 /** Reads a record; absent is null, and one that does not fit its schema stops everything (it is never guessed at). */
 export function readRecord<T>(file: string, schema: z.ZodType<T>): T | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${file} is not JSON (${(error as Error).message}); inspect it by hand`);
-  }
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) throw new Error(`${file} does not fit its schema at ${parsed.error.issues[0]!.path.join(".")}: ${parsed.error.issues[0]!.message}; inspect it by hand`);
-  return parsed.data;
+  return readRecordFile(file, schema, "inspect it by hand");
 }
 
 /** A whole new file renamed into place: readers see the old record or the new one, never half of one. */

@@ -1,9 +1,9 @@
 // Step 1, identify: who and where this instance is (IMDSv2, or the host in local mode), and its codedetect:* tags for configuration.
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { readRecordFile } from "../record-file.ts";
 import type { AgentAction } from "../../compose/actions.ts";
 import { TAG_PREFIX, type Config } from "../config.ts";
 import { StepError } from "../errors.ts";
@@ -35,21 +35,7 @@ export function identityFile(stateDir: string): string {
 export type RecordedIdentity = z.infer<typeof IdentitySchema>;
 
 export function readRecordedIdentity(stateDir: string): RecordedIdentity | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(identityFile(stateDir), "utf8");
-  } catch {
-    return null;
-  }
-  let data: unknown = null;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    /* reported below as not fitting */
-  }
-  const parsed = IdentitySchema.safeParse(data);
-  if (!parsed.success) throw new Error(`${identityFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.message}); remove it and re-run`);
-  return parsed.data;
+  return readRecordFile(identityFile(stateDir), IdentitySchema, "remove it and re-run");
 }
 
 /** Only the tags meant for the agent, sorted, so that the record compares stably. */

@@ -1,7 +1,7 @@
 // Step 7, signal: tell CloudFormation this instance is up (SignalResource SUCCESS, UniqueId = instance ID), once; FAILURE as soon as a step fails.
-import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { readRecordFile } from "../record-file.ts";
 import type { AgentAction } from "../../compose/actions.ts";
 import type { Config } from "../config.ts";
 import type { StepError } from "../errors.ts";
@@ -15,22 +15,7 @@ export function signalFile(stateDir: string): string {
 }
 
 export function readSignalRecord(stateDir: string): SignalRecord | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(signalFile(stateDir), "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  let data: unknown = null;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    /* reported below */
-  }
-  const parsed = SignalRecordSchema.safeParse(data);
-  if (!parsed.success) throw new Error(`${signalFile(stateDir)} does not fit its schema (${parsed.error.issues[0]!.message}); remove it and re-run`);
-  return parsed.data;
+  return readRecordFile(signalFile(stateDir), SignalRecordSchema, "remove it and re-run");
 }
 
 export interface SignalSeen {
