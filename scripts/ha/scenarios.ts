@@ -1,0 +1,187 @@
+// The availability scenarios against a running fleet, each returning its figures: load, duration, requests, failures, degraded seconds, rows expected and found.
+import { execa } from "execa";
+import { checkAcknowledged, countRows } from "./check.ts";
+import { bootstrap, crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
+import { CHECK } from "./haproxy.ts";
+import { addInstance, retire, slotStatus, type Harness } from "./harness.ts";
+import { startLoad, type LoadOptions, type LoadReport } from "./load.ts";
+
+export interface ScenarioResult {
+  name: string;
+  load: string;
+  seconds: number;
+  sent: number;
+  failed: number;
+  /** 503/429 with Retry-After (overload said properly). */
+  refused: number;
+  degradedSeconds: number;
+  /** Acknowledged uploads: the rows the analysis table must have gained. */
+  rowsExpected: number;
+  rowsFound: number;
+  /** Acknowledged uploads missing (row or file) or stored with another checksum. */
+  lost: number;
+  /** Answers whose file_hash was not the sha256 of what was sent. */
+  mismatched: number;
+  notes: string[];
+  failures: LoadReport["failures"];
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function describeLoad(options: Omit<LoadOptions, "url">): string {
+  return `${options.connections} connections, ${options.mix === "mixed" ? "health/stats/distinct upload/identical upload" : "distinct and identical uploads"}`;
+}
+
+/** Runs `during` under load and settles the books: rows gained vs acknowledged, every acknowledged upload stored intact. */
+async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions, "url">, during: (progress: { failures: () => number; acknowledged: () => number; elapsed: () => number }) => Promise<string[]>): Promise<ScenarioResult> {
+  const shared = sharedDir(harness.options);
+  const before = countRows(shared);
+  const started = Date.now();
+  const running = startLoad({ ...load, url: harness.options.haproxy.url });
+  let notes: string[];
+  try {
+    notes = await during({ failures: running.failuresSoFar, acknowledged: running.acknowledgedSoFar, elapsed: () => (Date.now() - started) / 1000 });
+  } finally {
+    var report = await running.stop();
+  }
+  const after = countRows(shared);
+  const check = checkAcknowledged(shared, report.acknowledged);
+  const lost = new Set([...check.missingRows, ...check.missingFiles, ...check.corruptFiles]).size;
+  if (lost > 0) notes.push(`lost: rows ${check.missingRows.length}, files ${check.missingFiles.length}, corrupt ${check.corruptFiles.length}`);
+  return {
+    name,
+    load: describeLoad(load),
+    seconds: report.seconds,
+    sent: report.sent,
+    failed: report.failures.length,
+    refused: report.refused,
+    degradedSeconds: report.degradedSeconds,
+    rowsExpected: report.acknowledgedUploads,
+    rowsFound: after.analyses - before.analyses,
+    lost,
+    mismatched: report.mismatched,
+    notes,
+    failures: report.failures,
+  };
+}
+
+/** Waits until at least `count` uploads are acknowledged (the load is flowing), bounded. */
+async function warmUp(progress: { acknowledged: () => number }, count: number, limitMs = 120_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  const start = progress.acknowledged();
+  while (progress.acknowledged() - start < count && Date.now() < deadline) await sleep(200);
+}
+
+/** 1: each instance in turn leaves the pool, drains and stops (SIGTERM to its supervisor); a new one with `newImage` boots, is health-gated and joins. */
+export function rollingDeploy(harness: Harness, newImage: string, load: Omit<LoadOptions, "url">): Promise<ScenarioResult> {
+  return underLoad(harness, "1 rolling deploy", load, async (progress) => {
+    await warmUp(progress, 3);
+    const notes: string[] = [];
+    for (const old of [...harness.live]) {
+      const code = await terminate(old);
+      retire(harness, old);
+      if (code !== 0) notes.push(`${old.name}'s supervisor exited ${code}`);
+      const fresh = await addInstance(harness, newImage);
+      notes.push(`${old.name} → ${fresh.name}`);
+      await warmUp(progress, 2);
+    }
+    harness.image = newImage;
+    return notes;
+  });
+}
+
+/** 2: kill -9 of one instance's container and agent; errors until HAProxy routes around it; the agent (as systemd would restart it) brings it back. */
+export function instanceDies(harness: Harness, load: Omit<LoadOptions, "url">, settleSeconds: number): Promise<ScenarioResult & { afterDetection: number; crashAt: number }> {
+  let crashAt = 0;
+  return underLoad(harness, "2 instance dies", load, async (progress) => {
+    await warmUp(progress, 3);
+    const victim = harness.live[0]!;
+    crashAt = progress.elapsed();
+    await crash(victim);
+    const notes = [`killed ${victim.name} (container and agent) at ${crashAt.toFixed(1)} s`];
+    // the load runs on the survivors while HAProxy's checks see it gone
+    await sleep(CHECK.interSeconds * CHECK.fall * 1000 + 3000);
+    notes.push(`HAProxy: ${victim.name} ${await slotStatus(harness, victim)} after ${(progress.elapsed() - crashAt).toFixed(1)} s`);
+    // the agent restarted (systemd's Restart=always): bootstrap converges the same state dir, then supervise again
+    await bootstrap(harness.options, victim);
+    startSupervisor(harness.options, victim);
+    notes.push(`${victim.name} back (${await slotStatus(harness, victim)}) at ${progress.elapsed().toFixed(1)} s`);
+    await sleep(settleSeconds * 1000);
+    return notes;
+  }).then((result) => {
+    const window = CHECK.interSeconds * CHECK.fall + CHECK.timeoutMs / 1000 + 1;
+    const afterDetection = result.failures.filter((f) => f.at > crashAt + window).length;
+    const degraded = result.failures.length === 0 ? 0 : Math.max(...result.failures.map((f) => f.at)) - crashAt;
+    return { ...result, degradedSeconds: Math.max(0, degraded), afterDetection, crashAt };
+  });
+}
+
+/** 4: uploads only, through every instance at once, for `seconds`. */
+export function concurrentWriters(harness: Harness, load: Omit<LoadOptions, "url">, seconds: number): Promise<ScenarioResult> {
+  return underLoad(harness, "4 concurrent writers", load, async () => {
+    await sleep(seconds * 1000);
+    return [`${harness.live.length} instances`];
+  });
+}
+
+/** 3: a third instance joins; it does not migrate again and serves the data already there at once. */
+export function scaleOut(harness: Harness, load: Omit<LoadOptions, "url">, known: string[]): Promise<ScenarioResult & { servedKnown: number; knownChecked: number }> {
+  let servedKnown = 0;
+  return underLoad(harness, "3 scale out", load, async (progress) => {
+    await warmUp(progress, 2);
+    const fresh = await addInstance(harness, harness.image);
+    const notes = [`${fresh.name} joined; ${harness.live.length} instances`];
+    const journal = await execa(process.execPath, ["bootstrap/cli.ts", "status", "--json", "--local", "--state-dir", fresh.stateDir, "--shared-dir", sharedDir(harness.options), "--port", String(fresh.slot.port)], { reject: false, env: { ...process.env, CODEDETECT_PROJECT: fresh.project } });
+    const migrate = /"migrate"[^}]*"actions":\s*(\d+)/.exec(String(journal.stdout))?.[1];
+    if (migrate !== undefined) notes.push(`migrate step actions: ${migrate}`);
+    for (const hash of known) {
+      const answer = await fetch(`http://127.0.0.1:${fresh.slot.port}/api/analysis/${hash}`).catch(() => null);
+      if (answer?.status === 200) servedKnown += 1;
+    }
+    notes.push(`${fresh.name} served ${servedKnown} of ${known.length} earlier uploads directly`);
+    await warmUp(progress, 2);
+    return notes;
+  }).then((result) => ({ ...result, servedKnown, knownChecked: known.length }));
+}
+
+/** 6: SIGTERM to one instance's supervise process group while requests are in flight: they complete; it leaves the pool before its container stops. */
+export function termination(harness: Harness, load: Omit<LoadOptions, "url">): Promise<ScenarioResult & { leftBeforeStop: boolean }> {
+  let leftBeforeStop = false;
+  return underLoad(harness, "6 termination in flight", load, async (progress) => {
+    await warmUp(progress, 3);
+    const victim = harness.live[0]!;
+    let leftAt: number | null = null;
+    let stoppedAt: number | null = null;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const status = await slotStatus(harness, victim).catch(() => "?");
+        if (leftAt === null && /MAINT/.test(status)) leftAt = Date.now();
+        const running = (await execa("docker", ["ps", "--quiet", "--filter", `label=com.docker.compose.project=${victim.project}`], { reject: false })).stdout.trim();
+        if (stoppedAt === null && running === "") stoppedAt = Date.now();
+        await sleep(100);
+      }
+    })();
+    const code = await terminate(victim);
+    retire(harness, victim);
+    await sleep(500);
+    watching = false;
+    await watch;
+    leftBeforeStop = leftAt !== null && stoppedAt !== null && leftAt < stoppedAt;
+    const notes = [`${victim.name} exited ${code}; left the pool ${leftAt !== null && stoppedAt !== null ? `${((stoppedAt - leftAt) / 1000).toFixed(1)} s before its container stopped` : "(not observed)"}`];
+    const fresh = await addInstance(harness, harness.image);
+    notes.push(`replaced by ${fresh.name}`);
+    return notes;
+  }).then((result) => ({ ...result, leftBeforeStop }));
+}
+
+/** A derived image ("the new version"): the fleet's image with a label, pinned by digest the way local mode pins its build. */
+export async function newVersionOf(image: string, label: string): Promise<string> {
+  const { pinImage } = await import("../../bootstrap/adapters/pin.ts");
+  const tag = `cdha-next:${label}`;
+  const built = await execa("docker", ["build", "--quiet", "-t", tag, "-"], { input: `FROM ${image}\nLABEL codedetect.ha.version="${label}"\n`, reject: false, timeout: 300_000 });
+  if (built.exitCode !== 0) throw new Error(`docker build of the new version failed: ${String(built.stderr).trim()}`);
+  return pinImage(tag, "cdha-next");
+}
+
+export type { Instance };
