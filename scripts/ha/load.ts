@@ -131,6 +131,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
   });
   const requests = options.mix === "mixed" ? [get("/api/health"), upload(true), get("/api/stats"), upload(false), get("/api/health")] : [upload(true), upload(false), get("/api/health")];
   let result: { errors: number; timeouts: number } | null = null;
+  let stopper: () => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
     const instance = autocannon({ url: options.url, connections: options.connections, duration: options.maxSeconds, timeout: 60, requests }, (error, outcome) => {
       if (error) reject(error);
@@ -142,7 +143,6 @@ export function startLoad(options: LoadOptions): RunningLoad {
     instance.on("reqError", (error) => failures.push({ at: since(), what: `connection error: ${error.message}` }));
     stopper = () => instance.stop();
   });
-  let stopper: () => void = () => {};
   return {
     failuresSoFar: () => failures.length,
     acknowledgedSoFar: () => acknowledgedUploads,

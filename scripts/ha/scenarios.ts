@@ -1,7 +1,7 @@
 // The availability scenarios against a running fleet, each returning its figures: load, duration, requests, failures, degraded seconds, rows expected and found.
 import { execa } from "execa";
 import { checkAcknowledged, countRows } from "./check.ts";
-import { bootstrap, crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
+import { crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
 import { CHECK } from "./haproxy.ts";
 import { addInstance, retire, slotStatus, type Harness } from "./harness.ts";
 import { startLoad, type LoadOptions, type LoadReport } from "./load.ts";
@@ -41,9 +41,11 @@ async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions,
   let notes: string[];
   try {
     notes = await during({ failures: running.failuresSoFar, acknowledged: running.acknowledgedSoFar, elapsed: () => (Date.now() - started) / 1000 });
-  } finally {
-    var report = await running.stop();
+  } catch (error) {
+    await running.stop();
+    throw error;
   }
+  const report = await running.stop();
   const after = countRows(shared);
   const check = checkAcknowledged(shared, report.acknowledged);
   const lost = new Set([...check.missingRows, ...check.missingFiles, ...check.corruptFiles]).size;
@@ -63,6 +65,16 @@ async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions,
     notes,
     failures: report.failures,
   };
+}
+
+/** Polls HAProxy until the instance's slot status matches, bounded; whether it did. */
+async function waitForStatus(harness: Harness, instance: Instance, status: RegExp, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (status.test(await slotStatus(harness, instance).catch(() => ""))) return true;
+    await sleep(250);
+  }
+  return false;
 }
 
 /** Waits until at least `count` uploads are acknowledged (the load is flowing), bounded. */
@@ -91,8 +103,9 @@ export function rollingDeploy(harness: Harness, newImage: string, load: Omit<Loa
 }
 
 /** 2: kill -9 of one instance's container and agent; errors until HAProxy routes around it; the agent (as systemd would restart it) brings it back. */
-export function instanceDies(harness: Harness, load: Omit<LoadOptions, "url">, settleSeconds: number): Promise<ScenarioResult & { afterDetection: number; crashAt: number }> {
+export function instanceDies(harness: Harness, load: Omit<LoadOptions, "url">, settleSeconds: number): Promise<ScenarioResult & { afterDetection: number; crashAt: number; back: boolean }> {
   let crashAt = 0;
+  let back = false;
   return underLoad(harness, "2 instance dies", load, async (progress) => {
     await warmUp(progress, 3);
     const victim = harness.live[0]!;
@@ -102,17 +115,19 @@ export function instanceDies(harness: Harness, load: Omit<LoadOptions, "url">, s
     // the load runs on the survivors while HAProxy's checks see it gone
     await sleep(CHECK.interSeconds * CHECK.fall * 1000 + 3000);
     notes.push(`HAProxy: ${victim.name} ${await slotStatus(harness, victim)} after ${(progress.elapsed() - crashAt).toFixed(1)} s`);
-    // the agent restarted (systemd's Restart=always): bootstrap converges the same state dir, then supervise again
-    await bootstrap(harness.options, victim);
+    // systemd restarts the agent's supervise (Restart=always): it finds the stack (restarted by Docker's policy, or not) and
+    // recreates it when unhealthy; HAProxy takes it back after `rise` passing checks.
+    // (A bootstrap re-run here refuses: compose/'s health gate reads the killed container's restart count as a crash loop.)
     startSupervisor(harness.options, victim);
-    notes.push(`${victim.name} back (${await slotStatus(harness, victim)}) at ${progress.elapsed().toFixed(1)} s`);
+    back = await waitForStatus(harness, victim, /^UP$/, 180_000);
+    notes.push(`${victim.name} ${back ? "back in the pool" : "NOT back in the pool"} at ${progress.elapsed().toFixed(1)} s (${await slotStatus(harness, victim)})`);
     await sleep(settleSeconds * 1000);
     return notes;
   }).then((result) => {
     const window = CHECK.interSeconds * CHECK.fall + CHECK.timeoutMs / 1000 + 1;
     const afterDetection = result.failures.filter((f) => f.at > crashAt + window).length;
     const degraded = result.failures.length === 0 ? 0 : Math.max(...result.failures.map((f) => f.at)) - crashAt;
-    return { ...result, degradedSeconds: Math.max(0, degraded), afterDetection, crashAt };
+    return { ...result, degradedSeconds: Math.max(0, degraded), afterDetection, crashAt, back };
   });
 }
 

@@ -49,6 +49,7 @@ describe("a fleet behind HAProxy: rolling deploy, a crash, concurrent writers", 
 
   it("2 an instance is killed (-9, container and agent): HAProxy routes around it, it comes back, no acknowledged upload lost", async () => {
     const result = await instanceDies(harness!, { connections: 3, maxSeconds: 600, mix: "mixed" }, 3);
+    assert.equal(result.back, true, `the restarted supervisor brought the instance back into the pool: ${explain(result)}`);
     // Requests in flight on the killed instance fail; after the checks' detection window nothing fails.
     assert.equal(result.afterDetection, 0, explain(result));
     assert.equal(result.lost, 0, explain(result));
