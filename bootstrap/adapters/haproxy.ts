@@ -41,6 +41,9 @@ export interface ServerStat {
   sessions: number;
   /** Total sessions sent to it so far. */
   total: number;
+  /** Requests sent again after a failed connection or empty answer (wretr), and those sent to another server (wredis). */
+  retries: number;
+  redispatches: number;
 }
 
 /** The server's row of `show stat json`, or null when the backend has no such server. */
@@ -55,7 +58,7 @@ export async function serverStat(socket: string, backend: string, server: string
   for (const row of rows) {
     const get = (name: string) => row.find((f) => f.field.name === name)?.value.value;
     if (get("pxname") === backend && get("svname") === server) {
-      return { status: String(get("status") ?? ""), sessions: Number(get("scur") ?? 0), total: Number(get("stot") ?? 0) };
+      return { status: String(get("status") ?? ""), sessions: Number(get("scur") ?? 0), total: Number(get("stot") ?? 0), retries: Number(get("wretr") ?? 0), redispatches: Number(get("wredis") ?? 0) };
     }
   }
   return null;

@@ -14,6 +14,10 @@ export interface FleetOptions {
   /** Compose project prefix, unique to the run ("cdha-<pid>"). */
   prefix: string;
   haproxy: Haproxy;
+  /** Each instance sees the shared directory through a bind mount of its own (views/<name>), so its storage can fail alone. */
+  views: boolean;
+  /** The old layout every instance is pointed at (only the first migrates it), or null. */
+  migrateFrom: string | null;
 }
 
 export interface Instance {
@@ -30,8 +34,35 @@ export function sharedDir(options: FleetOptions): string {
   return path.join(options.root, "shared");
 }
 
+/** The directory an instance is given as its shared dir: its own bind mount of the shared dir, or the shared dir itself. */
+export function instanceShared(options: FleetOptions, instance: Instance): string {
+  return options.views ? path.join(options.root, "views", instance.name) : sharedDir(options);
+}
+
+async function mounted(dir: string): Promise<boolean> {
+  return (await execa("mountpoint", ["-q", dir], { reject: false })).exitCode === 0;
+}
+
+/** `mount --bind SHARED views/<name>` (once): the instance's own view of the stand-in for EFS. */
+async function mountView(options: FleetOptions, instance: Instance): Promise<void> {
+  if (!options.views) return;
+  const view = instanceShared(options, instance);
+  fs.mkdirSync(sharedDir(options), { recursive: true });
+  fs.mkdirSync(view, { recursive: true });
+  if (!(await mounted(view))) await execa("mount", ["--bind", sharedDir(options), view]);
+}
+
+/** Unmounts the views (the end of a run). */
+export async function unmountViews(options: FleetOptions, instances: Instance[]): Promise<void> {
+  if (!options.views) return;
+  for (const instance of instances) {
+    const view = instanceShared(options, instance);
+    if (await mounted(view)) await execa("umount", ["--lazy", view], { reject: false });
+  }
+}
+
 function agentArgs(options: FleetOptions, instance: Instance): string[] {
-  return ["--local", "--state-dir", instance.stateDir, "--shared-dir", sharedDir(options), "--port", String(instance.slot.port), ...(instance.image ? ["--image", instance.image] : [])];
+  return ["--local", "--state-dir", instance.stateDir, "--shared-dir", instanceShared(options, instance), "--port", String(instance.slot.port), ...(options.migrateFrom ? ["--migrate-from", options.migrateFrom] : []), ...(instance.image ? ["--image", instance.image] : [])];
 }
 
 function agentEnv(options: FleetOptions, instance: Instance): Record<string, string> {
@@ -50,6 +81,7 @@ export function newInstance(options: FleetOptions, name: string, slot: Slot, ima
 
 /** `bootstrap --local`: up, health-gated, registered with HAProxy (the verify step) and healthy there. */
 export async function bootstrap(options: FleetOptions, instance: Instance): Promise<void> {
+  await mountView(options, instance);
   const logFile = path.join(options.root, `${instance.name}.bootstrap.log`);
   const result = await execa(process.execPath, [CLI, ...agentArgs(options, instance)], { env: { ...process.env, ...agentEnv(options, instance) }, reject: false, all: true, timeout: 900_000 });
   fs.appendFileSync(logFile, String(result.all ?? ""));

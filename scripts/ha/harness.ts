@@ -4,8 +4,9 @@ import net from "node:net";
 import path from "node:path";
 import { execa } from "execa";
 import { serverStat } from "../../bootstrap/adapters/haproxy.ts";
-import { launch, newInstance, removeProjects, type FleetOptions, type Instance } from "./fleet.ts";
+import { launch, newInstance, removeProjects, unmountViews, type FleetOptions, type Instance } from "./fleet.ts";
 import { BACKEND, startHaproxy, type Slot } from "./haproxy.ts";
+import { makeOldLayout } from "./old-layout.ts";
 
 export interface Harness {
   options: FleetOptions;
@@ -43,12 +44,14 @@ export async function fleetUnavailable(): Promise<string | null> {
 }
 
 /** HAProxy with `slotCount` slots, then `size` instances: the first builds the image from the Dockerfile, the others reuse it. */
-export async function startFleet(options: { root: string; prefix: string; size: number; slotCount: number }): Promise<Harness> {
+export async function startFleet(options: { root: string; prefix: string; size: number; slotCount: number; views?: boolean; oldLayout?: boolean }): Promise<Harness> {
   fs.mkdirSync(options.root, { recursive: true });
+  const migrateFrom = options.oldLayout ? path.join(options.root, "old") : null;
+  if (migrateFrom) makeOldLayout(migrateFrom, 20, 50);
   const slots: Slot[] = [];
   for (let i = 1; i <= options.slotCount; i += 1) slots.push({ server: `s${i}`, port: await freePort() });
   const haproxy = await startHaproxy(path.join(options.root, "haproxy"), await freePort(), slots);
-  const harness: Harness = { options: { root: options.root, prefix: options.prefix, haproxy }, slots, live: [], all: [], image: "", counter: 0 };
+  const harness: Harness = { options: { root: options.root, prefix: options.prefix, haproxy, views: options.views === true, migrateFrom }, slots, live: [], all: [], image: "", counter: 0 };
   const first = await addInstance(harness, null);
   harness.image = first.image!;
   await Promise.all(Array.from({ length: options.size - 1 }, () => addInstance(harness, harness.image)));
@@ -86,8 +89,15 @@ export async function slotStatus(harness: Harness, instance: Instance): Promise<
   return (await serverStat(harness.options.haproxy.socket, BACKEND, instance.slot.server))?.status ?? "absent";
 }
 
+/** The backend's retry and redispatch counters: requests HAProxy sent again (to another server) instead of failing them. */
+export async function backendRetries(harness: Harness): Promise<{ retries: number; redispatches: number }> {
+  const stat = await serverStat(harness.options.haproxy.socket, BACKEND, "BACKEND");
+  return { retries: stat?.retries ?? 0, redispatches: stat?.redispatches ?? 0 };
+}
+
 export async function stopFleet(harness: Harness | null): Promise<void> {
   if (!harness) return;
   await removeProjects(harness.all);
+  await unmountViews(harness.options, harness.all);
   await harness.options.haproxy.stop();
 }

@@ -1,9 +1,12 @@
 // The availability scenarios against a running fleet, each returning its figures: load, duration, requests, failures, degraded seconds, rows expected and found.
+import fs from "node:fs";
+import path from "node:path";
 import { execa } from "execa";
 import { checkAcknowledged, countRows } from "./check.ts";
 import { crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
 import { CHECK } from "./haproxy.ts";
-import { addInstance, retire, slotStatus, type Harness } from "./harness.ts";
+import { addInstance, backendRetries, retire, slotStatus, type Harness } from "./harness.ts";
+import { journalStep } from "./old-layout.ts";
 import { startLoad, type LoadOptions, type LoadReport } from "./load.ts";
 
 export interface ScenarioResult {
@@ -20,6 +23,8 @@ export interface ScenarioResult {
   rowsFound: number;
   /** Acknowledged uploads missing (row or file) or stored with another checksum. */
   lost: number;
+  /** Requests HAProxy retried or redispatched (hidden from the client) during the scenario. */
+  retried: number;
   /** Answers whose file_hash was not the sha256 of what was sent. */
   mismatched: number;
   notes: string[];
@@ -36,6 +41,7 @@ function describeLoad(options: Omit<LoadOptions, "url">): string {
 async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions, "url">, during: (progress: { failures: () => number; acknowledged: () => number; elapsed: () => number }) => Promise<string[]>): Promise<ScenarioResult> {
   const shared = sharedDir(harness.options);
   const before = countRows(shared);
+  const retriesBefore = await backendRetries(harness);
   const started = Date.now();
   const running = startLoad({ ...load, url: harness.options.haproxy.url });
   let notes: string[];
@@ -47,6 +53,7 @@ async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions,
   }
   const report = await running.stop();
   const after = countRows(shared);
+  const retriesAfter = await backendRetries(harness);
   const check = checkAcknowledged(shared, report.acknowledged);
   const lost = new Set([...check.missingRows, ...check.missingFiles, ...check.corruptFiles]).size;
   if (lost > 0) notes.push(`lost: rows ${check.missingRows.length}, files ${check.missingFiles.length}, corrupt ${check.corruptFiles.length}`);
@@ -61,6 +68,7 @@ async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions,
     rowsExpected: report.acknowledgedUploads,
     rowsFound: after.analyses - before.analyses,
     lost,
+    retried: retriesAfter.retries - retriesBefore.retries + (retriesAfter.redispatches - retriesBefore.redispatches),
     mismatched: report.mismatched,
     notes,
     failures: report.failures,
@@ -139,16 +147,28 @@ export function concurrentWriters(harness: Harness, load: Omit<LoadOptions, "url
   });
 }
 
+/** The migration marker's content (who migrated, when, what), or null without one. */
+function markerOf(harness: Harness): string | null {
+  try {
+    return fs.readFileSync(path.join(sharedDir(harness.options), "codedetect", ".migrated.json"), "utf8");
+  } catch {
+    return null;
+  }
+}
+
 /** 3: a third instance joins; it does not migrate again and serves the data already there at once. */
-export function scaleOut(harness: Harness, load: Omit<LoadOptions, "url">, known: string[]): Promise<ScenarioResult & { servedKnown: number; knownChecked: number }> {
+export function scaleOut(harness: Harness, load: Omit<LoadOptions, "url">, known: string[]): Promise<ScenarioResult & { servedKnown: number; knownChecked: number; migratedAgain: boolean }> {
   let servedKnown = 0;
+  let migratedAgain = true;
+  const markerBefore = markerOf(harness);
   return underLoad(harness, "3 scale out", load, async (progress) => {
     await warmUp(progress, 2);
     const fresh = await addInstance(harness, harness.image);
     const notes = [`${fresh.name} joined; ${harness.live.length} instances`];
-    const journal = await execa(process.execPath, ["bootstrap/cli.ts", "status", "--json", "--local", "--state-dir", fresh.stateDir, "--shared-dir", sharedDir(harness.options), "--port", String(fresh.slot.port)], { reject: false, env: { ...process.env, CODEDETECT_PROJECT: fresh.project } });
-    const migrate = /"migrate"[^}]*"actions":\s*(\d+)/.exec(String(journal.stdout))?.[1];
-    if (migrate !== undefined) notes.push(`migrate step actions: ${migrate}`);
+    const migrate = journalStep(fresh.stateDir, "migrate");
+    const markerAfter = markerOf(harness);
+    migratedAgain = migrate === null || migrate.actions.length > 0 || markerAfter !== markerBefore;
+    notes.push(`${fresh.name}'s migrate step: ${migrate ? `${migrate.outcome}, ${migrate.actions.length} action(s)` : "no journal entry"}; migration marker ${markerAfter === markerBefore ? "unchanged" : "CHANGED"}`);
     for (const hash of known) {
       const answer = await fetch(`http://127.0.0.1:${fresh.slot.port}/api/analysis/${hash}`).catch(() => null);
       if (answer?.status === 200) servedKnown += 1;
@@ -156,7 +176,7 @@ export function scaleOut(harness: Harness, load: Omit<LoadOptions, "url">, known
     notes.push(`${fresh.name} served ${servedKnown} of ${known.length} earlier uploads directly`);
     await warmUp(progress, 2);
     return notes;
-  }).then((result) => ({ ...result, servedKnown, knownChecked: known.length }));
+  }).then((result) => ({ ...result, servedKnown, knownChecked: known.length, migratedAgain }));
 }
 
 /** 6: SIGTERM to one instance's supervise process group while requests are in flight: they complete; it leaves the pool before its container stops. */
@@ -200,3 +220,31 @@ export async function newVersionOf(image: string, label: string): Promise<string
 }
 
 export type { Instance };
+
+/** 5: one instance's shared storage turns read-only: its health turns 503, HAProxy stops sending to it, nothing is lost; writable again, it returns. */
+export function storageFails(harness: Harness, load: Omit<LoadOptions, "url">, holdSeconds: number): Promise<ScenarioResult & { wentDown: boolean; back: boolean; detectedAfter: number | null }> {
+  let wentDown = false;
+  let back = false;
+  let detectedAfter: number | null = null;
+  return underLoad(harness, "5 shared storage fails", load, async (progress) => {
+    if (!harness.options.views) throw new Error("scenario 5 needs the fleet started with views (each instance its own bind mount)");
+    const { setStorageReadOnly } = await import("./storage.ts");
+    await warmUp(progress, 3);
+    const victim = harness.live[0]!;
+    const failedAt = progress.elapsed();
+    const notes = [`${victim.name}'s storage read-only at ${failedAt.toFixed(1)} s`];
+    const refusedRo = await setStorageReadOnly(harness.options, victim, true);
+    if (refusedRo.length > 0) notes.push(`stayed writable: ${refusedRo.join("; ")}`);
+    wentDown = await waitForStatus(harness, victim, /^DOWN|MAINT/, 60_000);
+    detectedAfter = wentDown ? progress.elapsed() - failedAt : null;
+    notes.push(`HAProxy: ${victim.name} ${wentDown ? `out of the pool after ${detectedAfter!.toFixed(1)} s` : "NOT taken out"}`);
+    await sleep(holdSeconds * 1000);
+    const refusedRw = await setStorageReadOnly(harness.options, victim, false);
+    if (refusedRw.length > 0) notes.push(`could not restore: ${refusedRw.join("; ")}`);
+    const restoredAt = progress.elapsed();
+    back = await waitForStatus(harness, victim, /^UP$/, 180_000);
+    notes.push(`${victim.name} ${back ? `back in the pool ${(progress.elapsed() - restoredAt).toFixed(1)} s after the storage came back` : "NOT back in the pool"}`);
+    await sleep(3000);
+    return notes;
+  }).then((result) => ({ ...result, wentDown, back, detectedAfter }));
+}
