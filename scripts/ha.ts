@@ -8,14 +8,16 @@ import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
 
-const USAGE = "usage: npm run ha [-- --quick] [--no-write] [--keep]";
-let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean };
+const USAGE = "usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6]";
+let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string };
 try {
-  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" } }, strict: true }).values;
+  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" } }, strict: true }).values;
+  if (flags.only !== undefined && !/^[1-6](,[1-6])*$/.test(flags.only)) throw new Error(`--only takes scenario numbers 1-6 separated by commas, not "${flags.only}"`);
 } catch (error) {
   console.error(`ha: ${(error as Error).message}; ${USAGE}`);
   process.exit(2);
 }
+const wanted = (n: number) => flags.only === undefined || flags.only.split(",").includes(String(n));
 
 const reason = await fleetUnavailable();
 if (reason) {
@@ -44,44 +46,56 @@ try {
   log(`fleet of 2 under ${root} (the first instance builds the image)`);
   harness = await startFleet({ root, prefix: `cdha-${process.pid}`, size: 2, slotCount: 8, views: true, oldLayout: true });
 
-  log("scenario 1: rolling deploy");
-  const next = await newVersionOf(harness.image, `ha-${process.pid}`);
-  const deploy = await rollingDeploy(harness, next, mixed);
-  results.push({ result: deploy, target: "0 failed, 0 lost", met: deploy.failed === 0 && deploy.lost === 0 && deploy.rowsFound === deploy.rowsExpected, extra: "" });
+  if (wanted(1)) {
+    log("scenario 1: rolling deploy");
+    const next = await newVersionOf(harness.image, `ha-${process.pid}`);
+    const deploy = await rollingDeploy(harness, next, mixed);
+    results.push({ result: deploy, target: "0 failed, 0 lost", met: deploy.failed === 0 && deploy.lost === 0 && deploy.rowsFound === deploy.rowsExpected, extra: "" });
+  }
 
-  log("scenario 2: an instance dies");
-  const dies = await instanceDies(harness, mixed, quick ? 3 : 10);
-  const window = CHECK.interSeconds * CHECK.fall;
-  results.push({
-    result: dies,
-    target: `errors only within detection (${window} s + check timeout), then 0; 0 lost`,
-    met: dies.afterDetection === 0 && dies.lost === 0 && dies.rowsFound >= dies.rowsExpected,
-    extra: `${dies.failed} failed requests in ${dies.degradedSeconds.toFixed(1)} s after the kill; ${dies.afterDetection} after the detection window`,
-  });
+  if (wanted(2)) {
+    log("scenario 2: an instance dies");
+    const dies = await instanceDies(harness, mixed, quick ? 3 : 10);
+    const window = CHECK.interSeconds * CHECK.fall;
+    results.push({
+      result: dies,
+      target: `errors only within detection (${window} s + check timeout), then 0; 0 lost`,
+      met: dies.afterDetection === 0 && dies.lost === 0 && dies.rowsFound >= dies.rowsExpected,
+      extra: `${dies.failed} failed requests in ${dies.degradedSeconds.toFixed(1)} s after the kill; ${dies.afterDetection} after the detection window`,
+    });
+  }
 
-  log("scenario 3: scale out to 3");
-  const known: string[] = [];
-  const shared = path.join(root, "shared", "codedetect", "uploads");
-  for (const name of fs.readdirSync(shared)) if (name.endsWith(".py") && known.length < 50) known.push(name.slice(0, -3));
-  const scale = await scaleOut(harness, mixed, known);
-  results.push({ result: scale, target: "joins without migrating; serves earlier data at once; 0 failed", met: scale.failed === 0 && scale.lost === 0 && scale.servedKnown === scale.knownChecked && !scale.migratedAgain, extra: "" });
+  if (wanted(3)) {
+    log("scenario 3: scale out to 3");
+    const known: string[] = [];
+    const shared = path.join(root, "shared", "codedetect", "uploads");
+    for (const name of fs.readdirSync(shared)) if (name.endsWith(".py") && known.length < 50) known.push(name.slice(0, -3));
+    const scale = await scaleOut(harness, mixed, known);
+    results.push({ result: scale, target: "joins without migrating; serves earlier data at once; 0 failed", met: scale.failed === 0 && scale.lost === 0 && scale.servedKnown === scale.knownChecked && !scale.migratedAgain, extra: "" });
+  }
 
-  log("scenario 4: concurrent writers");
-  const writers = await concurrentWriters(harness, { connections: quick ? 8 : 16, maxSeconds: 900, mix: "uploads" }, quick ? 15 : 60);
-  results.push({ result: writers, target: "rows = acknowledged; overload 503/429 with Retry-After only", met: writers.failed === 0 && writers.lost === 0 && writers.rowsFound === writers.rowsExpected, extra: `${writers.refused} answered 503/429 with Retry-After` });
+  if (wanted(4)) {
+    log("scenario 4: concurrent writers");
+    const writers = await concurrentWriters(harness, { connections: quick ? 8 : 16, maxSeconds: 900, mix: "uploads" }, quick ? 15 : 60);
+    results.push({ result: writers, target: "rows = acknowledged; overload 503/429 with Retry-After only", met: writers.failed === 0 && writers.lost === 0 && writers.rowsFound === writers.rowsExpected, extra: `${writers.refused} answered 503/429 with Retry-After` });
+  }
 
-  log("scenario 5: shared storage fails for one instance");
-  const storage = await storageFails(harness, mixed, quick ? 5 : 15);
-  results.push({
-    result: storage,
-    target: "out of the pool, 0 lost, back when storage returns",
-    met: storage.wentDown && storage.back && storage.lost === 0 && storage.rowsFound === storage.rowsExpected,
-    extra: `${storage.refused} uploads answered 503 with Retry-After while it was failing`,
-  });
+  if (wanted(5)) {
+    log("scenario 5: shared storage fails for one instance");
+    const storage = await storageFails(harness, mixed, quick ? 5 : 15);
+    results.push({
+      result: storage,
+      target: "out of the pool, 0 lost, back when storage returns",
+      met: storage.wentDown && storage.back && storage.lost === 0 && storage.rowsFound === storage.rowsExpected,
+      extra: `${storage.refused} uploads answered 503 with Retry-After while it was failing`,
+    });
+  }
 
-  log("scenario 6: termination with requests in flight");
-  const term = await termination(harness, mixed);
-  results.push({ result: term, target: "0 failed; leaves the pool before it stops", met: term.failed === 0 && term.lost === 0 && term.leftBeforeStop, extra: term.leftBeforeStop ? "left the pool before its container stopped" : "did NOT leave the pool before stopping" });
+  if (wanted(6)) {
+    log("scenario 6: termination with requests in flight");
+    const term = await termination(harness, mixed);
+    results.push({ result: term, target: "0 failed; leaves the pool before it stops", met: term.failed === 0 && term.lost === 0 && term.leftBeforeStop, extra: term.leftBeforeStop ? "left the pool before its container stopped" : "did NOT leave the pool before stopping" });
+  }
 } catch (error) {
   console.error(`ha: ${(error as Error).stack ?? error}`);
   exitCode = 1;

@@ -73,11 +73,11 @@ export function startLoad(options: LoadOptions): RunningLoad {
   const failures: Failure[] = [];
   const acknowledged = new Map<string, string>();
 
-  const record = (status: number, headers: Record<string, string>, what: string) => {
+  const record = (status: number, headers: Record<string, string>, what: string, detail = "") => {
     sent += 1;
     if (status >= 200 && status < 300) ok += 1;
     else if ((status === 503 || status === 429) && headers["retry-after"]) refused += 1;
-    else failures.push({ at: since(), what: `${what} → ${status}` });
+    else failures.push({ at: since(), what: `${what} → ${status}${detail ? ` ${detail}` : ""}` });
   };
   // Stopping autocannon drops what is in flight; so uploads stop first (a winding-down connection asks for health instead) and
   // their answers are awaited. A connection sends one request at a time: setting up the next one settles the previous upload
@@ -118,7 +118,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
     onResponse: (status, body, context, headers) => {
       if (context.sentHash === null) return record(status, headers, "GET /api/health");
       settlePrevious(context);
-      record(status, headers, "POST /api/analyze");
+      record(status, headers, "POST /api/analyze", status === 200 ? "" : body.slice(0, 160));
       if (status !== 200) return;
       let fileHash: unknown;
       try {

@@ -56,6 +56,11 @@ async function underLoad(harness: Harness, name: string, load: Omit<LoadOptions,
   const retriesAfter = await backendRetries(harness);
   const check = checkAcknowledged(shared, report.acknowledged);
   const lost = new Set([...check.missingRows, ...check.missingFiles, ...check.corruptFiles]).size;
+  if (report.failures.length > 0) {
+    const kinds = new Map<string, number>();
+    for (const failure of report.failures) kinds.set(failure.what, (kinds.get(failure.what) ?? 0) + 1);
+    notes.push(`failed: ${[...kinds].map(([what, n]) => `${n} × ${what}`).join(", ")}`);
+  }
   if (lost > 0) notes.push(`lost: rows ${check.missingRows.length}, files ${check.missingFiles.length}, corrupt ${check.corruptFiles.length}`);
   return {
     name,

@@ -1,6 +1,6 @@
 // Scenario 5's fault: one instance's view of the shared storage made read-only (its host bind mount and its container's mounts), then writable again.
 import { execa } from "execa";
-import { containerPids, instanceShared, type FleetOptions, type Instance } from "./fleet.ts";
+import { instanceShared, type FleetOptions, type Instance } from "./fleet.ts";
 
 async function containerMounts(instance: Instance, view: string): Promise<{ pid: number; destinations: string[] }[]> {
   const ids = (await execa("docker", ["ps", "--quiet", "--filter", `label=com.docker.compose.project=${instance.project}`])).stdout.split("\n").filter(Boolean);
@@ -24,14 +24,12 @@ export async function setStorageReadOnly(options: FleetOptions, instance: Instan
   const flags = `remount,${readOnly ? "ro" : "rw"},bind`;
   const refused: string[] = [];
   const host = await execa("mount", ["-o", flags, view], { reject: false });
-  if (host.exitCode !== 0) refused.push(`${view}: ${String(host.stderr).trim()}`);
+  if (host.exitCode !== 0) refused.push(`${view}: ${String(host.stderr).trim().split("\n")[0]}`);
   for (const { pid, destinations } of await containerMounts(instance, view)) {
     for (const destination of destinations) {
       const inside = await execa("nsenter", ["-t", String(pid), "-m", "mount", "-o", flags, destination], { reject: false });
-      if (inside.exitCode !== 0) refused.push(`${destination} in the container: ${String(inside.stderr).trim()}`);
+      if (inside.exitCode !== 0) refused.push(`${destination} in the container: ${String(inside.stderr).trim().split("\n")[0]}`);
     }
   }
   return refused;
 }
-
-export { containerPids };
