@@ -27,7 +27,12 @@ export async function setStorageReadOnly(options: FleetOptions, instance: Instan
   if (host.exitCode !== 0) refused.push(`${view}: ${String(host.stderr).trim().split("\n")[0]}`);
   for (const { pid, destinations } of await containerMounts(instance, view)) {
     for (const destination of destinations) {
-      const inside = await execa("nsenter", ["-t", String(pid), "-m", "mount", "-o", flags, destination], { reject: false });
+      // A file open for writing (an upload being stored) makes the remount busy for a moment: tried again, bounded.
+      let inside = await execa("nsenter", ["-t", String(pid), "-m", "mount", "-o", flags, destination], { reject: false });
+      for (let attempt = 0; inside.exitCode !== 0 && /busy/.test(String(inside.stderr)) && !destination.endsWith("/database") && attempt < 200; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        inside = await execa("nsenter", ["-t", String(pid), "-m", "mount", "-o", flags, destination], { reject: false });
+      }
       if (inside.exitCode !== 0) refused.push(`${destination} in the container: ${String(inside.stderr).trim().split("\n")[0]}`);
     }
   }
