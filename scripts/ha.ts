@@ -100,10 +100,9 @@ try {
   console.error(`ha: ${(error as Error).stack ?? error}`);
   exitCode = 1;
 } finally {
-  if (!flags.keep) {
-    await stopFleet(harness);
-    fs.rmSync(root, { recursive: true, force: true });
-  } else log(`kept ${root}`);
+  await stopFleet(harness);
+  if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+  else log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
 }
 
 const lines = [
