@@ -35,7 +35,10 @@ const onSignal = () => {
   if (stopping) process.exit(130);
   stopping = true;
   log("interrupted: removing the fleet");
-  void stopFleet(harness).finally(() => process.exit(130));
+  void stopFleet(harness).finally(() => {
+    if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
 };
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);

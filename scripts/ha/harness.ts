@@ -52,9 +52,15 @@ export async function startFleet(options: { root: string; prefix: string; size: 
   for (let i = 1; i <= options.slotCount; i += 1) slots.push({ server: `s${i}`, port: await freePort() });
   const haproxy = await startHaproxy(path.join(options.root, "haproxy"), await freePort(), slots);
   const harness: Harness = { options: { root: options.root, prefix: options.prefix, haproxy, views: options.views === true, migrateFrom }, slots, live: [], all: [], image: "", counter: 0 };
-  const first = await addInstance(harness, null);
-  harness.image = first.image!;
-  await Promise.all(Array.from({ length: options.size - 1 }, () => addInstance(harness, harness.image)));
+  try {
+    const first = await addInstance(harness, null);
+    harness.image = first.image!;
+    await Promise.all(Array.from({ length: options.size - 1 }, () => addInstance(harness, harness.image)));
+  } catch (error) {
+    // nobody holds the harness yet: what was started is removed here
+    await stopFleet(harness);
+    throw error;
+  }
   return harness;
 }
 
