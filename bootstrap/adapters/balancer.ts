@@ -1,6 +1,7 @@
 // The load-balancer seam: one small interface, the ELBv2 target group behind it today (an HAProxy runtime-API adapter can stand beside it).
 import type { BalancerTarget } from "../../compose/actions.ts";
 import type { AwsAdapter, TargetHealth } from "./aws.ts";
+import { createHaproxyBalancer } from "./haproxy.ts";
 
 export interface Balancer {
   /** "elbv2:<target group ARN>": what actions and probes name. */
@@ -10,8 +11,9 @@ export interface Balancer {
   deregister(target: BalancerTarget): Promise<void>;
 }
 
-/** The balancer spec for a configured target group, or null (local mode, or no target group). */
+/** The balancer spec for a configured target group, or null (local mode, or no target group). A target group given as "haproxy:…" is an HAProxy server, in either mode. */
 export function balancerSpec(config: { mode: string; targetGroupArn: string | null }): string | null {
+  if (config.targetGroupArn?.startsWith("haproxy:")) return config.targetGroupArn;
   return config.mode === "aws" && config.targetGroupArn ? `elbv2:${config.targetGroupArn}` : null;
 }
 
@@ -28,7 +30,8 @@ export function createBalancer(spec: string, aws: () => Promise<AwsAdapter>): Ba
       deregister: async (target) => (await aws()).perform("elbv2:DeregisterTargets", targets(target)),
     };
   }
-  throw new Error(`no load-balancer adapter for "${spec}" (known: elbv2:<target group ARN>)`);
+  if (kind === "haproxy") return createHaproxyBalancer(spec);
+  throw new Error(`no load-balancer adapter for "${spec}" (known: elbv2:<target group ARN>, haproxy:<socket>/<backend>/<server>)`);
 }
 
 /** Probe names carry the balancer and the target: "target-healthy:<spec>|<id>:<port>", "target-gone:…". */

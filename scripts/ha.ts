@@ -1,0 +1,126 @@
+// `npm run ha`: the availability scenarios, long form, on a fleet on this machine (real agents, real image, HAProxy, autocannon); rewrites BENCHMARKS.md's `ha` section.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { writeSection } from "./bench/report.ts";
+import { CHECK } from "./ha/haproxy.ts";
+import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
+import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
+
+const USAGE = "usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6]";
+let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string };
+try {
+  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" } }, strict: true }).values;
+  if (flags.only !== undefined && !/^[1-6](,[1-6])*$/.test(flags.only)) throw new Error(`--only takes scenario numbers 1-6 separated by commas, not "${flags.only}"`);
+} catch (error) {
+  console.error(`ha: ${(error as Error).message}; ${USAGE}`);
+  process.exit(2);
+}
+const wanted = (n: number) => flags.only === undefined || flags.only.split(",").includes(String(n));
+
+const reason = await fleetUnavailable();
+if (reason) {
+  console.error(`ha: cannot run the fleet here: ${reason}`);
+  process.exit(1);
+}
+
+const quick = flags.quick === true;
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-"));
+const log = (line: string) => console.log(`ha: ${line}`);
+const results: { result: ScenarioResult; target: string; met: boolean; extra: string }[] = [];
+let harness: Harness | null = null;
+let stopping = false;
+const onSignal = () => {
+  if (stopping) process.exit(130);
+  stopping = true;
+  log("interrupted: removing the fleet");
+  void stopFleet(harness).finally(() => {
+    if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
+const mixed = { connections: quick ? 3 : 4, maxSeconds: 900, mix: "mixed" as const };
+let exitCode = 0;
+try {
+  log(`fleet of 2 under ${root} (the first instance builds the image)`);
+  harness = await startFleet({ root, prefix: `cdha-${process.pid}`, size: 2, slotCount: 8, views: true, oldLayout: true });
+
+  if (wanted(1)) {
+    log("scenario 1: rolling deploy");
+    const next = await newVersionOf(harness.image, `ha-${process.pid}`);
+    const deploy = await rollingDeploy(harness, next, mixed);
+    results.push({ result: deploy, target: "0 failed, 0 lost", met: deploy.failed === 0 && deploy.lost === 0 && deploy.rowsFound === deploy.rowsExpected, extra: "" });
+  }
+
+  if (wanted(2)) {
+    log("scenario 2: an instance dies");
+    const dies = await instanceDies(harness, mixed, quick ? 3 : 10);
+    const window = CHECK.interSeconds * CHECK.fall;
+    results.push({
+      result: dies,
+      target: `errors only within detection (${window} s + check timeout), then 0; 0 lost`,
+      met: dies.afterDetection === 0 && dies.lost === 0 && dies.rowsFound >= dies.rowsExpected,
+      extra: `${dies.failed} failed requests in ${dies.degradedSeconds.toFixed(1)} s after the kill; ${dies.afterDetection} after the detection window`,
+    });
+  }
+
+  if (wanted(3)) {
+    log("scenario 3: scale out to 3");
+    const known: string[] = [];
+    const shared = path.join(root, "shared", "codedetect", "uploads");
+    for (const name of fs.readdirSync(shared)) if (name.endsWith(".py") && known.length < 50) known.push(name.slice(0, -3));
+    const scale = await scaleOut(harness, mixed, known);
+    results.push({ result: scale, target: "joins without migrating; serves earlier data at once; 0 failed", met: scale.failed === 0 && scale.lost === 0 && scale.servedKnown === scale.knownChecked && !scale.migratedAgain, extra: "" });
+  }
+
+  if (wanted(4)) {
+    log("scenario 4: concurrent writers");
+    const writers = await concurrentWriters(harness, { connections: quick ? 8 : 16, maxSeconds: 900, mix: "uploads" }, quick ? 15 : 60);
+    results.push({ result: writers, target: "rows = acknowledged; overload 503/429 with Retry-After only", met: writers.failed === 0 && writers.lost === 0 && writers.rowsFound === writers.rowsExpected, extra: `${writers.refused} answered 503/429 with Retry-After` });
+  }
+
+  if (wanted(5)) {
+    log("scenario 5: shared storage fails for one instance");
+    const storage = await storageFails(harness, mixed, quick ? 5 : 15);
+    results.push({
+      result: storage,
+      target: "out of the pool, 0 lost, back when storage returns",
+      met: storage.wentDown && storage.back && storage.lost === 0 && storage.rowsFound === storage.rowsExpected,
+      extra: `${storage.refused} uploads answered 503 with Retry-After while it was failing`,
+    });
+  }
+
+  if (wanted(6)) {
+    log("scenario 6: termination with requests in flight");
+    const term = await termination(harness, mixed);
+    results.push({ result: term, target: "0 failed; leaves the pool before it stops", met: term.failed === 0 && term.lost === 0 && term.leftBeforeStop, extra: term.leftBeforeStop ? "left the pool before its container stopped" : "did NOT leave the pool before stopping" });
+  }
+} catch (error) {
+  console.error(`ha: ${(error as Error).stack ?? error}`);
+  exitCode = 1;
+} finally {
+  await stopFleet(harness);
+  if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+  else log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
+}
+
+const lines = [
+  `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; HAProxy 2.6 on loopback, health check \`GET /api/health\` inter ${CHECK.interSeconds}s fall ${CHECK.fall} rise ${CHECK.rise} (the target group's 10 s / 2 / 2 scaled tenfold); instances are the agent in local mode (\`bootstrap/cli.ts --local\`, then \`supervise --local\`), one Compose project and port each, one shared directory; load by autocannon through HAProxy.`,
+  "",
+  "| scenario | load | duration | requests | failed | refused (Retry-After) | retried by HAProxy | degraded | rows expected / found | lost | target | met |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ...results.map(({ result: r, target, met }) => `| ${r.name} | ${r.load} | ${r.seconds.toFixed(0)} s | ${r.sent} | ${r.failed} | ${r.refused} | ${r.retried} | ${r.degradedSeconds.toFixed(1)} s | ${r.rowsExpected} / ${r.rowsFound} | ${r.lost} | ${target} | ${met ? "yes" : "**no**"} |`),
+  "",
+  "failed: any answer but 2xx or 503/429 with Retry-After, a connection error or a timeout, as the client saw it. refused: 503/429 with Retry-After (overload said properly; the client may retry). retried by HAProxy: requests it sent again after a refused connection or an empty answer (`retry-on conn-failure empty-response`, `option redispatch`), which the client never saw fail. degraded: first to last failed request. rows: the analysis table's growth (one row per acknowledged analysis, repeats included) against the uploads acknowledged with 200; lost: acknowledged uploads without their row or file, or whose stored file's sha256 is not what was sent.",
+  "",
+  ...results.flatMap(({ result: r, extra }) => [`- ${r.name}: ${[extra, ...r.notes].filter(Boolean).join("; ")}`]),
+  "",
+];
+for (const line of lines) console.log(line);
+if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", `npm run ha${quick ? " -- --quick" : ""}`, lines);
+if (results.some((r) => !r.met)) exitCode = 1;
+process.exit(exitCode);
