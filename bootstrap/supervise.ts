@@ -5,7 +5,6 @@ import { parseHealthProbeName } from "../compose/plan.ts";
 import { createRunner } from "../compose/runner.ts";
 import { runCommand } from "../compose/executor.ts";
 import { statePaths } from "../compose/state.ts";
-import { describeAgentAction } from "../compose/actions.ts";
 import { createImdsClient } from "./adapters/imds.ts";
 import { balancerSpec, createBalancer, parseTargetProbeName } from "./adapters/balancer.ts";
 import type { AwsAdapter } from "./adapters/aws.ts";
@@ -14,7 +13,8 @@ import { StepError } from "./errors.ts";
 import type { AgentExecutor } from "./executor.ts";
 import { checkHealth } from "./health.ts";
 import type { Output } from "./output.ts";
-import { decide, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { refreshContext, refreshDatabase } from "./supervise-refresh.ts";
 import { localUrl } from "./stack.ts";
 import { targetVerdict } from "./steps/verify.ts";
 import { readRecordedIdentity } from "./steps/identify.ts";
@@ -47,6 +47,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   }
   const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
   const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
+  const stepContext = refreshContext(config, identity, options.aws, out);
   const url = localUrl(config);
   const imds = createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 });
   let stopRequested: string | null = null;
@@ -89,11 +90,12 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
       for (const action of decision.actions) {
         try {
-          await executor.perform(action, probe);
+          if (action.kind === "refresh-database") out.info(`supervise: database.env ${await refreshDatabase(stepContext, executor)}`);
+          else await executor.perform(action, probe);
         } catch (error) {
           if (decision.exit) failedActions += 1;
-          // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running.
-          out.info(`supervise: ${describeAgentAction(action)} failed: ${(error as Error).message}`);
+          // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running; a failed refresh leaves the old env file and the restart still runs.
+          out.info(`supervise: ${describeSuperviseAction(action)} failed: ${(error as Error).message}`);
         }
       }
       if (decision.exit) {
