@@ -23,6 +23,8 @@ export interface SuperviseObservation {
   lifecycle: string | null;
   /** A signal asked supervise to stop (systemd stop, Ctrl-C). */
   stopRequested: string | null;
+  /** The periodic check of the database secret rewrote database.env (RDS rotated the password): the container still holds the old one. */
+  databaseRotated?: boolean;
 }
 
 export interface SuperviseContext {
@@ -108,6 +110,10 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
   if (seen.stopRequested || byGroup) {
     const why = byGroup ? `the group is terminating this instance (lifecycle ${seen.lifecycle})` : `${seen.stopRequested} received`;
     return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: ${ctx.balancer ? "leaving the target group, draining, " : ""}stopping the stack${byGroup && ctx.config.lifecycleHook ? ", then completing the lifecycle action" : ""}` };
+  }
+  if (seen.databaseRotated) {
+    const restart = planRestart(ctx).filter((action) => action.kind !== "refresh-database");
+    return { state: { ...state, failures: 0 }, actions: restart, exit: false, note: "the database secret changed (RDS rotated the password): database.env rewritten, recreating the container with it" };
   }
   if (seen.health.healthy) {
     const recovered = state.failures > 0 || state.restarts > 0;

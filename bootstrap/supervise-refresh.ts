@@ -18,7 +18,7 @@ export function refreshContext(config: Config, identity: RecordedIdentity | null
   };
 }
 
-/** Returns "rewritten" when the env file changed (the password was rotated), "unchanged" when it already held the current secret. Throws when the secret cannot be read; the env file is then left as it was. */
+/** Returns "rewritten" when the step changed a file (the env file after a rotation, or a CA bundle no longer the pinned one), "unchanged" when it already held the current secret. Throws when the secret cannot be read; the env file is then left as it was. */
 export async function refreshDatabase(ctx: Context, executor: AgentExecutor): Promise<"rewritten" | "unchanged"> {
   const [report] = await runSteps([databaseStep], ctx, executor);
   return report?.outcome === "done" ? "rewritten" : "unchanged";

@@ -13,7 +13,7 @@ import { StepError } from "./errors.ts";
 import type { AgentExecutor } from "./executor.ts";
 import { checkHealth } from "./health.ts";
 import type { Output } from "./output.ts";
-import { decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { databaseConfigured, decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
 import { refreshContext, refreshDatabase } from "./supervise-refresh.ts";
 import { localUrl } from "./stack.ts";
 import { targetVerdict } from "./steps/verify.ts";
@@ -25,6 +25,9 @@ export interface SuperviseOptions {
   executor: AgentExecutor;
   aws: () => Promise<AwsAdapter>;
 }
+
+/** How often supervise re-reads the database secret (one GetSecretValue), so a rotated password is picked up before health fails. */
+export const DATABASE_SECRET_CHECK_SECONDS = 300;
 
 /** IMDS's view of this instance in its group; null when there is none (local mode, no group, IMDS without the path). */
 async function lifecycleState(config: Config, imds: ReturnType<typeof createImdsClient>): Promise<string | null> {
@@ -80,18 +83,29 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   out.info(`supervise: watching ${model.project} at ${url} every ${config.superviseIntervalSeconds} s`, { project: model.project, url });
   let state = INITIAL_STATE;
   let failedActions = 0;
+  let secretCheckedAt = Date.now();
   try {
     for (;;) {
       // A deploy since the last poll (compose up of a new version) changed what "the stack" is: restart that one, never an older one.
       ctx.model = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state?.current ?? ctx.model;
-      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested };
+      let databaseRotated = false;
+      if (databaseConfigured(config) && !stopRequested && Date.now() - secretCheckedAt >= DATABASE_SECRET_CHECK_SECONDS * 1000) {
+        secretCheckedAt = Date.now();
+        databaseRotated = await refreshDatabase(stepContext, executor).then(
+          (outcome) => outcome === "rewritten",
+          (error: Error) => (out.info(`supervise: checking the database secret failed (kept database.env as it is): ${error.message}`), false),
+        );
+      }
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated };
       const decision = decide(state, seen, ctx);
       state = decision.state;
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
       for (const action of decision.actions) {
         try {
-          if (action.kind === "refresh-database") out.info(`supervise: database.env ${await refreshDatabase(stepContext, executor)}`);
-          else await executor.perform(action, probe);
+          if (action.kind === "refresh-database") {
+            secretCheckedAt = Date.now();
+            out.info(`supervise: database step ${await refreshDatabase(stepContext, executor)}`);
+          } else await executor.perform(action, probe);
         } catch (error) {
           if (decision.exit) failedActions += 1;
           // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running; a failed refresh leaves the old env file and the restart still runs.

@@ -54,6 +54,17 @@ describe("supervise's restart with PostgreSQL (pure)", () => {
     assert.deepEqual(firstRestart(contextFor(sqlite)).actions.map((action) => action.kind), ["run", "wait"]);
   });
 
+  it("the periodic secret check rewrote database.env: the container is recreated at once (no refresh again), even while healthy; a stop request still wins", () => {
+    const healthy = { health: { healthy: true, detail: "200 ok" }, lifecycle: "InService", stopRequested: null };
+    const rotated = decide(INITIAL_STATE, { ...healthy, databaseRotated: true }, contextFor(postgres));
+    assert.deepEqual(rotated.actions.map((action) => action.kind), ["run", "wait"]);
+    assert.match(rotated.note!, /database secret changed/);
+    assert.equal(rotated.state.restarts, 0, "not counted towards replacing the instance");
+    assert.deepEqual(decide(INITIAL_STATE, { ...healthy, databaseRotated: false }, contextFor(postgres)).actions, []);
+    const stopping = decide(INITIAL_STATE, { ...healthy, stopRequested: "SIGTERM", databaseRotated: true }, contextFor(postgres));
+    assert.ok(stopping.exit && stopping.actions.every((action) => action.kind !== "run"));
+  });
+
   it("every restart refreshes again (a rotation can land between two restarts)", () => {
     let state = INITIAL_STATE;
     const kinds: string[][] = [];
