@@ -18,6 +18,11 @@ export function refreshContext(config: Config, identity: RecordedIdentity | null
   };
 }
 
+/** For the periodic check: "database: unchanged" every few minutes is noise in the journal; a change or a failure is still logged. */
+export function quietUnlessChanged(out: Output): Output {
+  return { ...out, stepFinished: (report) => (report.outcome === "unchanged" ? undefined : out.stepFinished(report)) };
+}
+
 /** Returns "rewritten" when the step changed a file (the env file after a rotation, or a CA bundle no longer the pinned one), "unchanged" when it already held the current secret. Throws when the secret cannot be read; the env file is then left as it was. */
 export async function refreshDatabase(ctx: Context, executor: AgentExecutor): Promise<"rewritten" | "unchanged"> {
   const [report] = await runSteps([databaseStep], ctx, executor);

@@ -14,7 +14,7 @@ import type { AgentExecutor } from "./executor.ts";
 import { checkHealth } from "./health.ts";
 import type { Output } from "./output.ts";
 import { databaseConfigured, decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
-import { refreshContext, refreshDatabase } from "./supervise-refresh.ts";
+import { quietUnlessChanged, refreshContext, refreshDatabase } from "./supervise-refresh.ts";
 import { localUrl } from "./stack.ts";
 import { targetVerdict } from "./steps/verify.ts";
 import { readRecordedIdentity } from "./steps/identify.ts";
@@ -51,6 +51,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
   const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
   const stepContext = refreshContext(config, identity, options.aws, out);
+  const checkContext = { ...stepContext, out: quietUnlessChanged(out) };
   const url = localUrl(config);
   const imds = createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 });
   let stopRequested: string | null = null;
@@ -91,7 +92,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       let databaseRotated = false;
       if (databaseConfigured(config) && !stopRequested && Date.now() - secretCheckedAt >= DATABASE_SECRET_CHECK_SECONDS * 1000) {
         secretCheckedAt = Date.now();
-        databaseRotated = await refreshDatabase(stepContext, executor).then(
+        databaseRotated = await refreshDatabase(checkContext, executor).then(
           (outcome) => outcome === "rewritten",
           (error: Error) => (out.info(`supervise: checking the database secret failed (kept database.env as it is): ${error.message}`), false),
         );

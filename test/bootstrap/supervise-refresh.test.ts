@@ -14,7 +14,7 @@ import { stackModel } from "../../bootstrap/stack.ts";
 import { runSteps } from "../../bootstrap/step.ts";
 import { databaseStep } from "../../bootstrap/steps/database.ts";
 import { decide, describeSuperviseAction, INITIAL_STATE, type Decision, type SuperviseContext } from "../../bootstrap/supervise-plan.ts";
-import { refreshContext, refreshDatabase } from "../../bootstrap/supervise-refresh.ts";
+import { quietUnlessChanged, refreshContext, refreshDatabase } from "../../bootstrap/supervise-refresh.ts";
 import { tempDir } from "./helpers.ts";
 import { motoUnavailable, startMoto } from "./loopback.ts";
 
@@ -146,11 +146,14 @@ describe("supervise's refresh after a rotation, against moto's Secrets Manager",
     assert.doesNotMatch(printed, secretPattern);
   });
 
-  it("no rotation: the refresh leaves the env file as it is", async () => {
+  it("no rotation: the refresh leaves the env file as it is, and the periodic check logs nothing", async () => {
     const { ctx, envFile } = await bootstrapped();
     const before = fs.statSync(envFile).mtimeMs;
-    assert.equal(await refreshDatabase(ctx, createAgentExecutor()), "unchanged");
+    const lines: string[] = [];
+    const quiet = { ...ctx, out: quietUnlessChanged(createOutput(false, (text) => lines.push(text))) };
+    assert.equal(await refreshDatabase(quiet, createAgentExecutor()), "unchanged");
     assert.equal(fs.statSync(envFile).mtimeMs, before);
+    assert.deepEqual(lines, []);
   });
 
   it("a secret that cannot be read: the refresh fails naming the ARN, the old env file stays, and no password is in the error", async () => {
