@@ -1,5 +1,5 @@
 // Supervise's decisions as data: from what one poll observed (health, lifecycle, a stop request) to the actions to take. Pure, tested without a machine.
-import type { AgentAction, BalancerTarget } from "../compose/actions.ts";
+import { describeAgentAction, type AgentAction, type BalancerTarget } from "../compose/actions.ts";
 import { healthProbeName } from "../compose/plan.ts";
 import { healthDeadlineSeconds, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
@@ -23,6 +23,8 @@ export interface SuperviseObservation {
   lifecycle: string | null;
   /** A signal asked supervise to stop (systemd stop, Ctrl-C). */
   stopRequested: string | null;
+  /** The periodic check of the database secret rewrote database.env (RDS rotated the password): the container still holds the old one. */
+  databaseRotated?: boolean;
 }
 
 export interface SuperviseContext {
@@ -36,9 +38,25 @@ export interface SuperviseContext {
   balancer: string | null;
 }
 
+/** Supervise's own action beside the shared vocabulary: re-run the database step (observe the secret, plan, perform), so a rotated RDS password reaches database.env before the container is recreated. */
+export interface RefreshDatabaseAction {
+  kind: "refresh-database";
+  purpose: string;
+}
+export type SuperviseAction = AgentAction | RefreshDatabaseAction;
+
+export function describeSuperviseAction(action: SuperviseAction): string {
+  return action.kind === "refresh-database" ? `refresh database.env from the current secret (${action.purpose})` : describeAgentAction(action);
+}
+
+/** PostgreSQL is configured (the same all-or-none settings the database step reads). */
+export function databaseConfigured(config: Config): boolean {
+  return config.databaseSecretArn !== null && config.databaseEndpoint !== null;
+}
+
 export interface Decision {
   state: SuperviseState;
-  actions: AgentAction[];
+  actions: SuperviseAction[];
   /** Stop supervising after the actions. */
   exit: boolean;
   /** What happened, for the log; null when nothing worth a line. */
@@ -72,9 +90,11 @@ export function planShutdown(ctx: SuperviseContext, lifecycleTermination: boolea
   return actions;
 }
 
-/** Recreate the container from the recorded model and wait for its health gate: a hung server is replaced too, not only an exited one. */
-export function planRestart(ctx: SuperviseContext): AgentAction[] {
+/** Recreate the container from the recorded model and wait for its health gate: a hung server is replaced too, not only an exited one. With PostgreSQL, database.env is refreshed first: --force-recreate re-reads it, so a rotated password is picked up. */
+export function planRestart(ctx: SuperviseContext): SuperviseAction[] {
+  const refresh: SuperviseAction[] = databaseConfigured(ctx.config) ? [{ kind: "refresh-database", purpose: "RDS may have rotated the password" }] : [];
   return [
+    ...refresh,
     {
       kind: "run",
       argv: [...ctx.compose, "--project-name", ctx.model.project, "--file", ctx.composeFile, "up", "--detach", "--pull", "never", "--force-recreate", ctx.model.service],
@@ -90,6 +110,10 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
   if (seen.stopRequested || byGroup) {
     const why = byGroup ? `the group is terminating this instance (lifecycle ${seen.lifecycle})` : `${seen.stopRequested} received`;
     return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: ${ctx.balancer ? "leaving the target group, draining, " : ""}stopping the stack${byGroup && ctx.config.lifecycleHook ? ", then completing the lifecycle action" : ""}` };
+  }
+  if (seen.databaseRotated) {
+    const restart = planRestart(ctx).filter((action) => action.kind !== "refresh-database");
+    return { state: { ...state, failures: 0 }, actions: restart, exit: false, note: "the database secret changed (RDS rotated the password): database.env rewritten, recreating the container with it" };
   }
   if (seen.health.healthy) {
     const recovered = state.failures > 0 || state.restarts > 0;

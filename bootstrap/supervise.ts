@@ -5,7 +5,6 @@ import { parseHealthProbeName } from "../compose/plan.ts";
 import { createRunner } from "../compose/runner.ts";
 import { runCommand } from "../compose/executor.ts";
 import { statePaths } from "../compose/state.ts";
-import { describeAgentAction } from "../compose/actions.ts";
 import { createImdsClient } from "./adapters/imds.ts";
 import { balancerSpec, createBalancer, parseTargetProbeName } from "./adapters/balancer.ts";
 import type { AwsAdapter } from "./adapters/aws.ts";
@@ -14,7 +13,8 @@ import { StepError } from "./errors.ts";
 import type { AgentExecutor } from "./executor.ts";
 import { checkHealth } from "./health.ts";
 import type { Output } from "./output.ts";
-import { decide, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { databaseConfigured, decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { quietUnlessChanged, refreshContext, refreshDatabase } from "./supervise-refresh.ts";
 import { localUrl } from "./stack.ts";
 import { targetVerdict } from "./steps/verify.ts";
 import { readRecordedIdentity } from "./steps/identify.ts";
@@ -25,6 +25,9 @@ export interface SuperviseOptions {
   executor: AgentExecutor;
   aws: () => Promise<AwsAdapter>;
 }
+
+/** How often supervise re-reads the database secret (one GetSecretValue), so a rotated password is picked up before health fails. */
+export const DATABASE_SECRET_CHECK_SECONDS = 300;
 
 /** IMDS's view of this instance in its group; null when there is none (local mode, no group, IMDS without the path). */
 async function lifecycleState(config: Config, imds: ReturnType<typeof createImdsClient>): Promise<string | null> {
@@ -47,6 +50,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   }
   const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
   const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
+  const stepContext = refreshContext(config, identity, options.aws, out);
+  const checkContext = { ...stepContext, out: quietUnlessChanged(out) };
   const url = localUrl(config);
   const imds = createImdsClient(config.imdsEndpoint, { attempts: 2, timeoutMs: 1000 });
   let stopRequested: string | null = null;
@@ -79,21 +84,33 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   out.info(`supervise: watching ${model.project} at ${url} every ${config.superviseIntervalSeconds} s`, { project: model.project, url });
   let state = INITIAL_STATE;
   let failedActions = 0;
+  let secretCheckedAt = Date.now();
   try {
     for (;;) {
       // A deploy since the last poll (compose up of a new version) changed what "the stack" is: restart that one, never an older one.
       ctx.model = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state?.current ?? ctx.model;
-      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested };
+      let databaseRotated = false;
+      if (databaseConfigured(config) && !stopRequested && Date.now() - secretCheckedAt >= DATABASE_SECRET_CHECK_SECONDS * 1000) {
+        secretCheckedAt = Date.now();
+        databaseRotated = await refreshDatabase(checkContext, executor).then(
+          (outcome) => outcome === "rewritten",
+          (error: Error) => (out.info(`supervise: checking the database secret failed (kept database.env as it is): ${error.message}`), false),
+        );
+      }
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated };
       const decision = decide(state, seen, ctx);
       state = decision.state;
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
       for (const action of decision.actions) {
         try {
-          await executor.perform(action, probe);
+          if (action.kind === "refresh-database") {
+            secretCheckedAt = Date.now();
+            out.info(`supervise: database step ${await refreshDatabase(stepContext, executor)}`);
+          } else await executor.perform(action, probe);
         } catch (error) {
           if (decision.exit) failedActions += 1;
-          // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running.
-          out.info(`supervise: ${describeAgentAction(action)} failed: ${(error as Error).message}`);
+          // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running; a failed refresh leaves the old env file and the restart still runs.
+          out.info(`supervise: ${describeSuperviseAction(action)} failed: ${(error as Error).message}`);
         }
       }
       if (decision.exit) {
