@@ -3,7 +3,7 @@ import { stripVTControlCharacters } from "node:util";
 import { describePlan, type Action, type RetryPolicy } from "./actions.ts";
 import { causeOf, ComposeError } from "./errors.ts";
 import { createExecutor, runCommand, type Executor, type Probe } from "./executor.ts";
-import { healthVerdict } from "./health-gate.ts";
+import { healthVerdict, type RestartBaseline } from "./health-gate.ts";
 import { composeCandidates, findCompose, type ComposeCommand } from "./locate.ts";
 import { defaultLockDir, withLock } from "./lock.ts";
 import { healthDeadlineSeconds, imageRefString, type StackModel } from "./model.ts";
@@ -101,12 +101,14 @@ export function createRunner(options: RunnerOptions): Runner {
     now: options.now?.() ?? new Date().toISOString(),
   });
 
+  /** Per "project/service": the container that ran before the current `up`, so that its earlier restarts are not held against it. */
+  const restartBaselines = new Map<string, RestartBaseline>();
   const probes = (name: string): Probe | undefined => {
     const target = parseHealthProbeName(name);
     if (!target) return undefined;
     return async () => {
       const services = await projectServices(observeContext, target.project);
-      return healthVerdict(services.find((s) => s.service === target.service) ?? null, target.image);
+      return healthVerdict(services.find((s) => s.service === target.service) ?? null, target.image, restartBaselines.get(`${target.project}/${target.service}`) ?? null);
     };
   };
   const executor: Executor = createExecutor({ probe: probes, log, dryRun: options.dryRun });
@@ -189,6 +191,7 @@ export function createRunner(options: RunnerOptions): Runner {
       if (changed) log(`on a failed health gate: roll back to ${good ? imageRefString(good.image) : "nothing (no good version recorded); stop the new one"}`);
       return { image: imageRefString(model.image), changed, actions };
     }
+    if (observed.service) restartBaselines.set(`${model.project}/${model.service}`, { id: observed.service.id, restartCount: observed.service.restartCount });
     await executor.performAll(p.pull);
     await executor.performAll(p.claim).catch((error: unknown) => {
       throw new ComposeError({ what: `up ${imageRefString(model.image)}: cannot write down the update before starting it`, cause: causeOf(error), next: `make ${paths.stateDir} writable (space, permissions), then re-run; the running stack was not changed` });

@@ -159,6 +159,16 @@ describe("the health gate's verdict", () => {
     assert.deepEqual(healthVerdict(running(v2, { state: "exited", exitCode: 2 }), image), { state: "failed", detail: "the container exited with code 2" });
     assert.equal(healthVerdict(running(v2, { state: "restarting", restartCount: 2, exitCode: 1 }), image).state, "failed");
   });
+  it("holds only this deploy's restarts against a container: one Docker restarted after a crash, before the re-run, passes once healthy", () => {
+    const crashedBefore = running(v2, { health: "starting", restartCount: 1, exitCode: 137 });
+    assert.equal(healthVerdict(crashedBefore, image).state, "failed", "without a baseline, the restart Docker made after the crash reads as a crash loop");
+    assert.equal(healthVerdict(crashedBefore, image, { id: crashedBefore.id, restartCount: 1 }).state, "pending", "the on-call engineer's re-run after a kill -9 waits for it");
+    assert.deepEqual(healthVerdict(running(v2, { health: "starting", restartCount: 2, exitCode: 1 }), image, { id: crashedBefore.id, restartCount: 1 }), {
+      state: "failed",
+      detail: "the container keeps exiting (code 1, restarted 1 time during this deploy)",
+    });
+    assert.equal(healthVerdict(running(v2, { id: "a-new-container", health: "starting", restartCount: 1 }), image, { id: crashedBefore.id, restartCount: 1 }).state, "failed", "a new container starts from zero");
+  });
   it("names its probe with everything it checks", () => {
     assert.deepEqual(parseHealthProbeName(`healthy:codedetect/app=${image}`), { project: "codedetect", service: "app", image });
   });
