@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { openSqliteStore } from "../../server/store/sqlite.ts";
 import { pinImage } from "../../bootstrap/adapters/pin.ts";
-import { buildFromText, docker, dockerUnavailable, freePort, gate } from "../compose/docker-harness.ts";
+import { buildFromText, docker, dockerUnavailable, freePort, gate, waitFor } from "../compose/docker-harness.ts";
 import { CLI, journal, REPO_ROOT, runAgent, tempDir } from "./helpers.ts";
 
 const ROWS = 250;
@@ -103,6 +103,20 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     assert.equal(report.stack.container.digest, info.deployment.image_digest, "the digest status shows is the one the server runs");
     assert.equal(report.stack.recorded, report.stack.container.image);
     assert.deepEqual(report.stack.health, { healthy: true, detail: "200 healthy" });
+  });
+
+  it("the on-call engineer's re-run after the server was killed (-9) and Docker restarted it: waits for it to turn healthy, exit 0", async () => {
+    const [id] = await containers();
+    const pid = (await docker(["inspect", "--format", "{{.State.Pid}}", id!])).trim();
+    process.kill(Number(pid), "SIGKILL");
+    const restarted = await waitFor("Docker's restart after the kill", async () => {
+      const [state, restarts] = (await docker(["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", id!])).trim().split(" ");
+      return state === "running" && Number(restarts) > 0 ? restarts : null;
+    });
+    assert.ok(Number(restarted) > 0);
+    const result = await runAgent(args, env, { full: true });
+    assert.equal(result.code, 0, `a restart Docker made before this run is not this run's crash loop:\n${result.stderr}`);
+    assert.equal((await fetch(`${url()}/api/health`)).status, 200);
   });
 
   it("a new image that never turns healthy: rolled back to the running one, the start step fails (exit 1), the old one still serves", async () => {
