@@ -2,8 +2,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -15,7 +13,7 @@ import { stackModel } from "../../bootstrap/stack.ts";
 import { runSteps, type Context } from "../../bootstrap/step.ts";
 import { CONTAINER_CA_FILE, databaseStep, planDatabase, type DatabaseSeen } from "../../bootstrap/steps/database.ts";
 import { runAgent, tempDir } from "./helpers.ts";
-import { motoUnavailable, startMoto } from "./loopback.ts";
+import { motoUnavailable, startMoto, startTrustStore } from "./loopback.ts";
 
 const SHA = "d".repeat(64);
 const ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf";
@@ -87,7 +85,7 @@ const BUNDLE = "-----BEGIN CERTIFICATE-----\nMIIBstand-in\n-----END CERTIFICATE-
 describe("the database step against moto's Secrets Manager", { skip }, () => {
   let moto: Awaited<ReturnType<typeof startMoto>> | null = null;
   let client: SecretsManagerClient;
-  let trustStore: http.Server;
+  let trustStore: Awaited<ReturnType<typeof startTrustStore>> | null = null;
   let served = BUNDLE;
   let storeUrl = "";
 
@@ -96,9 +94,8 @@ describe("the database step against moto's Secrets Manager", { skip }, () => {
     process.env.AWS_SECRET_ACCESS_KEY = "test";
     moto = await startMoto();
     client = new SecretsManagerClient({ region: "eu-west-1", endpoint: moto.url });
-    trustStore = http.createServer((request, response) => (request.url === "/global/global-bundle.pem" ? response.end(served) : response.writeHead(404).end()));
-    await new Promise<void>((resolve) => trustStore.listen(0, "127.0.0.1", resolve));
-    storeUrl = `http://127.0.0.1:${(trustStore.address() as AddressInfo).port}/global/global-bundle.pem`;
+    trustStore = await startTrustStore(() => served);
+    storeUrl = trustStore.url;
   });
   after(() => {
     client?.destroy();

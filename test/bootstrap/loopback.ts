@@ -51,3 +51,10 @@ export async function startImds(identity: { instanceId: string; zone: string; re
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stop: () => server.close() };
 }
+
+/** A loopback stand-in for AWS's RDS trust store: serves what `body()` returns at the global bundle's path, 404 elsewhere. */
+export async function startTrustStore(body: () => string): Promise<{ url: string; close: () => void }> {
+  const server = http.createServer((request, response) => (request.url === "/global/global-bundle.pem" ? response.end(body()) : response.writeHead(404).end()));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/global/global-bundle.pem`, close: () => server.close() };
+}
