@@ -40,6 +40,7 @@ async function start(config: ServerConfig): Promise<void> {
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
     maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
     recycleRssMb: config.analyzerRecycleMb,
+    memoryMb: config.analyzerMemoryMb,
     logger,
   });
   const analyzerStatus = analyzers.status();
@@ -64,7 +65,7 @@ async function start(config: ServerConfig): Promise<void> {
     config,
     logger,
     store,
-    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds) }),
+    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds, undefined, config.analyzerTimeoutSeconds) }),
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,

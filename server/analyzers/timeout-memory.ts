@@ -1,32 +1,92 @@
-// Contents that ran into the analyzers' time limit, remembered by hash for a while so that a re-upload is refused at once instead of holding a lane again.
+// Files that ran into the analyzers' limits, remembered for a while: the content (and its near-duplicates) is refused at once, and a client whose files keep doing it waits longer and longer before its next analysis.
+import { createHash } from "node:crypto";
 
 const MAX_REMEMBERED = 10_000;
 
+/**
+ * The content as the tools' cost sees it: without comments, blank lines and indentation changes. A comment added to
+ * a costly file (or spaces at line ends) gives the same fingerprint, so it does not get the file analysed again.
+ */
+export function costFingerprint(code: string): string {
+  const lines = code
+    .split(/\r\n|\r|\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"));
+  return createHash("sha256").update(lines.join("\n")).digest("hex");
+}
+
+interface Strikes {
+  count: number;
+  /** When the client may start its next new analysis. */
+  until: number;
+  /** When the strikes are forgotten (the memory's period after the last one). */
+  forgetAt: number;
+}
+
+/** Bounded map oldest-first: a re-set entry moves to the end; past the bound the oldest is dropped. */
+function setBounded<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value!);
+}
+
 export class TimeoutMemory {
   readonly #forMs: number;
+  readonly #penaltyBaseMs: number;
   readonly #now: () => number;
-  /** hash → when it may be tried again; ordered oldest first. */
+  /** content hash or fingerprint → when it may be tried again; ordered oldest first. */
   readonly #until = new Map<string, number>();
+  readonly #clients = new Map<string, Strikes>();
 
-  constructor(forSeconds: number, now: () => number = () => performance.now()) {
+  /**
+   * forSeconds: how long a file that ran into a limit (and its client's strikes) is remembered; 0: not at all.
+   * penaltySeconds: a client's wait after its first strike (the time limit: what such a file costs), doubled with each
+   * further strike within the period, at most forSeconds.
+   */
+  constructor(forSeconds: number, now: () => number = () => performance.now(), penaltySeconds = 0) {
     this.#forMs = forSeconds * 1000;
+    this.#penaltyBaseMs = penaltySeconds * 1000;
     this.#now = now;
   }
 
-  remember(hash: string): void {
+  /** The content (by hash, and by fingerprint when its code is given) ran into a limit; the client gets a strike. */
+  remember(hash: string, code?: string, client?: string): void {
     if (this.#forMs <= 0) return;
-    this.#until.delete(hash);
-    this.#until.set(hash, this.#now() + this.#forMs);
-    if (this.#until.size > MAX_REMEMBERED) this.#until.delete(this.#until.keys().next().value!);
+    const now = this.#now();
+    setBounded(this.#until, hash, now + this.#forMs);
+    if (code !== undefined) setBounded(this.#until, costFingerprint(code), now + this.#forMs);
+    if (client === undefined || this.#penaltyBaseMs <= 0) return;
+    const previous = this.#clients.get(client);
+    const count = previous && previous.forgetAt > now ? previous.count + 1 : 1;
+    const wait = Math.min(this.#forMs, this.#penaltyBaseMs * 2 ** Math.min(count - 1, 20));
+    setBounded(this.#clients, client, { count, until: now + wait, forgetAt: now + this.#forMs });
   }
 
-  /** Whole seconds until this content may be analysed again, or null when it is not refused. */
-  refusedFor(hash: string): number | null {
-    const until = this.#until.get(hash);
+  /** Whole seconds until this content (or, given its code, a near-duplicate) may be analysed again, or null. */
+  refusedFor(hash: string, code?: string): number | null {
+    const seconds = [this.#left(hash), code === undefined ? null : this.#left(costFingerprint(code))].filter((left) => left !== null);
+    return seconds.length === 0 ? null : Math.max(...seconds);
+  }
+
+  /** Whole seconds this client still waits before a new analysis, or null; and how many strikes it has. */
+  clientWait(client: string): { seconds: number; strikes: number } | null {
+    const strikes = this.#clients.get(client);
+    if (!strikes) return null;
+    const now = this.#now();
+    if (strikes.forgetAt <= now) {
+      this.#clients.delete(client);
+      return null;
+    }
+    const left = strikes.until - now;
+    return left > 0 ? { seconds: Math.ceil(left / 1000), strikes: strikes.count } : null;
+  }
+
+  #left(key: string): number | null {
+    const until = this.#until.get(key);
     if (until === undefined) return null;
     const left = until - this.#now();
     if (left <= 0) {
-      this.#until.delete(hash);
+      this.#until.delete(key);
       return null;
     }
     return Math.ceil(left / 1000);

@@ -69,6 +69,9 @@ export interface ToolOutputs {
 
 export interface ToolStatus {
   ok: boolean;
+  /** Set while a retired process's replacement keeps failing: it is retried with backoff, `detail` says how it goes. */
+  state?: "restarting";
+  detail?: string;
   version?: string;
   error?: string;
 }
@@ -105,6 +108,13 @@ export interface AnalyzerPoolOptions {
   maxWaitMs?: number;
   /** A worker whose resident memory passes this after a job is replaced by a fresh one (default 512). */
   recycleRssMb?: number;
+  /**
+   * Each process's hard memory ceiling in MiB (its address space, RLIMIT_AS): a file that needs more fails with
+   * AnalyzerMemoryError (422) instead of taking the machine's memory. Default: none.
+   */
+  memoryMb?: number;
+  /** First and longest delay between attempts to replace a retired process (default 1 s doubling to 30 s). */
+  restartDelayMs?: { min: number; max: number };
   /**
    * How many lanes one client's jobs may hold at once (default: all but one, at least one), so that a client
    * whose files are slow leaves a lane for the others; waiting jobs are started fewest-running-client first.

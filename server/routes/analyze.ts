@@ -2,7 +2,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AnalysisService } from "../analysis-service.ts";
-import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, QueueFullError, RecentlyTimedOutError } from "../analyzers/index.ts";
+import {
+  AnalyzerFailedError,
+  AnalyzerLimitError,
+  AnalyzerOverloadedError,
+  AnalyzerUnavailableError,
+  ClientPenaltyError,
+  QueueFullError,
+  RecentlyTimedOutError,
+} from "../analyzers/index.ts";
 import type { InFlightLimit } from "../http/fair-share.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
@@ -94,9 +102,14 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
         sendError(res, 503, "Analysis could not be saved: the database or upload storage is unavailable; try again shortly", undefined, retryAfter);
       } else if (error instanceof RecentlyTimedOutError) {
         sendError(res, 422, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
-      } else if (error instanceof AnalyzerTimeoutError) {
-        logger.warn({ req_id: reqId, err: error.message }, "analysis ran into the time limit");
+      } else if (error instanceof ClientPenaltyError) {
+        sendError(res, 429, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
+      } else if (error instanceof AnalyzerLimitError) {
+        logger.warn({ req_id: reqId, err: error.message, client }, "analysis ran into a limit");
         sendError(res, 422, `Analysis stopped: ${error.message}. The same file is refused for a while; shorten or simplify it`);
+      } else if (error instanceof AnalyzerOverloadedError) {
+        logger.warn({ req_id: reqId, err: error.message }, "analysis cut off while the server was busy");
+        sendError(res, 503, `Server busy: the analysis was cut off at the time limit before it had its share of the processor (${error.message}); the file is not blamed, try again shortly`, undefined, retryAfter);
       } else if (error instanceof AnalyzerFailedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
         sendError(res, 500, "Analysis failed", { details: error.message });
