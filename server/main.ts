@@ -9,6 +9,7 @@ import { createServerHandlers } from "./app.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
+import { watchDescriptors } from "./http/descriptor-watch.ts";
 import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
@@ -104,11 +105,20 @@ async function start(config: ServerConfig): Promise<void> {
   // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
   process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
 
+  const descriptors = watchDescriptors(logger);
+  let listening = false;
   server.on("error", (error: NodeJS.ErrnoException) => {
+    // once listening, an error here is an accept that failed (out of descriptors): logged, and the server goes on
+    if (listening) {
+      if (error.code === "EMFILE" || error.code === "ENFILE") descriptors.report(error, "a connection could not be accepted");
+      else logger.error({ err: error.message, code: error.code }, "server error; still listening");
+      return;
+    }
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
     fatal(1, `cannot listen: ${reason}`);
   });
   server.listen(config.port, config.host, () => {
+    listening = true;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");

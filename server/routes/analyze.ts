@@ -14,7 +14,7 @@ import {
 import type { InFlightLimit } from "../http/fair-share.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
-import { dropTrailingSlash, requestPath } from "../http/request-path.ts";
+import { normalizeTarget, requestPath } from "../http/request-path.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { REPORT_MAX_BODY } from "./report.ts";
@@ -65,7 +65,7 @@ export function createContinueCheck(
   admission: (req: IncomingMessage) => EarlyRefusal | null = () => null,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    dropTrailingSlash(req);
+    normalizeTarget(req);
     const path = requestPath(req);
     const limit = path === "/api/analyze" ? maxUploadBytes + MULTIPART_OVERHEAD : path === "/api/report" ? REPORT_MAX_BODY : Infinity;
     const refusal = req.method === "POST" && path === "/api/analyze" ? admission(req) : null;
