@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import {
   AnalyzerLimitError,
+  AnalyzerMemoryError,
   buildReport,
   ClientPenaltyError,
   RecentlyTimedOutError,
@@ -71,7 +72,7 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
         .analyze({ code: upload.code, source: upload.bytes, filename: upload.filename, client })
         .catch((error: unknown) => {
           // the file ran into a limit (CPU time, memory): it, its near-duplicates and its client are remembered
-          if (error instanceof AnalyzerLimitError) timeouts.remember(upload.sha256, upload.code, client);
+          if (error instanceof AnalyzerLimitError) timeouts.remember(upload.sha256, upload.code, client, error instanceof AnalyzerMemoryError ? "memory" : "time");
           throw error;
         })
         .finally(() => inFlight.delete(key));
@@ -81,11 +82,11 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
   };
 
   const refuseIfTimedOut = (upload: ReceivedUpload): void => {
-    const seconds = timeouts.refusedFor(upload.sha256, upload.code);
-    if (seconds !== null) {
+    const refusal = timeouts.refusal(upload.sha256, upload.code);
+    if (refusal !== null) {
       throw new RecentlyTimedOutError(
-        `This file (or one differing only in comments and blank lines) ran into the analyzers' time or memory limit a short while ago; it is not analysed again for ${seconds} s (shorten or simplify the file)`,
-        seconds,
+        `This file (or one differing from it only in comments and blank lines) ran into the ${refusal.limit} limit a short while ago; it is not analysed again for ${refusal.seconds} s (shorten or simplify the file)`,
+        refusal.seconds,
       );
     }
   };

@@ -15,6 +15,9 @@ export function costFingerprint(code: string): string {
   return createHash("sha256").update(lines.join("\n")).digest("hex");
 }
 
+/** Which of the analyzers' limits a file ran into. */
+export type LimitKind = "time" | "memory";
+
 interface Strikes {
   count: number;
   /** When the client may start its next new analysis. */
@@ -34,8 +37,8 @@ export class TimeoutMemory {
   readonly #forMs: number;
   readonly #penaltyBaseMs: number;
   readonly #now: () => number;
-  /** content hash or fingerprint → when it may be tried again; ordered oldest first. */
-  readonly #until = new Map<string, number>();
+  /** content hash or fingerprint → when it may be tried again and which limit it ran into; ordered oldest first. */
+  readonly #until = new Map<string, { until: number; limit: LimitKind }>();
   readonly #clients = new Map<string, Strikes>();
 
   /**
@@ -50,11 +53,11 @@ export class TimeoutMemory {
   }
 
   /** The content (by hash, and by fingerprint when its code is given) ran into a limit; the client gets a strike. */
-  remember(hash: string, code?: string, client?: string): void {
+  remember(hash: string, code?: string, client?: string, limit: LimitKind = "time"): void {
     if (this.#forMs <= 0) return;
     const now = this.#now();
-    setBounded(this.#until, hash, now + this.#forMs);
-    if (code !== undefined) setBounded(this.#until, costFingerprint(code), now + this.#forMs);
+    setBounded(this.#until, hash, { until: now + this.#forMs, limit });
+    if (code !== undefined) setBounded(this.#until, costFingerprint(code), { until: now + this.#forMs, limit });
     if (client === undefined || this.#penaltyBaseMs <= 0) return;
     const previous = this.#clients.get(client);
     const count = previous && previous.forgetAt > now ? previous.count + 1 : 1;
@@ -64,8 +67,13 @@ export class TimeoutMemory {
 
   /** Whole seconds until this content (or, given its code, a near-duplicate) may be analysed again, or null. */
   refusedFor(hash: string, code?: string): number | null {
-    const seconds = [this.#left(hash), code === undefined ? null : this.#left(costFingerprint(code))].filter((left) => left !== null);
-    return seconds.length === 0 ? null : Math.max(...seconds);
+    return this.refusal(hash, code)?.seconds ?? null;
+  }
+
+  /** As refusedFor, with the limit the content ran into. */
+  refusal(hash: string, code?: string): { seconds: number; limit: LimitKind } | null {
+    const found = [this.#left(hash), code === undefined ? null : this.#left(costFingerprint(code))].filter((left) => left !== null);
+    return found.length === 0 ? null : found.reduce((a, b) => (b.seconds > a.seconds ? b : a));
   }
 
   /** Whole seconds this client still waits before a new analysis, or null; and how many strikes it has. */
@@ -81,14 +89,14 @@ export class TimeoutMemory {
     return left > 0 ? { seconds: Math.ceil(left / 1000), strikes: strikes.count } : null;
   }
 
-  #left(key: string): number | null {
-    const until = this.#until.get(key);
-    if (until === undefined) return null;
-    const left = until - this.#now();
+  #left(key: string): { seconds: number; limit: LimitKind } | null {
+    const entry = this.#until.get(key);
+    if (entry === undefined) return null;
+    const left = entry.until - this.#now();
     if (left <= 0) {
       this.#until.delete(key);
       return null;
     }
-    return Math.ceil(left / 1000);
+    return { seconds: Math.ceil(left / 1000), limit: entry.limit };
   }
 }

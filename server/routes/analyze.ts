@@ -5,6 +5,7 @@ import type { AnalysisService } from "../analysis-service.ts";
 import {
   AnalyzerFailedError,
   AnalyzerLimitError,
+  AnalyzerMemoryError,
   AnalyzerOverloadedError,
   AnalyzerUnavailableError,
   ClientPenaltyError,
@@ -105,7 +106,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       } else if (error instanceof ClientPenaltyError) {
         sendError(res, 429, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
       } else if (error instanceof AnalyzerLimitError) {
-        logger.warn({ req_id: reqId, err: error.message, client }, "analysis ran into a limit");
+        logger.warn({ req_id: reqId, err: error.message }, `analysis ran into the ${error instanceof AnalyzerMemoryError ? "memory" : "time"} limit`);
         sendError(res, 422, `Analysis stopped: ${error.message}. The same file is refused for a while; shorten or simplify it`);
       } else if (error instanceof AnalyzerOverloadedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis cut off while the server was busy");
