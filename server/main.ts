@@ -21,6 +21,8 @@ import { packageVersion } from "./version.ts";
 import { uploadsDir } from "./paths.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** What wait plus analysis may take, inside a load balancer's 60 s idle timeout (the limit of ANALYZER_TIMEOUT_SECONDS). */
+const REQUEST_BUDGET_SECONDS = 55;
 
 function fatal(code: number, message: string): never {
   process.stderr.write(`codedetect: ${message}\n`);
@@ -39,6 +41,8 @@ async function start(config: ServerConfig): Promise<void> {
     workers: config.analyzerWorkers,
     queueLimit: config.analyzerQueue,
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
+    // a file slowed by a busy machine may take what is left of the 55 s a request may last after its longest wait
+    wallLimitMs: Math.max(config.analyzerTimeoutSeconds, REQUEST_BUDGET_SECONDS - config.analyzerMaxWaitSeconds) * 1000,
     maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
     recycleRssMb: config.analyzerRecycleMb,
     memoryMb: config.analyzerMemoryMb,

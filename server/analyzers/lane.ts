@@ -1,6 +1,6 @@
 // One lane: a warm pylint, a warm bandit and a warm radon process that analyse one file at a time, all three at once.
 import { AnalyzerFailedError, AnalyzerLimitError, AnalyzerMemoryError, AnalyzerOverloadedError, AnalyzerTimeoutError, AnalyzerUnavailableError } from "./errors.ts";
-import { ToolWorker, type ToolRun, type ToolWorkerOptions } from "./tool-worker.ts";
+import { ToolWorker, type JobLimits, type ToolRun, type ToolWorkerOptions } from "./tool-worker.ts";
 import { TOOL_NAMES, type AnalyzerLogger, type AnalyzeInput, type ToolName, type ToolOutputs } from "./types.ts";
 
 export interface LaneResult {
@@ -34,9 +34,9 @@ export class Lane {
    * Runs the three tools concurrently on one file. Fails when any tool fails, naming every tool that did; the file's
    * own limits (memory, then CPU time) come first, then a busy machine, a failure, an unavailable tool.
    */
-  async analyze(input: AnalyzeInput, fileName: string, timeoutMs: number): Promise<LaneResult> {
+  async analyze(input: AnalyzeInput, fileName: string, limits: JobLimits): Promise<LaneResult> {
     const settled = await Promise.allSettled(TOOL_NAMES.map(async (tool) => {
-      const run = await this.workers[tool].run(input.source ?? Buffer.from(input.code, "utf8"), fileName, timeoutMs);
+      const run = await this.workers[tool].run(input.source ?? Buffer.from(input.code, "utf8"), fileName, limits);
       checkShape(tool, run.result);
       return run;
     }));

@@ -89,6 +89,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   let seq = 0;
 
   const maxWaitMs = opts.maxWaitMs ?? Infinity;
+  const limits = { cpuMs: timeoutMs, wallMs: Math.max(timeoutMs, opts.wallLimitMs ?? timeoutMs) };
   const runJob = async (job: Job, lane: Lane): Promise<ToolOutputs> => {
     const waited = performance.now() - job.queuedAt;
     if (waited > maxWaitMs) {
@@ -96,7 +97,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     }
     const started = performance.now();
     const { input } = job;
-    const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
+    const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), limits);
     const tools = Object.fromEntries(
       TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
     );

@@ -23,10 +23,19 @@ const STDERR_LINES_KEPT = 20;
 export const RECYCLE_RSS_MB = 512;
 
 /**
- * A job cut off at the time limit is the file's fault when its process spent at least this share of the limit in CPU;
- * with less, the machine was busy elsewhere (another client's heavy file) and the file is not blamed.
+ * The time limit is processor time: a job is stopped as the file's fault once its process has spent the limit in CPU,
+ * however busy the machine. A job that reaches the wall-clock cap first (the machine was busy: another client's heavy
+ * file) is the file's fault only when it had at least this share of the limit in CPU; otherwise it is not blamed.
  */
-export const GUILTY_CPU_SHARE = 0.5;
+export const GUILTY_CPU_SHARE = 0.8;
+/** How often at most the CPU time of a running job is read (from /proc) once it could have reached its limit. */
+const CPU_CHECK_MIN_MS = 100;
+
+/** A job's limits: processor time (the file's cost) and a wall-clock cap (the answer must come in time). */
+export interface JobLimits {
+  cpuMs: number;
+  wallMs: number;
+}
 
 /** Backoff between attempts to replace a retired process: forever, from RESTART_MIN_MS doubling up to RESTART_MAX_MS. */
 export const RESTART_MIN_MS = 1_000;
@@ -44,7 +53,7 @@ interface PendingJob {
   id: number;
   resolve(run: ToolRun): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export interface ToolWorkerOptions {
@@ -161,36 +170,50 @@ export class ToolWorker {
   }
 
   /** Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. */
-  async run(source: Uint8Array, filename: string, timeoutMs: number): Promise<ToolRun> {
+  async run(source: Uint8Array, filename: string, limits: JobLimits): Promise<ToolRun> {
     await this.start();
     const child = this.#process;
     if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
     const id = this.#nextId++;
     this.#stderrTail = []; // what the log tells about this job is this job's
     const cpuAtStart = processCpuMs(child.pid);
+    const startedAt = performance.now();
     return new Promise<ToolRun>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#settle(id, this.#timeoutVerdict(child, cpuAtStart, timeoutMs));
-        this.#retire(child);
-      }, timeoutMs);
-      this.#pending = { id, resolve, reject, timer };
+      const job: PendingJob = { id, resolve, reject, timer: undefined };
+      // the process cannot spend more CPU than the wall clock runs (one thread at a time under the GIL): the first
+      // look is at the limit, the next when the CPU still missing could have been spent
+      const check = () => {
+        const verdict = this.#limitVerdict(child, cpuAtStart, performance.now() - startedAt, limits);
+        if (verdict instanceof Error) {
+          this.#settle(id, verdict);
+          this.#retire(child);
+        } else if (this.#pending === job) {
+          job.timer = setTimeout(check, verdict);
+        }
+      };
+      job.timer = setTimeout(check, Math.min(limits.cpuMs, limits.wallMs));
+      this.#pending = job;
       // the bytes as uploaded (base64): a file in a declared encoding reaches the tools unchanged
       child.stdin?.write(`${JSON.stringify({ id, source: Buffer.from(source).toString("base64"), filename })}\n`);
     });
   }
 
   /**
-   * Judges a job cut off at the wall-time limit by the CPU time its process spent on it (from /proc): the file is to
-   * blame only when it kept the process busy; otherwise the machine was, and the answer says so without blaming it.
+   * A running job against its limits, by the CPU time its process spent on it (from /proc): the file's fault once it
+   * used the CPU limit; at the wall-clock cap, the file's fault only if it kept the process busy, else the machine's
+   * (not blamed). Otherwise: how long until the next look. Where CPU time cannot be read, the wall clock judges.
    */
-  #timeoutVerdict(child: ChildProcess, cpuAtStart: number | null, timeoutMs: number): Error {
+  #limitVerdict(child: ChildProcess, cpuAtStart: number | null, elapsedMs: number, limits: JobLimits): Error | number {
     const cpuNow = processCpuMs(child.pid);
-    const used = cpuAtStart === null || cpuNow === null ? null : cpuNow - cpuAtStart;
-    if (used === null || used >= timeoutMs * GUILTY_CPU_SHARE) {
-      return new AnalyzerTimeoutError(`${this.tool} ran into the ${formatSeconds(timeoutMs)} time limit on this file`);
-    }
-    this.#logger.warn({ tool: this.tool, cpu_ms: Math.round(used), limit_ms: timeoutMs }, "analysis cut off at the time limit while the machine was busy; the file is not blamed");
-    return new AnalyzerOverloadedError(`${this.tool} reached the ${formatSeconds(timeoutMs)} time limit having had only ${formatSeconds(used)} of CPU: the server was busy`);
+    const used = cpuAtStart === null || cpuNow === null ? elapsedMs : cpuNow - cpuAtStart;
+    const timedOut = () => new AnalyzerTimeoutError(`${this.tool} ran into the ${formatSeconds(limits.cpuMs)} time limit on this file`);
+    if (used >= limits.cpuMs) return timedOut();
+    if (elapsedMs < limits.wallMs) return Math.min(Math.max(CPU_CHECK_MIN_MS, limits.cpuMs - used), limits.wallMs - elapsedMs);
+    if (used >= limits.cpuMs * GUILTY_CPU_SHARE) return timedOut();
+    this.#logger.warn({ tool: this.tool, cpu_ms: Math.round(used), limit_ms: limits.cpuMs, wall_ms: Math.round(elapsedMs) }, "analysis cut off while the machine was busy; the file is not blamed");
+    return new AnalyzerOverloadedError(
+      `${this.tool} had only ${formatSeconds(used)} of processor time in ${formatSeconds(elapsedMs)}, short of its ${formatSeconds(limits.cpuMs)} limit: the server was busy`,
+    );
   }
 
   /** Stops the process for good; a running job is rejected. Resolves once its directories are removed. */

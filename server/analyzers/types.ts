@@ -99,8 +99,14 @@ export interface AnalyzerPoolOptions {
   workers: number;
   /** Jobs allowed to wait for a lane; beyond that analyze() rejects with QueueFullError. */
   queueLimit: number;
-  /** Per tool and file; a tool over it is killed and replaced, and the job fails. */
+  /** Per tool and file, in processor time: a tool that spends it is killed and replaced, the job fails (422). */
   timeoutMs: number;
+  /**
+   * Per tool and file, in wall-clock time (at least timeoutMs, its default): a tool that reaches it before spending
+   * timeoutMs in CPU had the machine busy elsewhere; it is stopped without blaming the file (503), unless it spent
+   * most of timeoutMs. Above timeoutMs, a file gets more time when the machine is busy.
+   */
+  wallLimitMs?: number;
   /**
    * A job that waited longer than this for a lane is refused with QueueFullError when its turn comes, so that
    * wait plus analysis stays inside a load balancer's idle timeout. Default: no limit.

@@ -8,7 +8,7 @@ import { chmod, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { waitFor, workerProcesses } from "../analyzers/helpers.ts";
+import { peakWorkerRssMb, waitFor, workerProcesses } from "../analyzers/helpers.ts";
 import { uploadFrom } from "../helpers/raw-client.ts";
 import { startServer, tempDir, type RunningServer } from "../helpers/server-process.ts";
 import { logLine } from "./adversarial-steps.ts";
@@ -16,28 +16,6 @@ import { logLine } from "./adversarial-steps.ts";
 const TRIVIAL = '"""Trivial."""\nVALUE = 1\n';
 /** A 4 MB list literal: pylint alone took 1.96 GB on it before the ceiling. */
 const hugeLiteral = (item: string) => `"""Huge."""\nDATA = [${`${item}, `.repeat(Math.floor((4 << 20) / (item.length + 2)))}]\n`;
-
-/** The largest resident memory seen in any of the server's analyzer processes while `during` runs (sampled). */
-async function peakWorkerRssMb<T>(serverPid: number, during: Promise<T>): Promise<{ result: T; peakMb: number }> {
-  let peakMb = 0;
-  let done = false;
-  const sampling = (async () => {
-    while (!done) {
-      for (const worker of await workerProcesses(serverPid)) {
-        try {
-          const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, "utf8"));
-          if (rss) peakMb = Math.max(peakMb, Number(rss[1]) / 1024);
-        } catch {
-          // exited between the listing and the read
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  const result = await during.finally(() => (done = true));
-  await sampling;
-  return { result, peakMb };
-}
 
 async function health(url: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${url}/api/health`);
@@ -95,14 +73,22 @@ describe("blame and recovery (one server, one lane, an interpreter wrapper that 
     // FAULT INJECTION: while failures-left holds a number above 0, each start of the interpreter fails (and counts down)
     await writeFile(wrapper, `#!/bin/sh\nf='${failuresFile}'\nn=$(cat "$f" 2>/dev/null || echo 0)\nif [ "$n" -gt 0 ]; then echo $((n - 1)) > "$f"; echo "injected start failure" >&2; exit 1; fi\nexec /usr/bin/python3 "$@"\n`);
     await chmod(wrapper, 0o755);
-    server = await startServer({ env: { ANALYZER_WORKERS: "1", ANALYZER_TIMEOUT_SECONDS: "5", ANALYZER_PYTHON: wrapper, HEALTH_INTERVAL_SECONDS: "1" } });
+    server = await startServer({ env: {
+        ANALYZER_WORKERS: "1",
+        // 5 s of processor time, and a wall-clock cap of what is left of 55 s after the longest wait: 8 s
+        ANALYZER_TIMEOUT_SECONDS: "5",
+        ANALYZER_MAX_WAIT_SECONDS: "47",
+        ANALYZER_PYTHON: wrapper,
+        HEALTH_INTERVAL_SECONDS: "1",
+      },
+    });
   });
   after(() => server.stop());
 
   test("an innocent file cut off while its analyzer got no processor is a 503, not remembered; the replacement that fails twice is retried and health recovers without an upload", async () => {
     const pylint = (await workerProcesses(server.child.pid!)).find((p) => p.cmdline.includes("--tool pylint"))!;
-    // CONTENTION, made certain: the pylint process gets no processor at all while the time limit runs (SIGSTOP), as
-    // when another client's heavy files keep the machine busy
+    // CONTENTION, made certain: the pylint process gets no processor at all until the wall-clock cap (SIGSTOP), as
+    // when other clients' heavy files keep the machine busy
     process.kill(pylint.pid, "SIGSTOP");
     await writeFile(failuresFile, "2"); // its replacement fails to start twice
     const cut = await uploadFrom(server.url, "innocent.py", TRIVIAL, { from: "127.0.0.4" });
