@@ -1,4 +1,4 @@
-// Files that ran into the analyzers' limits, remembered for a while: the content (and its near-duplicates) is refused at once, and a client whose files keep doing it waits longer and longer before its next analysis.
+// Files that ran into the analyzers' limits, remembered for a while: the content (and its near-duplicates) is refused at once, and a client whose files keep doing it waits longer and longer before its next new analysis.
 import { createHash } from "node:crypto";
 
 const MAX_REMEMBERED = 10_000;
@@ -43,8 +43,9 @@ export class TimeoutMemory {
 
   /**
    * forSeconds: how long a file that ran into a limit (and its client's strikes) is remembered; 0: not at all.
-   * penaltySeconds: a client's wait after its first strike (the time limit: what such a file costs), doubled with each
-   * further strike within the period, at most forSeconds.
+   * penaltySeconds: a client's wait after its second strike within the period (the time limit: what such a file
+   * costs), doubled with each further one, at most forSeconds. A first strike costs the client nothing more: anyone
+   * may send one file that is too big, and its near-duplicates are refused by content already.
    */
   constructor(forSeconds: number, now: () => number = () => performance.now(), penaltySeconds = 0) {
     this.#forMs = forSeconds * 1000;
@@ -61,7 +62,7 @@ export class TimeoutMemory {
     if (client === undefined || this.#penaltyBaseMs <= 0) return;
     const previous = this.#clients.get(client);
     const count = previous && previous.forgetAt > now ? previous.count + 1 : 1;
-    const wait = Math.min(this.#forMs, this.#penaltyBaseMs * 2 ** Math.min(count - 1, 20));
+    const wait = count < 2 ? 0 : Math.min(this.#forMs, this.#penaltyBaseMs * 2 ** Math.min(count - 2, 20));
     setBounded(this.#clients, client, { count, until: now + wait, forgetAt: now + this.#forMs });
   }
 
