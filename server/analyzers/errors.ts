@@ -37,16 +37,15 @@ export class AnalyzerMemoryError extends AnalyzerLimitError {
 }
 
 /**
- * A tool reached the time limit in wall time without having spent it in CPU: the machine was busy with other work
+ * A tool reached the wall-clock cap without having spent the time limit in CPU: the machine was busy with other work
  * (another client's heavy file), so the file is not blamed, not remembered: answer 503 with Retry-After.
  */
 export class AnalyzerOverloadedError extends Error {
   override name = "AnalyzerOverloadedError";
 }
 
-/** This client's recent files kept running into the limits: its next new analysis waits (429 with Retry-After). */
-export class ClientPenaltyError extends Error {
-  override name = "ClientPenaltyError";
+/** A refusal that says when to try again (its answer carries Retry-After). */
+abstract class RetryLaterError extends Error {
   readonly retryAfterSeconds: number;
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
@@ -54,12 +53,12 @@ export class ClientPenaltyError extends Error {
   }
 }
 
-/** This content ran into the time limit a short while ago and is refused without being analysed again: answer 422. */
-export class RecentlyTimedOutError extends Error {
+/** This client's recent files kept running into the limits: its next new analysis waits (429 with Retry-After). */
+export class ClientPenaltyError extends RetryLaterError {
+  override name = "ClientPenaltyError";
+}
+
+/** This content (or a near-duplicate) ran into a limit a short while ago and is refused without being analysed again: answer 422. */
+export class RecentlyTimedOutError extends RetryLaterError {
   override name = "RecentlyTimedOutError";
-  readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
 }

@@ -22,7 +22,8 @@ export function acceptAbsoluteForm(req: IncomingMessage): void {
     return;
   }
   req.url = `${target.pathname}${target.search}`;
-  req.headers.host = target.host;
+  // a Host header is still required (§3.2: a request without one is 400); when present, the target's authority wins
+  if (req.headers.host !== undefined) req.headers.host = target.host;
 }
 
 /** Both normalizations of the target, in the order they apply: what every route and check reads. */

@@ -49,6 +49,8 @@ describe("hostile HTTP (one server)", () => {
     assert.equal(json(absolute).status, "healthy");
     const info = await exchange(server.port, [`GET http://127.0.0.1:${server.port}/api/info?x=1 HTTP/1.1\r\nHost: other.example\r\n\r\n`], { after: "open" });
     assert.equal(info.status, 200);
+    const noHost = await exchange(server.port, ["GET http://codedetect.internal/api/info HTTP/1.1\r\n\r\n"], { after: "open" });
+    assertJsonError(noHost, 400, /^Missing Host header/);
     const twoHosts = await exchange(server.port, ["GET /api/info HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"], { after: "open" });
     assertJsonError(twoHosts, 400, /^More than one Host header/);
     assert.equal(twoHosts.headers.connection, "close");
