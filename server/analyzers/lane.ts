@@ -58,6 +58,11 @@ export class Lane {
     };
   }
 
+  /** Whether one of its processes is being replaced after a failed attempt (it would refuse a job now). */
+  restarting(): boolean {
+    return TOOL_NAMES.some((tool) => this.workers[tool].condition().state === "restarting");
+  }
+
   stop(): Promise<void> {
     return Promise.all(TOOL_NAMES.map((tool) => this.workers[tool].stop())).then(() => {});
   }

@@ -110,7 +110,9 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     while (freeLanes.length > 0) {
       const job = queue.take();
       if (!job) return;
-      const lane = freeLanes.pop()!;
+      // a lane whose process is being replaced after failed attempts would refuse the job (503): another one takes it
+      const ready = freeLanes.findLastIndex((free) => !free.restarting());
+      const lane = freeLanes.splice(ready === -1 ? freeLanes.length - 1 : ready, 1)[0]!;
       const run = runJob(job, lane).then(job.resolve, job.reject).finally(() => {
         freeLanes.push(lane);
         queue.done(job);
