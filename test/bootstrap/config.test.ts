@@ -5,6 +5,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { describeConfig, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type Layers } from "../../bootstrap/config.ts";
 import { runAgent, tempDir } from "./helpers.ts";
+import { IMAGE_PATTERN } from "../../cloudformation/template/settings.ts";
 
 function configFile(content: unknown): string {
   const file = path.join(tempDir("config"), "bootstrap.json");
@@ -32,6 +33,15 @@ describe("resolveConfig", () => {
     assert.equal(withoutFlag.port, 5003, "environment over tags");
     const { config: withoutEnv } = resolveConfig(false, { ...layers, flags: {}, env: {} });
     assert.equal(withoutEnv.port, 5002, "tags over the file");
+  });
+
+  it("takes an image pinned by digest alone (a tag is optional) and refuses one without a digest, as the template's ImageUri pattern does", () => {
+    const digestOnly = `127.0.0.1:5000/codedetect@sha256:${"c".repeat(64)}`;
+    assert.equal(resolveConfig(true, { env: envLayer({ CODEDETECT_IMAGE: digestOnly }) }).config.image, digestOnly);
+    assert.throws(() => resolveConfig(true, { env: envLayer({ CODEDETECT_IMAGE: "127.0.0.1:5000/codedetect:latest" }) }), /image \(from environment CODEDETECT_IMAGE\): must be "repository\[:tag\]@sha256:<64 hex digits>"/);
+    const pattern = new RegExp(IMAGE_PATTERN);
+    for (const good of [digestOnly, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/codedetect:3.0.0@sha256:${"a".repeat(64)}`]) assert.ok(pattern.test(good), good);
+    for (const bad of ["codedetect:latest", `codedetect@sha256:${"A".repeat(64)}`, `codedetect:v1@sha256:abc`]) assert.ok(!pattern.test(bad), bad);
   });
 
   it("refuses a bad value naming the field and the source it came from", () => {
