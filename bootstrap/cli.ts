@@ -7,6 +7,7 @@ import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
 import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
+import { recordConfigAction } from "./recorded-config.ts";
 import { createAgentExecutor, type AgentExecutor } from "./executor.ts";
 import { localUrl } from "./stack.ts";
 import { planFailureSignal } from "./steps/signal.ts";
@@ -130,6 +131,8 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
   const executor = createAgentExecutor({ log: (line) => out.info(line), aws: () => ctx.aws(), registryAuth: resolved.config.registryAuth });
   const started = Date.now();
   const body = async () => {
+    // What this run was given, so that `status` needs no flag restated (written before the steps: a failed run is reported too)
+    if (!invocation.dryRun) await executor.perform(recordConfigAction(ctx.config.stateDir, resolved.config.mode === "local", layers, new Date().toISOString()));
     let reports;
     try {
       reports = await runSteps(STEPS, ctx, executor, { only: invocation.only, until: invocation.until, dryRun: invocation.dryRun });

@@ -122,6 +122,30 @@ describe("the bootstrap command line", () => {
     assert.match(text.stdout, /^ {2}registryAuth +"<redacted>" +\(env\)$/m);
   });
 
+  it("status after a local run (npm start) reads what the state directory records: no flag restated, the run's own flags shown as flags", async () => {
+    const cwd = tempDir("status-local");
+    const ran = await runAgent(["--local", "--port", "5077", "--shared-dir", path.join(cwd, "efs")], {}, { cwd });
+    assert.equal(ran.code, 0, ran.stderr);
+    const status = await runAgent(["status", "--json"], {}, { cwd });
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout);
+    const row = (key: string) => report.config.find((entry: { key: string }) => entry.key === key);
+    assert.deepEqual(row("mode"), { key: "mode", value: "local", source: "flag" });
+    assert.deepEqual(row("port"), { key: "port", value: 5077, source: "flag" });
+    assert.deepEqual(row("sharedDir"), { key: "sharedDir", value: path.join(cwd, "efs"), source: "flag" });
+    assert.equal(row("stateDir").value, path.join(cwd, ".codedetect", "state"));
+    assert.equal(report.steps.layout.outcome, "done");
+    assert.equal(report.stack.url, "http://127.0.0.1:5077");
+  });
+
+  it("status with no run recorded where it looks says where it looked and what to give, in one line (exit 2)", async () => {
+    const cwd = tempDir("status-none");
+    const status = await runAgent(["status"], {}, { cwd });
+    if (fs.existsSync("/var/lib/codedetect/config.json")) return; // an instance's own record would be read: nothing to refuse on such a host
+    assert.equal(status.code, 2);
+    assert.match(status.stderr, /^bootstrap: bad configuration: status: no agent run is recorded in \/var\/lib\/codedetect or .*\/\.codedetect\/state \(fileSystemId: is required outside --local.*\); name the instance's state directory with --state-dir, or run `npm run bootstrap` first\n$/);
+  });
+
   it("--only STEP refuses while an earlier step is not done (never migrates into an unmounted place), then applies only STEP", async () => {
     const root = tempDir("only");
     const args = ["--local", "--state-dir", path.join(root, "state"), "--shared-dir", path.join(root, "shared")];
