@@ -9,7 +9,8 @@ import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
 import { recordConfigAction } from "./recorded-config.ts";
 import { createAgentExecutor, type AgentExecutor } from "./executor.ts";
-import { localUrl } from "./stack.ts";
+import { observePort, portRefusal } from "./port-check.ts";
+import { localUrl, projectName } from "./stack.ts";
 import { planFailureSignal } from "./steps/signal.ts";
 import { createOutput, type Output } from "./output.ts";
 import { runSteps, type Context } from "./step.ts";
@@ -153,6 +154,13 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
     readJournal(ctx.config.stateDir);
   } catch (error) {
     throw new ConfigProblem("journal", (error as Error).message);
+  }
+  // Locally, the image is built before the start step: a port someone else holds is refused before that (AWS: at start, once tags are applied)
+  const startIndex = STEPS.findIndex((step) => step.name === "start");
+  const reachesStart = invocation.only ? invocation.only === "start" : !invocation.until || STEPS.findIndex((step) => step.name === invocation.until) >= startIndex;
+  if (ctx.config.mode === "local" && reachesStart) {
+    const refusal = portRefusal(await observePort(ctx.config, projectName(ctx.config)), ctx.config);
+    if (refusal) throw refusal;
   }
   if (invocation.dryRun) return body();
   fs.mkdirSync(ctx.config.stateDir, { recursive: true });

@@ -4,7 +4,7 @@
 // amazon-efs-utils and nodejs24), `dnf` (records a call and fails: it must not be reached when all is installed) and
 // `systemctl` (records `enable --now docker`; the Docker Engine here already runs). `node-24` is the host's Node.js 24.
 // Everything else is real: the application image built from the Dockerfile (whose build stage writes the agent bundle
-// with bootstrap/bundle.ts), the Docker Engine, the registry on 127.0.0.1:5000, `docker pull/create/cp`, the agent run
+// with bootstrap/bundle.ts), the Docker Engine, the tests' registry (127.0.0.1:5050), `docker pull/create/cp`, the agent run
 // from that bundle (local mode: a directory stands in for EFS) bringing the image up, the supervisor started with the
 // exact command line of the user data's unit, the AWS CLI (signalling a loopback endpoint that records the call, since
 // moto does not implement SignalResource) and IMDSv2 (a loopback server).
