@@ -90,7 +90,8 @@ async function instance(name: string) {
   fs.symlinkSync(process.execPath, path.join(bin, "node-24"));
   const config = path.join(root, "bootstrap.json");
   const port = await freePort();
-  fs.writeFileSync(config, JSON.stringify({ mode: "local", image: `${repository}:${tag}@${pinned.split("@")[1]}`, project: PROJECT, port, stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared"), verifyWaitSeconds: 120 }));
+  // the image as the user data gives it: pinned by digest alone, exactly as `docker inspect` prints it (no tag)
+  fs.writeFileSync(config, JSON.stringify({ mode: "local", image: pinned, project: PROJECT, port, stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared"), verifyWaitSeconds: 120 }));
   const run = (image: string) =>
     execa("sh", [LAUNCHER_SOURCE], {
       reject: false,
