@@ -2,9 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
+import { IMAGE_REF } from "../compose/stack-schema.ts";
 
-const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
 export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
@@ -21,8 +20,8 @@ export const ConfigSchema = z
     /** The old single-instance layout (database/codedetect.db and uploads/) to migrate on first run; null: nothing to migrate. */
     migrateFrom: absoluteOrRelativePath.nullable(),
     port: z.number().int().min(1).max(65535),
-    /** "repository:tag@sha256:…"; null in local mode means "build from the Dockerfile". */
-    image: z.string().regex(IMAGE_REF, 'must be "repository:tag@sha256:<64 hex digits>" (pinned by digest)').nullable(),
+    /** "repository[:tag]@sha256:…" (the tag optional, for humans); null in local mode means "build from the Dockerfile". */
+    image: z.string().regex(IMAGE_REF, 'must be "repository[:tag]@sha256:<64 hex digits>" (pinned by digest)').nullable(),
     fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
     /** Overrides the region from instance metadata. */
     region: z.string().regex(REGION, 'must look like "eu-west-1"').nullable(),

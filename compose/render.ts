@@ -17,7 +17,8 @@ export function containerEnvironment(model: StackModel): Record<string, string> 
     ["PORT", String(model.port.container)],
     ["HOST", "0.0.0.0"],
     ["DRAIN_SECONDS", String(model.drainSeconds)],
-    ["IMAGE_TAG", model.image.tag],
+    // a digest-only image has no tag to show: /api/info then reports the digest alone
+    ...(model.image.tag === null ? [] : [["IMAGE_TAG", model.image.tag] as [string, string]]),
     ["IMAGE_DIGEST", model.image.digest],
   ]);
 }

@@ -1,4 +1,4 @@
-// `npm run deploy -- --stack NAME --image REPOSITORY:TAG@sha256:…`: creates or updates the stack, streams its events, prints outputs, or the failed resources and exits 1.
+// `npm run deploy -- --stack NAME --image REPOSITORY[:TAG]@sha256:…`: creates or updates the stack, streams its events, prints outputs, or the failed resources and exits 1.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";

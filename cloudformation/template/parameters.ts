@@ -9,9 +9,9 @@ export const parameters: Record<string, Json> = {
   LoadBalancerSubnets: { Type: "List<AWS::EC2::Subnet::Id>", Description: "Public subnets for the load balancer, at least two in two zones (the load balancer refuses fewer)." },
   ImageUri: {
     Type: "String",
-    Description: "The application image as repository:tag@sha256:<digest>; instances run exactly this digest.",
+    Description: "The application image as repository[:tag]@sha256:<digest> (the tag is optional); instances run exactly this digest.",
     AllowedPattern: IMAGE_PATTERN,
-    ConstraintDescription: "must be repository:tag@sha256:<64 lowercase hex digits>, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/codedetect:3.0.0@sha256:…",
+    ConstraintDescription: "must be repository[:tag]@sha256:<64 lowercase hex digits>, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/codedetect:3.0.0@sha256:… or …/codedetect@sha256:…",
   },
   EcrRepositoryName: {
     Type: "String",

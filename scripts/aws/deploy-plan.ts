@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { REGION } from "../../bootstrap/config.ts";
 import { IMAGE_PATTERN } from "../../cloudformation/template/settings.ts";
 
-export const USAGE = "usage: npm run deploy -- --stack NAME --image REPOSITORY:TAG@sha256:DIGEST [--parameter KEY=VALUE ...] [--region REGION] [--endpoint URL] [--template FILE] [--poll-seconds N] [--timeout-minutes N]";
+export const USAGE = "usage: npm run deploy -- --stack NAME --image REPOSITORY[:TAG]@sha256:DIGEST [--parameter KEY=VALUE ...] [--region REGION] [--endpoint URL] [--template FILE] [--poll-seconds N] [--timeout-minutes N]";
 
 export class UsageProblem extends Error {
   override name = "UsageProblem";
@@ -54,8 +54,8 @@ export function parseDeployArgs(argv: string[], env: NodeJS.ProcessEnv, defaultT
   if (twice) throw new UsageProblem(`--${twice} given twice`);
   if (!values.stack) throw new UsageProblem("--stack is required");
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.stack)) throw new UsageProblem(`--stack "${values.stack}" is not a stack name (a letter, then letters, digits and hyphens, at most 128)`);
-  if (!values.image) throw new UsageProblem("--image is required (repository:tag@sha256:<digest>, e.g. from docker push)");
-  if (!new RegExp(IMAGE_PATTERN).test(values.image)) throw new UsageProblem(`--image "${values.image}" is not repository:tag@sha256:<64 hex digits>; deploy by digest, never by a moving tag`);
+  if (!values.image) throw new UsageProblem("--image is required (repository[:tag]@sha256:<digest>, e.g. from docker push)");
+  if (!new RegExp(IMAGE_PATTERN).test(values.image)) throw new UsageProblem(`--image "${values.image}" is not repository[:tag]@sha256:<64 hex digits>; deploy by digest, never by a moving tag`);
   const parameters: Record<string, string> = {};
   for (const pair of values.parameter ?? []) {
     const match = /^([A-Za-z0-9]+)=(.*)$/s.exec(pair);
