@@ -119,12 +119,14 @@ async function refreshHealth() {
   }
 }
 
-/** Shows a result, gives it its address (?analysis=<sha256>) and keeps it in the history. */
+/** Shows a result and gives it its address (?analysis=<sha256>); a new upload (push) also goes into the history. */
 function show(result, code, { push }) {
   current = result;
   renderResult(result, code);
-  remember(result);
-  renderHistory();
+  if (push) {
+    remember(result);
+    renderHistory();
+  }
   const href = `/?analysis=${result.file_hash}`;
   if (HASH.test(result.file_hash ?? '') && `${location.pathname}${location.search}` !== href) {
     if (push) history.pushState({ analysis: result.file_hash }, '', href);

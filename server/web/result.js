@@ -19,7 +19,7 @@ function lineRef(line, column) {
   if (line === null) return h('span', { text: '—' });
   const text = column === null ? String(line) : `${line}:${column}`;
   if (shownCode === null || line < 1 || line > shownLines) return h('span', { text });
-  return h('a', { href: `#code-line-${line}`, class: 'line-link', 'data-line': line, 'aria-label': `Line ${line} in the code` }, text);
+  return h('a', { href: `#code-line-${line}`, class: 'line-link', 'data-line': line }, h('span', { class: 'visually-hidden', text: 'Line ' }), text);
 }
 
 /** A table in a keyboard-scrollable wrapper; each cell carries its column name for the stacked phone layout. */
@@ -222,7 +222,7 @@ export function renderResult(result, code = null) {
   replace(
     byId('parse-error'),
     unparsed
-      ? h('p', {}, h('strong', { text: 'pylint could not parse this file' }), unparsed.line === null ? '' : h('span', {}, ' at line ', lineRef(unparsed.line, unparsed.column)), `: ${show(unparsed.message)}`)
+      ? h('p', {}, h('strong', { text: 'pylint could not parse this file' }), unparsed.line === null ? '' : h('span', {}, ' (', lineRef(unparsed.line, unparsed.column), ')'), `: ${show(unparsed.message)}`)
       : null,
     unparsed ? h('p', { class: 'small', text: 'Nothing could check its quality, security or complexity, so it gets no band. Fix the syntax and upload it again.' }) : null,
   );
