@@ -153,6 +153,16 @@ export async function watch(page: Page): Promise<PageWatch> {
 export const text = async (page: Page, selector: string) => ((await page.textContent(selector)) ?? "").trim();
 
 
+/** Waits until keyboard focus is on `id` and that element is inside the viewport (smooth scrolling may still run). */
+export async function focusSettlesOn(page: Page, id: string) {
+  await page.waitForFunction((want) => {
+    const el = document.activeElement;
+    if (!el || el.id !== want) return false;
+    const box = el.getBoundingClientRect();
+    return box.top >= 0 && box.bottom <= window.innerHeight;
+  }, id, { timeout: 10_000 });
+}
+
 // ---------------------------------------------------------------- accessibility
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
