@@ -38,8 +38,11 @@ export const QUALITY_ISSUES_LIMIT = 1000;
 /** pylint's message types, most severe first: the order of the list and of the page's groups. */
 export const PYLINT_TYPE_ORDER = ["fatal", "error", "warning", "refactor", "convention", "info"] as const;
 
-/** pylint's messages that mean it could not read the file at all. */
-const PARSE_FAILURES = new Set(["syntax-error", "parse-error", "astroid-error"]);
+/**
+ * pylint's messages that mean it could not parse the file. Not astroid-error (F0002): that is pylint crashing on a
+ * file Python reads well (e.g. a very long expression); its other findings still stand.
+ */
+const PARSE_FAILURES = new Set(["syntax-error", "parse-error"]);
 
 function pylintPenalty(message: PylintMessage): number {
   if (message.type === "error" || message.type === "fatal") return 3;
