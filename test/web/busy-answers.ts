@@ -1,28 +1,11 @@
 // The page against a busy server, for real: a 429 (this client's share taken by a held upload) and a 503 (the one analyzer lane taken while its tools are stopped with SIGSTOP); the page offers "Try again" for the same file once Retry-After has passed (the page's clock is Playwright's, run forward instead of waited for). Run by page.test.ts on its server and browser.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import type { TestContext } from "node:test";
 import type { Browser, Page } from "playwright-core";
+import { workerProcesses } from "../analyzers/helpers.ts";
 import { heldUpload, uploadFrom } from "../helpers/raw-client.ts";
 import { assertNoAxeViolations, focusSettlesOn, getJson, text, watch, type RunningServer } from "./harness.ts";
-
-/** The server's processes whose parent is `pid` and whose command is Python: its analyzer tools. */
-function pythonChildren(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid && comm.startsWith("python")) found.push(Number(entry));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return found;
-}
 
 interface Health {
   checks: { analyzers: { running: number } };
@@ -102,7 +85,7 @@ export async function busyAnswerTests(t: TestContext, browser: Browser, server: 
 
   const KEPT_CODE = '"""Kept for the retry."""\n';
   await t.test("503: the one analyzer is taken; the file is kept, and Try again analyses it once the server is free", async () => {
-    stopped = pythonChildren(server.pid);
+    stopped = (await workerProcesses(server.pid)).map((p) => p.pid);
     assert.equal(stopped.length, 3, "one pylint, one bandit and one radon worker");
     for (const pid of stopped) process.kill(pid, "SIGSTOP");
     // another client's upload takes the lane and stays on it while its tools are stopped
