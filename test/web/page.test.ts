@@ -254,6 +254,29 @@ test("the page analyzes files, shows every finding grouped with how to fix it, k
     assert.match(await text(page, "#upload-hint"), /up to 2 MB\./, "the hint names the server's limit, not a hard-coded one");
     assert.match(await text(page, "#history-privacy"), /only in this browser/);
     await assertNoAxeViolations(page, "empty");
+
+    // WCAG 1.4.11 (axe does not measure it): the keyboard focus ring against the colours around it, in both schemes
+    await page.focus("#choose-button");
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Tab"); // focused from the keyboard: :focus-visible applies
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme, reducedMotion: "reduce" });
+      const ratios = await page.evaluate(() => {
+        const rgb = (css: string) => (css.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map(Number);
+        const luminance = (css: string) => {
+          const [r, g, b] = rgb(css).map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+          return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+        };
+        const ring = getComputedStyle(document.activeElement!).outlineColor;
+        const around = ["#drop-zone", ".card", "body"].map((sel) => getComputedStyle(document.querySelector(sel)!).backgroundColor);
+        return around.map((bg) => {
+          const [a, b] = [luminance(ring), luminance(bg)].sort((x, y) => y - x);
+          return Math.round(((a! + 0.05) / (b! + 0.05)) * 10) / 10;
+        });
+      });
+      assert.ok(ratios.every((r) => r >= 3), `${colorScheme}: focus ring contrast against the drop zone, card and page: ${ratios.join(", ")}`);
+    }
+    await page.emulateMedia({ colorScheme: "light", reducedMotion: null });
   });
 
   await t.test("static files and JSON are compressed and revalidated; every module is preloaded; health stays plain", async () => {
