@@ -62,11 +62,11 @@ test("the group: sizes, ELB health with grace, both zones, the target group, ins
   assert.equal(group.LaunchTemplate.LaunchTemplateId, physical.LaunchTemplate);
 });
 
-test("the launch template: IMDSv2 with hop limit 2, encrypted gp3, detailed monitoring, the profile, the instance group only", { skip }, async () => {
+test("the launch template: IMDSv2 with hop limit 1, encrypted gp3, detailed monitoring, the profile, the instance group only", { skip }, async () => {
   const data = (await aws.json("ec2", "describe-launch-template-versions", "--launch-template-id", physical.LaunchTemplate!)).LaunchTemplateVersions[0].LaunchTemplateData;
   assert.equal(data.InstanceType, "t3.small");
   assert.equal(data.MetadataOptions.HttpTokens, "required");
-  assert.equal(data.MetadataOptions.HttpPutResponseHopLimit, 2);
+  assert.equal(data.MetadataOptions.HttpPutResponseHopLimit, 1);
   assert.deepEqual(data.BlockDeviceMappings.map((m: any) => [m.Ebs.VolumeType, m.Ebs.Encrypted]), [["gp3", true]]);
   assert.equal(data.Monitoring.Enabled, true);
   assert.deepEqual(data.SecurityGroupIds, [physical.InstanceSecurityGroup]);
