@@ -55,7 +55,7 @@ export function describeSdkError(error: unknown, endpoint: string, timeouts: Sdk
   const attempts = e.$metadata?.attempts && e.$metadata.attempts > 1 ? ` (${e.$metadata.attempts} attempts)` : "";
   if (/did not establish a connection/.test(message)) return `no connection to ${endpoint} within ${timeouts.connectionTimeoutMs} ms${attempts}: the endpoint does not accept (security group, NACL, route or NAT dropping the traffic?)`;
   if (/requestTimeout|timed out after \d+ ms of inactivity/.test(message)) return `no answer from ${endpoint} within ${timeouts.requestTimeoutMs} ms${attempts}: connected, but the endpoint never answered`;
-  if (e.code && NETWORK_CODES.has(e.code)) return `cannot reach ${endpoint}: ${e.code}${attempts} (${message.split("\n")[0]})`;
+  if (e.code && NETWORK_CODES.has(e.code)) return `cannot reach ${endpoint}: ${message.split("\n")[0]}${attempts}`;
   const status = e.$metadata?.httpStatusCode;
   return `${e.name ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${message.split("\n")[0]}`;
 }
