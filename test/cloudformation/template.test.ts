@@ -147,6 +147,8 @@ test("HTTPS uses the operator's certificate when given, else the one created for
   assert.equal(r.DnsRecord.Condition, "HasDnsRecord");
   assert.equal(r.HttpsFromAnywhere.Condition, "UseHttps");
   assert.equal(load().Parameters.Protocol.Default, undefined, "plain HTTP is never the silent default");
+  // the Url output follows the choice (moto's change-set path reports no outputs, so it is checked here)
+  assert.deepEqual(load().Outputs.Url.Value, { "Fn::If": ["UseHttps", { "Fn::If": ["HasDomain", { "Fn::Sub": "https://${DomainName}" }, { "Fn::Sub": "https://${LoadBalancer.DNSName}" }] }, { "Fn::Sub": "http://${LoadBalancer.DNSName}" }] });
 });
 
 test("WAF (on by default) puts AWS managed rules on the load balancer; only body-inspecting rules merely count", () => {
