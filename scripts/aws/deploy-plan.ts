@@ -129,6 +129,10 @@ function checkValues(template: DeployTemplate, values: Record<string, string | u
 export function planDeploy(args: DeployArgs, template: DeployTemplate, existing: { previous: Record<string, string> } | null): DeployPlan {
   const declared = Object.keys(template.parameters);
   for (const key of Object.keys(args.parameters)) if (!declared.includes(key)) throw new UsageProblem(`--parameter ${key}: the template has no such parameter (it has ${declared.join(", ")})`);
+  for (const [key, value] of Object.entries(args.parameters)) {
+    const allowed = template.parameters[key]!.AllowedValues?.map(String);
+    if (allowed && !allowed.includes(value)) throw new UsageProblem(`--parameter ${key}=${value}: not one of ${allowed.join(", ")}`);
+  }
   const given: Record<string, string> = { ...args.parameters, ImageUri: args.image };
   const defaults = Object.fromEntries(declared.flatMap((key) => (template.parameters[key]!.Default === undefined ? [] : [[key, String(template.parameters[key]!.Default)]])));
   if (!existing) {

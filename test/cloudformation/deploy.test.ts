@@ -143,6 +143,7 @@ test("an update of a stack made before Protocol existed names the choice; the ru
   const args = (...parameters: string[]) => parseDeployArgs(["--stack", "old", "--image", FAKE_IMAGE, "--region", "eu-west-1", ...parameters.flatMap((p) => ["--parameter", p])], {}, "t.yaml");
   const old = { previous: { ImageUri: "x", DomainName: "codedetect.example.com", HostedZoneId: "Z123", MinSize: "2", MaxSize: "4" } };
   const refused = (run: () => unknown, expected: RegExp) => assert.throws(run, (error: Error) => error instanceof UsageProblem && expected.test(error.message));
+  refused(() => planDeploy(args("Protocol=HTTPS"), template, old), /^--parameter Protocol=HTTPS: not one of https, http$/);
   refused(() => planDeploy(args(), template, old), /^stack old has no value for Protocol, which this template requires: give --parameter Protocol=… \(one of https, http\)$/);
   assert.equal(planDeploy(args("Protocol=https"), template, old).kind, "update", "the previous domain and zone satisfy https");
   refused(() => planDeploy(args("Protocol=http"), template, old), /^Protocol=http takes no CertificateArn, DomainName or HostedZoneId/);

@@ -72,6 +72,10 @@ describe("the engine accepts the awslogs delivery options", { skip: engine.skip 
     } finally {
       await docker(["rm", "--force", name]).catch(() => undefined);
     }
-    await assert.rejects(create({ ...awslogsOptions, mode: "sometimes" }), /logging mode not supported: sometimes/);
+    try {
+      await assert.rejects(create({ ...awslogsOptions, mode: "sometimes" }), /logging mode not supported: sometimes/);
+    } finally {
+      await docker(["rm", "--force", name]).catch(() => undefined);
+    }
   });
 });
