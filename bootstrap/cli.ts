@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
-import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
+import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, sdkTimeouts, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
 import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
 import { recordConfigAction } from "./recorded-config.ts";
@@ -121,7 +121,7 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
     aws: async (region) => {
       const chosen = ctx.config.region ?? region ?? ctx.identity?.region;
       if (!chosen) throw new Error("no region known yet (set region, or let identify read it)");
-      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint, log: (line) => out.info(line) }));
+      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint, timeouts: sdkTimeouts(ctx.config), log: (line) => out.info(line) }));
       return adapters.get(chosen)!;
     },
     applyTags: (tags) => {
@@ -188,7 +188,7 @@ async function runSupervise(invocation: Invocation, out: Output): Promise<number
   const aws = async () => {
     const region = config.region ?? identity?.region;
     if (!region || region === "local") throw new Error("no region known (set region, or run bootstrap first)");
-    if (!adapters.has(region)) adapters.set(region, createAwsAdapter({ region, endpoint: config.awsEndpoint, log: (line) => out.info(line) }));
+    if (!adapters.has(region)) adapters.set(region, createAwsAdapter({ region, endpoint: config.awsEndpoint, timeouts: sdkTimeouts(config), log: (line) => out.info(line) }));
     return adapters.get(region)!;
   };
   const executor = createAgentExecutor({ log: (line) => out.info(line), aws, registryAuth: config.registryAuth });

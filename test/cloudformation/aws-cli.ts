@@ -62,6 +62,7 @@ export function parameterOverrides(network: Network, extra: Record<string, strin
     InstanceSubnetB: network.instanceB,
     LoadBalancerSubnets: network.loadBalancer.join(","),
     ImageUri: FAKE_IMAGE,
+    Protocol: "http",
     ...extra,
   };
   return Object.entries(values).map(([key, value]) => `${key}=${value}`);
