@@ -1,5 +1,6 @@
 // The HTTP application: routes of the CodeDetect contract on Polka, one prelude, JSON errors, 404/405 that say what exists.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import compression from "compression";
 import polka from "polka";
 import type { Logger } from "pino";
 import type { AnalysisService } from "./analysis-service.ts";
@@ -87,6 +88,9 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
   app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining, allowedMethods }));
+  // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
+  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast
+  app.use(compression() as never);
   const { clientOf, perClient } = admission;
   app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
   app.get("/api/stats", statsRoute(store));

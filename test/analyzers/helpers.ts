@@ -71,7 +71,7 @@ async function processInfo(pid: number): Promise<ProcessInfo | null> {
   }
 }
 
-/** The analyzer worker processes this test process (or the given parent, a server) started: children running worker.py. */
+/** The analyzer worker processes `parent` started (children running worker.py); default: this test process's. */
 export async function workerProcesses(parent = process.pid): Promise<ProcessInfo[]> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
   const infos = await Promise.all(pids.map(processInfo));

@@ -66,10 +66,10 @@ describe("hostile HTTP (one server)", () => {
 
   test("CORS: Vary: Origin on every API answer, Retry-After exposed, and a preflight only for a route and a method it allows", async () => {
     const plain = await fetch(`${server.url}/api/info`);
-    assert.equal(plain.headers.get("vary"), "Origin", "an answer without Origin must not be cached for a page that sends one");
+    assert.match(plain.headers.get("vary") ?? "", /\bOrigin\b/, "an answer without Origin must not be cached for a page that sends one");
     const cors = await fetch(`${server.url}/api/info`, { headers: { origin: ORIGIN } });
     assert.equal(cors.headers.get("access-control-allow-origin"), ORIGIN);
-    assert.equal(cors.headers.get("vary"), "Origin");
+    assert.match(cors.headers.get("vary") ?? "", /\bOrigin\b/);
     assert.match(cors.headers.get("access-control-expose-headers") ?? "", /\bRetry-After\b/);
     const preflight = (path: string, method: string) =>
       fetch(`${server.url}${path}`, { method: "OPTIONS", headers: { origin: ORIGIN, "access-control-request-method": method } });
