@@ -46,7 +46,21 @@ export interface StackModel {
   envFile?: string;
   /** Host files bound read-only into the container; absent: none. */
   readOnlyFiles?: { source: string; target: string }[];
+  /** The container's memory limit and each analyzer process's ceiling inside it (ANALYZER_MEMORY_MB); absent: no limit. */
+  memory?: MemoryModel;
 }
+
+export interface MemoryModel {
+  limitMb: number;
+  analyzerMb: number;
+}
+
+/** What the server process itself needs beside its analyzers (Node, request bodies within their budget, SQLite's cache). */
+export const SERVER_RESERVE_MB = 384;
+/** The analyzer ceiling never goes above this by default (a 4 MB literal needs more than 1 GB of pylint: refused, 422). */
+export const DEFAULT_ANALYZER_MB = 1024;
+/** The server's own floor for ANALYZER_MEMORY_MB (a warm pylint needs about 200 MB of address space). */
+export const MIN_ANALYZER_MB = 256;
 
 export type { StackInput } from "./stack-schema.ts";
 
@@ -105,6 +119,8 @@ export function defineStack(raw: unknown): StackModel {
     if ((MODEL_ENV_KEYS as readonly string[]).includes(key)) throw configError(`environment.${key}`, "is set by the stack model itself", `remove it; set the model's own field instead`);
     environment[key] = value;
   }
+  const memory = input.memoryLimitMb === undefined ? undefined : memoryModel(input.memoryLimitMb, input.instanceCpus ?? 1, environment);
+  if (memory) Object.assign(environment, memoryEnvironment(memory, environment));
   const logging: LoggingModel = input.logGroup
     ? { driver: "awslogs", group: input.logGroup, region: input.logRegion ?? null, stream: input.logStream ?? null }
     : { driver: "json-file", maxSize: input.logMaxSize ?? "10m", maxFiles: input.logMaxFiles ?? 3 };
@@ -130,7 +146,37 @@ export function defineStack(raw: unknown): StackModel {
     tmpfsSize: input.tmpfsSize ?? "256m",
     ...(input.envFile ? { envFile: input.envFile } : {}),
     ...(input.readOnlyFiles?.length ? { readOnlyFiles: readOnlyFiles(input.readOnlyFiles, DATA_DIR) } : {}),
+    ...(memory ? { memory } : {}),
   };
+}
+
+/**
+ * The analyzers' ceiling that fits the container: what is left after the server's own reserve, shared by the lanes
+ * (one per processor, or ANALYZER_WORKERS), since in each lane one process (pylint) is the one that grows; at most
+ * DEFAULT_ANALYZER_MB. An ANALYZER_MEMORY_MB the operator set is kept, if it fits. Beyond that the container's
+ * limit is the backstop, and worker.py tells the kernel to pick an analyzer, never the server, when it is reached.
+ */
+function memoryModel(limitMb: number, cpus: number, environment: Record<string, string>): MemoryModel {
+  const lanes = Number(environment.ANALYZER_WORKERS ?? cpus);
+  if (!Number.isInteger(lanes) || lanes < 1) throw configError("environment.ANALYZER_WORKERS", `"${environment.ANALYZER_WORKERS}" is not a whole number >= 1`, "set it to the number of analyzer lanes, or leave it unset");
+  const room = Math.floor((limitMb - SERVER_RESERVE_MB) / lanes);
+  const fix = `raise memoryLimitMb (at least ${SERVER_RESERVE_MB + MIN_ANALYZER_MB * lanes} for ${lanes} lanes) or lower ANALYZER_WORKERS`;
+  if (environment.ANALYZER_MEMORY_MB !== undefined) {
+    const set = Number(environment.ANALYZER_MEMORY_MB);
+    if (!Number.isInteger(set) || set > room) {
+      throw configError("environment.ANALYZER_MEMORY_MB", `${environment.ANALYZER_MEMORY_MB} MB per analyzer does not fit ${lanes} lanes in ${limitMb} MB beside the server's ${SERVER_RESERVE_MB} MB`, fix);
+    }
+    return { limitMb, analyzerMb: set };
+  }
+  if (room < MIN_ANALYZER_MB) throw configError("memoryLimitMb", `${limitMb} MB leaves ${room} MB per analyzer lane, less than the ${MIN_ANALYZER_MB} MB a warm pylint needs`, fix);
+  return { limitMb, analyzerMb: Math.min(DEFAULT_ANALYZER_MB, room) };
+}
+
+/** The server's variables for the ceiling: ANALYZER_MEMORY_MB, and a recycle threshold below it when the default is not. */
+function memoryEnvironment(memory: MemoryModel, environment: Record<string, string>): Record<string, string> {
+  const extra: Record<string, string> = { ANALYZER_MEMORY_MB: String(memory.analyzerMb) };
+  if (environment.ANALYZER_RECYCLE_MB === undefined && memory.analyzerMb <= 512) extra.ANALYZER_RECYCLE_MB = String(Math.floor(memory.analyzerMb / 2));
+  return extra;
 }
 
 /** Read-only files may not land on the data directory or on each other: a bind there would hide the shared tree. */

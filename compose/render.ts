@@ -55,6 +55,7 @@ export function composeDocument(model: StackModel): Record<string, unknown> {
         user: model.user,
         read_only: true,
         tmpfs: [`/tmp:size=${model.tmpfsSize},mode=1777`],
+        ...(model.memory ? { mem_limit: `${model.memory.limitMb}m`, memswap_limit: `${model.memory.limitMb}m` } : {}),
         cap_drop: ["ALL"],
         security_opt: ["no-new-privileges:true"],
         ...(model.envFile ? { env_file: [{ path: model.envFile, required: true }] } : {}),

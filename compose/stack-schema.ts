@@ -51,6 +51,10 @@ export const stackInputSchema = z.strictObject({
   envFile: absolute.optional(),
   /** Host files bound read-only into the container (the database's CA bundle). */
   readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).max(8).optional(),
+  /** The container's memory limit in MiB (Compose mem_limit, no swap beyond it); absent: none. */
+  memoryLimitMb: whole(512, 4_194_304).optional(),
+  /** Processors of the instance: the server runs one analyzer lane per processor, and each lane's ceiling must fit. */
+  instanceCpus: whole(1, 1024).optional(),
 });
 
 export type StackInput = z.infer<typeof stackInputSchema>;
@@ -78,4 +82,5 @@ export const stackModelSchema = z.strictObject({
   tmpfsSize: z.string().regex(SIZE),
   envFile: absolute.optional(),
   readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).optional(),
+  memory: z.strictObject({ limitMb: whole(512, 4_194_304), analyzerMb: whole(256, 65536) }).optional(),
 });

@@ -4,7 +4,7 @@ import { imageRefString, type StackModel } from "../../compose/model.ts";
 import { createRunner } from "../../compose/runner.ts";
 import type { Config } from "../config.ts";
 import { observePort, portRefusal, type PortSeen } from "../port-check.ts";
-import { stackModel, wantedImage } from "../stack.ts";
+import { observeHostResources, stackModel, wantedImage } from "../stack.ts";
 import type { Step } from "../step.ts";
 
 /** In a dry run of a fresh local instance the image is not built yet: the plan shows this placeholder. */
@@ -36,7 +36,7 @@ export function planStart(seen: StartSeen, config: Config): AgentAction[] {
 export const startStep: Step<StartSeen> = {
   name: "start",
   async observe(ctx) {
-    const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT);
+    const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT, observeHostResources());
     const port = await observePort(ctx.config, model.project);
     if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above", port };
     const { observed, plan } = await createRunner({ stateDir: ctx.config.stateDir }).plan(model);

@@ -95,7 +95,8 @@ describe("analyzer pool", () => {
   });
 
   test("a tool over its timeout is killed and replaced, and the job fails naming the tool and the timeout", async () => {
-    const pool = await startPool({ timeoutMs: 400 });
+    // the limit is processor time; the wall-clock cap is far, so that a busy test machine cannot make it the judge
+    const pool = await startPool({ timeoutMs: 400, wallLimitMs: 60_000 });
     try {
       const before = await workerProcesses();
       const error = await pool.analyze({ code: stdlibSource("tarfile"), filename: "large.py" }).then(

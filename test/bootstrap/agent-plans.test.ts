@@ -54,6 +54,15 @@ describe("the stack model built from the configuration", () => {
     assert.equal(stackModel(local, null, IMAGE).port.bind, "127.0.0.1");
     assert.equal(stackModel(local, null, IMAGE).drainSeconds, 0);
   });
+
+  it("limits the container's memory to the instance's, less the host's reserve, with an analyzer ceiling for its processors (issue 14)", () => {
+    const small = stackModel(aws, identity, IMAGE, { memoryMb: 1986, cpus: 2 }); // a t3.small as the kernel reports it
+    assert.deepEqual(small.memory, { limitMb: 1474, analyzerMb: 545 });
+    assert.equal(small.environment.ANALYZER_MEMORY_MB, "545");
+    const large = stackModel(aws, identity, IMAGE, { memoryMb: 15_880, cpus: 4 });
+    assert.deepEqual(large.memory, { limitMb: 15_368, analyzerMb: 1024 });
+    assert.equal(stackModel(aws, identity, IMAGE).memory, undefined, "without an observation of the host (tests, dry runs of old state), no limit");
+  });
 });
 
 describe("image", () => {
