@@ -13,6 +13,7 @@ import { lockHealthBench } from "./bench/lock-health.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
+import { hostileLoadBench } from "./bench/hostile-load.ts";
 import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 import { benchAgent } from "./bench/agent.ts";
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) =>
   "lock-health": lockHealthBench,
   agent: () => agentSection(),
   postgres: postgresBench,
+  "hostile-load": hostileLoadBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;

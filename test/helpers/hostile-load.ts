@@ -120,10 +120,11 @@ export function pipelineUnread(port: number, path: string, count: number, from: 
   socket.pause();
   const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
   socket.write(request.repeat(count));
+  let finish = (_value: boolean) => undefined as void;
   const closed = new Promise<boolean>((resolve) => {
     const guard = setTimeout(() => finish(false), guardMs);
     const probe = setInterval(() => socket.write("\r\n"), 250);
-    const finish = (value: boolean) => {
+    finish = (value: boolean) => {
       clearTimeout(guard);
       clearInterval(probe);
       socket.destroy();
@@ -132,7 +133,11 @@ export function pipelineUnread(port: number, path: string, count: number, from: 
     socket.on("error", () => finish(true));
     socket.on("close", () => finish(true));
   });
-  return { closed };
+  return {
+    closed,
+    /** Closes it from this side (closed then resolves false). */
+    abort: () => finish(false),
+  };
 }
 
 /** Sends one request's bytes and reads the answer without keeping its body: status, headers and the body's size. */

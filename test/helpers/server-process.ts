@@ -30,12 +30,15 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Start it as the leader of its own process group (so that a test can signal the whole group). */
   detached?: boolean;
+  /** Another checkout's root to run the server from (a benchmark's baseline commit); default this one. */
+  root?: string;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? tempDir();
-  const child = spawn(process.execPath, [path.join(ROOT, "server/main.ts")], {
-    cwd: ROOT,
+  const root = options.root ?? ROOT;
+  const child = spawn(process.execPath, [path.join(root, "server/main.ts")], {
+    cwd: root,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DRAIN_SECONDS: "0", LOG_LEVEL: "info", ANALYZER_WORKERS: "2", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.detached ?? false,
