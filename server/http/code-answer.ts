@@ -1,6 +1,8 @@
 // Sends an analysis answer with the file's code: the code's JSON text is made and written a slice at a time, as the client reads it, never whole.
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Writable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import zlib from "node:zlib";
 
 /** Characters of code escaped and written at once; below this an answer is sent in one piece. */
 const SLICE_CHARS = 64 * 1024;
@@ -21,16 +23,16 @@ function* slices(code: string): Generator<string> {
 const escaped = (slice: string): string => JSON.stringify(slice).slice(1, -1);
 
 /**
- * Resolves true once the chunk is taken; when the socket's buffer is full, waits for it to drain, and cuts the
- * connection (false) if the client has not read for stallMs: a client that never reads holds nothing for long.
+ * Resolves true once the chunk is taken; when the buffer is full, waits for it to drain, and cuts the connection
+ * (false) if the client has not read for stallMs: a client that never reads holds nothing for long.
  */
-function write(res: ServerResponse, chunk: string, stallMs: number): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  if (res.write(chunk)) return Promise.resolve(true);
+function write(res: ServerResponse, sink: Writable, chunk: string, stallMs: number): Promise<boolean> {
+  if (res.destroyed || sink.destroyed) return Promise.resolve(false);
+  if (sink.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (taken: boolean) => {
       clearTimeout(timer);
-      res.off("drain", onDrain);
+      sink.off("drain", onDrain);
       res.off("close", onClose);
       resolve(taken);
     };
@@ -40,17 +42,40 @@ function write(res: ServerResponse, chunk: string, stallMs: number): Promise<boo
       res.destroy();
       done(false);
     }, stallMs);
-    res.on("drain", onDrain);
+    sink.on("drain", onDrain);
     res.on("close", onClose);
   });
 }
 
+/** Whether the client takes a gzip body (Accept-Encoding names gzip or *, without q=0). */
+export function acceptsGzip(req: IncomingMessage): boolean {
+  const header = req.headers["accept-encoding"];
+  if (typeof header !== "string") return false;
+  return header.split(",").some((entry) => {
+    const [coding = "", ...params] = entry.trim().toLowerCase().split(";");
+    const q = params.map((param) => param.trim()).find((param) => param.startsWith("q="));
+    return (coding.trim() === "gzip" || coding.trim() === "*") && !(q && Number(q.slice(2)) === 0);
+  });
+}
+
+/** The byte length of the JSON text the slices make, counted a slice at a time (the event loop turning between). */
+async function jsonLength(prefix: string, code: string, suffix: string): Promise<number> {
+  let length = Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
+  let count = 0;
+  for (const slice of slices(code)) {
+    length += Buffer.byteLength(escaped(slice));
+    if (++count % SLICES_PER_TURN === 0) await nextTurn();
+  }
+  return length;
+}
+
 /**
- * The answer's JSON with `original_code` added last, written with Content-Length: the length is counted slice by
- * slice first, then the slices are escaped again as they are sent. Memory stays a few slices, whatever the code
- * holds (a control character takes six bytes in JSON); the event loop turns between slices.
+ * The answer's JSON with `original_code` added last. Memory stays a few slices, whatever the code holds; the event
+ * loop turns between slices. A client that takes gzip gets it compressed as it is written (a control character takes
+ * six bytes in JSON: a 5 MiB file of them is 31.5 MB of JSON, and a few hundred KB gzipped); any other gets
+ * Content-Length, counted slice by slice first, then the slices are escaped again as they are sent.
  */
-export async function sendAnswerWithCode(res: ServerResponse, status: number, answer: object, code: string, stallMs: number): Promise<void> {
+export async function sendAnswerWithCode(req: IncomingMessage, res: ServerResponse, status: number, answer: object, code: string, stallMs: number): Promise<void> {
   res.statusCode = status;
   res.setHeader("Content-Type", "application/json; charset=utf-8");
   if (code.length <= SLICE_CHARS) {
@@ -62,19 +87,25 @@ export async function sendAnswerWithCode(res: ServerResponse, status: number, an
   const head = JSON.stringify(answer);
   const prefix = `${head.slice(0, -1)}${head.length > 2 ? "," : ""}"original_code":"`;
   const suffix = '"}';
-  let length = Buffer.byteLength(prefix) + suffix.length;
+  res.appendHeader("Vary", "Accept-Encoding");
+  let sink: Writable = res;
+  if (acceptsGzip(req)) {
+    const gzip = zlib.createGzip({ level: 1 });
+    res.setHeader("Content-Encoding", "gzip");
+    gzip.on("error", () => res.destroy());
+    res.once("close", () => gzip.destroy());
+    gzip.pipe(res);
+    sink = gzip;
+  } else {
+    const length = await jsonLength(prefix, code, suffix);
+    if (res.destroyed) return;
+    res.setHeader("Content-Length", length);
+  }
+  if (!(await write(res, sink, prefix, stallMs))) return;
   let count = 0;
   for (const slice of slices(code)) {
-    length += Buffer.byteLength(escaped(slice));
+    if (!(await write(res, sink, escaped(slice), stallMs))) return;
     if (++count % SLICES_PER_TURN === 0) await nextTurn();
   }
-  if (res.destroyed) return;
-  res.setHeader("Content-Length", length);
-  if (!(await write(res, prefix, stallMs))) return;
-  count = 0;
-  for (const slice of slices(code)) {
-    if (!(await write(res, escaped(slice), stallMs))) return;
-    if (++count % SLICES_PER_TURN === 0) await nextTurn();
-  }
-  res.end(suffix);
+  sink.end(suffix);
 }

@@ -98,7 +98,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       return;
     }
     try {
-      await sendAnswerWithCode(res, 200, await service.analyze(upload, client), upload.code, options.sendTimeoutMs);
+      await sendAnswerWithCode(req, res, 200, await service.analyze(upload, client), upload.code, options.sendTimeoutMs);
     } catch (error) {
       const reqId = (req as RequestWithId).id;
       if (error instanceof QueueFullError) {

@@ -60,7 +60,7 @@ export function analysisRoute(options: AnalysisReadOptions) {
     res.once("close", releaseMemory);
     const bytes = await files.read(hash);
     if (bytes === null) return sendError(res, 404, gone(hash));
-    await sendAnswerWithCode(res, 200, parseStoredAnswer(stored.resultJson), decodePythonSource(bytes), options.sendTimeoutMs);
+    await sendAnswerWithCode(req, res, 200, parseStoredAnswer(stored.resultJson), decodePythonSource(bytes), options.sendTimeoutMs);
   };
 }
 

@@ -147,17 +147,22 @@ export function sendCounting(port: number, parts: Buffer[], from: string): Promi
     let head = "";
     let answer: HeadOfAnswer | null = null;
     let bodyBytes = 0;
+    let tail = "";
     socket.on("data", (chunk: Buffer) => {
       if (!answer) {
         head += chunk.toString("latin1");
         const end = head.indexOf("\r\n\r\n");
         if (end < 0) return;
         answer = parseHead(head.slice(0, end));
-        bodyBytes = Buffer.byteLength(head.slice(end + 4), "latin1");
+        tail = head.slice(end + 4);
+        bodyBytes = Buffer.byteLength(tail, "latin1");
       } else {
         bodyBytes += chunk.length;
+        tail = (tail + chunk.toString("latin1")).slice(-5);
       }
-      if (bodyBytes >= Number(answer.headers["content-length"] ?? Infinity)) {
+      // a chunked body (a compressed answer) ends with its last, empty chunk; its size counts the chunks' framing
+      const chunkedEnd = answer.headers["transfer-encoding"] === "chunked" && tail.endsWith("0\r\n\r\n");
+      if (chunkedEnd || bodyBytes >= Number(answer.headers["content-length"] ?? Infinity)) {
         socket.destroy();
         resolve({ ...answer, bodyBytes });
       }

@@ -2,6 +2,8 @@
 // read, and a 5 MiB file of control characters (its row, its answers, health while it is re-sent). Memory is judged
 // by generous bounds (the budget + 100 MiB, where the unbounded server grew by gigabytes), never by timings.
 import assert from "node:assert/strict";
+import http from "node:http";
+import zlib from "node:zlib";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { databaseFile } from "../../server/paths.ts";
@@ -88,6 +90,19 @@ describe("a 5 MiB file of control characters inside a comment", () => {
     assert.equal(body.file_hash, hash);
     assert.equal(body.original_code, file.toString("latin1"));
     assert.equal(typeof body.score, "number");
+  });
+
+  test("a client that takes gzip gets the answer compressed as it is written: smaller than the file, the code intact", async () => {
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      http.get({ port: server.port, host: "127.0.0.1", path: `/api/analysis/${hash}`, headers: { "accept-encoding": "gzip" } }, (res) => {
+        assert.equal(res.headers["content-encoding"], "gzip");
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve(Buffer.concat(chunks)));
+      }).on("error", reject);
+    });
+    assert.ok(raw.length < file.length, `${raw.length} bytes on the wire for a ${file.length}-byte file`);
+    assert.equal((JSON.parse(zlib.gunzipSync(raw).toString("utf8")) as { original_code: string }).original_code, file.toString("latin1"));
   });
 
   test("re-sent from two addresses again and again, it is answered from the database and health stays within the load balancer's 5 s", async (t) => {
