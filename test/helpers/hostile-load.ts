@@ -173,6 +173,22 @@ export function sendCounting(port: number, parts: Buffer[], from: string): Promi
   });
 }
 
+/** The status of the answer to one request from `from`, the connection closed as soon as its head is read. */
+export function statusOf(port: number, request: string, from: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
+    let head = "";
+    socket.on("data", (chunk: Buffer) => {
+      head += chunk.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      socket.destroy();
+      resolve(parseHead(head).status);
+    });
+    socket.on("error", reject);
+    socket.write(request);
+  });
+}
+
 /** Asks /api/health every everyMs until stopped, each on a new connection; the slowest answer and every status seen. */
 export function probeHealth(port: number, everyMs = 200) {
   const latencies: number[] = [];

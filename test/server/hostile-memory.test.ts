@@ -7,7 +7,19 @@ import zlib from "node:zlib";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { databaseFile } from "../../server/paths.ts";
-import { controlCharacterFile, holdUploads, loopback, MiB, multipartRequest, pipelineUnread, probeHealth, rssBytes, sampleRss, sendCounting } from "../helpers/hostile-load.ts";
+import {
+  controlCharacterFile,
+  holdUploads,
+  loopback,
+  MiB,
+  multipartRequest,
+  pipelineUnread,
+  probeHealth,
+  rssBytes,
+  sampleRss,
+  sendCounting,
+  statusOf,
+} from "../helpers/hostile-load.ts";
 import { startServer, type RunningServer } from "../helpers/server-process.ts";
 
 const BUDGET_MB = 64;
@@ -16,7 +28,7 @@ const SLACK = 100 * MiB;
 let server: RunningServer;
 let pid: number;
 before(async () => {
-  server = await startServer({ env: { REQUEST_MEMORY_MB: String(BUDGET_MB), SEND_TIMEOUT_SECONDS: "2", MAX_PIPELINED_REQUESTS: "8" } });
+  server = await startServer({ env: { REQUEST_MEMORY_MB: String(BUDGET_MB), SEND_TIMEOUT_SECONDS: "2", MAX_PIPELINED_REQUESTS: "8", CLIENT_MAX_READS: "2" } });
   pid = server.child.pid!;
 });
 after(async () => {
@@ -136,5 +148,16 @@ describe("a 5 MiB file of control characters inside a comment", () => {
     assert.equal(await healthy(), 200);
     const settledRss = await memoryReturns(baseline);
     assert.ok(settledRss <= baseline + SLACK, `memory came back to ${Math.round(settledRss / MiB)} MiB`);
+  });
+
+  test("reads are fair per client: one holding CLIENT_MAX_READS unread answers gets 429 for more, another client is served", async () => {
+    const read = `GET /api/analysis/${hash} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+    const held = Array.from({ length: 2 }, () => pipelineUnread(server.port, `/api/analysis/${hash}`, 1, loopback(320), 30_000));
+    // the two are counted once the server has taken them: asked until then (each answer is cut after its head)
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status !== 429; attempt++) status = await statusOf(server.port, read, loopback(320));
+    assert.equal(status, 429, "a third read at once from the same address is refused");
+    assert.equal(await statusOf(server.port, read, loopback(321)), 200, "another address is served meanwhile");
+    for (const pipe of held) pipe.abort();
   });
 });
