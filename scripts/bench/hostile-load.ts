@@ -40,6 +40,8 @@ interface Attack {
   peakBytes: number;
   stopped: boolean;
   health: Samples;
+  /** The server's memory 5 s after the attack ended: whether it was given back. */
+  afterBytes?: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -55,8 +57,8 @@ async function heldUploads(server: RunningServer, count: number, durationMs: num
   await sleep(durationMs - 1000); // held for the sampler's whole window
   held.release();
   const attack = { peakBytes: memory.stop(), stopped: memory.tripped, health: await health };
-  await sleep(2000);
-  return attack;
+  await sleep(5000);
+  return { ...attack, afterBytes: rssBytes(pid) };
 }
 
 /** Connections from `connections` addresses, each with `count` reads of `hash` pipelined and never read, for durationMs. */
@@ -169,6 +171,7 @@ export async function hostileLoadBench(options: { quick: boolean; write: boolean
   say(`| server memory, 0 held uploads (idle) | ${mb(before.idle)} | ${mb(after.idle)} |`);
   say(`| server memory, 200 held uploads | ${memoryCell(before.held200)} | ${memoryCell(after.held200)} |`);
   say(`| server memory, 1,000 held uploads | ${memoryCell(before.held1000)} | ${memoryCell(after.held1000)} |`);
+  say(`| server memory 5 s after the 1,000 held uploads ended | ${mb(before.held1000.afterBytes!)} | ${mb(after.held1000.afterBytes!)} |`);
   say(`| server memory, pipelined reads never read | ${memoryCell(before.pipelined)} | ${memoryCell(after.pipelined)} |`);
   say(`| server memory, control-character re-sends | ${mb(before.resent.peakBytes)} | ${mb(after.resent.peakBytes)} |`);
   say(`| health max, 200 held uploads | ${healthCell(before.held200)} | ${healthCell(after.held200)} |`);

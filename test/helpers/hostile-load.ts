@@ -173,18 +173,26 @@ export function sendCounting(port: number, parts: Buffer[], from: string): Promi
   });
 }
 
-/** The status of the answer to one request from `from`, the connection closed as soon as its head is read. */
-export function statusOf(port: number, request: string, from: string): Promise<number> {
+/** The status of the answer to one request from `from`, the connection closed as soon as its head is read; a hung server rejects after guardMs. */
+export function statusOf(port: number, request: string, from: string, guardMs = 15_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
+    const guard = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer within ${guardMs} ms`));
+    }, guardMs);
     let head = "";
     socket.on("data", (chunk: Buffer) => {
       head += chunk.toString("latin1");
       if (!head.includes("\r\n\r\n")) return;
+      clearTimeout(guard);
       socket.destroy();
       resolve(parseHead(head).status);
     });
-    socket.on("error", reject);
+    socket.on("error", (error) => {
+      clearTimeout(guard);
+      reject(error);
+    });
     socket.write(request);
   });
 }
