@@ -6,7 +6,8 @@ import { DIGEST, REPOSITORY, stackInputSchema, TAG } from "./stack-schema.ts";
 export interface ImageRef {
   /** Registry and repository, e.g. "123.dkr.ecr.eu-west-1.amazonaws.com/codedetect" or "127.0.0.1:5000/codedetect". */
   repository: string;
-  tag: string;
+  /** For humans only; null when the image was given by digest alone ("repository@sha256:…"). */
+  tag: string | null;
   /** "sha256:" and 64 hex digits: what is actually run. */
   digest: string;
 }
@@ -60,24 +61,30 @@ export function parseImageRef(text: string): ImageRef {
   const at = text.indexOf("@");
   const slash = text.lastIndexOf("/", at === -1 ? undefined : at);
   const colon = text.lastIndexOf(":", at === -1 ? undefined : at);
-  const next = 'give the image as "repository:tag@sha256:<64 hex digits>" (e.g. from `docker push` output)';
+  const next = 'give the image as "repository[:tag]@sha256:<64 hex digits>" (e.g. from `docker push` output or `docker inspect --format \'{{index .RepoDigests 0}}\'`)';
   if (at === -1) throw configError("image", `"${text}" has no digest`, next);
-  if (colon <= slash) throw configError("image", `"${text}" has no tag`, next);
-  const ref = { repository: text.slice(0, colon), tag: text.slice(colon + 1, at), digest: text.slice(at + 1) };
+  // A colon after the last slash starts a tag; one before it belongs to the registry's port ("127.0.0.1:5000/codedetect@sha256:…").
+  const tagged = colon > slash;
+  const ref = { repository: text.slice(0, tagged ? colon : at), tag: tagged ? text.slice(colon + 1, at) : null, digest: text.slice(at + 1) };
   if (!REPOSITORY.test(ref.repository)) throw configError("image", `"${ref.repository}" is not a valid repository name`, next);
-  if (!TAG.test(ref.tag)) throw configError("image", `"${ref.tag}" is not a valid tag`, next);
+  if (ref.tag !== null && !TAG.test(ref.tag)) throw configError("image", `"${ref.tag}" is not a valid tag`, next);
   if (!DIGEST.test(ref.digest)) throw configError("image", `"${ref.digest}" is not a sha256 digest`, next);
   return ref;
 }
 
 export function imageRefString(ref: ImageRef): string {
-  return `${ref.repository}:${ref.tag}@${ref.digest}`;
+  return ref.tag === null ? `${ref.repository}@${ref.digest}` : `${ref.repository}:${ref.tag}@${ref.digest}`;
+}
+
+/** A short name for people: the tag, else the digest's first 12 hex digits. */
+export function imageLabel(ref: ImageRef): string {
+  return ref.tag ?? ref.digest.slice(0, 19);
 }
 
 /** Validates the stack file with its strict schema (unknown fields, wrong types refused), resolves defaults once; every later step trusts the model. */
 export function defineStack(raw: unknown): StackModel {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw configError("stack", `must be a JSON object with at least image and efsRoot, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`, "write the stack as {\"image\": \"repository:tag@sha256:…\", \"efsRoot\": \"/mnt/efs\"}");
+    throw configError("stack", `must be a JSON object with at least image and efsRoot, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`, "write the stack as {\"image\": \"repository[:tag]@sha256:…\", \"efsRoot\": \"/mnt/efs\"}");
   }
   const parsed = stackInputSchema.safeParse(raw);
   if (!parsed.success) {

@@ -5,7 +5,9 @@ import {
   buildReport,
   RecentlyTimedOutError,
   toolFileName,
+  type AnalysisReport,
   type AnalyzerPool,
+  type ParseError,
   type TimeoutMemory,
   type ToolOutputs,
 } from "./analyzers/index.ts";
@@ -18,13 +20,15 @@ export interface AnalysisAnswer {
   file_hash: string;
   timestamp: string;
   score: number;
+  /** pylint could not parse the file: its message and line (the score then says nothing of quality). */
+  parse_error: ParseError | null;
   original_code: string;
   analysis: {
     quality_issues: Array<Record<string, unknown>>;
     security_issues: Array<Record<string, unknown>>;
     complexity: Record<string, unknown>;
   };
-  summary: { total_issues: number; security_issues: number; high_complexity_functions: number };
+  summary: AnalysisReport["summary"];
   cached: boolean;
 }
 
@@ -120,6 +124,7 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
         file_hash: upload.sha256,
         timestamp,
         score: report.score,
+        parse_error: report.parse_error,
         analysis: report.analysis as AnalysisAnswer["analysis"],
         summary: report.summary,
         cached: false,

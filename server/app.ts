@@ -1,5 +1,6 @@
 // The HTTP application: routes of the CodeDetect contract on Polka, one prelude, JSON errors, 404/405 that say what exists.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import compression from "compression";
 import polka from "polka";
 import type { Logger } from "pino";
 import type { AnalysisService } from "./analysis-service.ts";
@@ -93,6 +94,10 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
   app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining }));
+  // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
+  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast.
+  // An answer carrying a large file's code is gzipped by its own writer (server/http/code-answer.ts): this leaves it be.
+  app.use(compression() as never);
   const { clientOf, perClient, memory } = admission;
   const sendTimeoutMs = config.sendTimeoutSeconds * 1000;
   const retryAfterSeconds = 5;

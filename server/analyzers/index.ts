@@ -2,7 +2,7 @@
 export { createAnalyzerPool } from "./pool.ts";
 export { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, QueueFullError, RecentlyTimedOutError } from "./errors.ts";
 export { TimeoutMemory } from "./timeout-memory.ts";
-export { buildReport, type AnalysisReport } from "./score.ts";
+export { buildReport, QUALITY_ISSUES_LIMIT, type AnalysisReport, type ParseError } from "./score.ts";
 export { toolFileName } from "./tool-file-name.ts";
 export type {
   AnalyzeInput,

@@ -20,6 +20,8 @@ import {
 
 interface Job extends QueuedJob {
   queuedAt: number;
+  /** Set when a lane takes it: a job not started on arrival has to wait. */
+  started?: boolean;
   input: AnalyzeInput;
   resolve(outputs: ToolOutputs): void;
   reject(error: unknown): void;
@@ -82,7 +84,8 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const maxWaitMs = opts.maxWaitMs ?? Infinity;
   const runJob = async (job: Job, lane: Lane): Promise<ToolOutputs> => {
     const waited = performance.now() - job.queuedAt;
-    if (waited > maxWaitMs) {
+    // (with maxWaitMs 0 a job never waits: it is refused on arrival below, so one taken by a lane at once runs)
+    if (maxWaitMs > 0 && waited > maxWaitMs) {
       throw new QueueFullError(`waited ${Math.round(waited / 1000)} s for a free analyzer (limit ${Math.round(maxWaitMs / 1000)} s)`);
     }
     const started = performance.now();
@@ -101,6 +104,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
       const job = queue.take();
       if (!job) return;
       const lane = freeLanes.pop()!;
+      job.started = true;
       const run = runJob(job, lane).then(job.resolve, job.reject).finally(() => {
         freeLanes.push(lane);
         queue.done(job);
@@ -119,8 +123,14 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
         throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
       }
       return new Promise<ToolOutputs>((resolve, reject) => {
-        queue.push({ client: input.client ?? "", seq: seq++, queuedAt: performance.now(), input, resolve, reject });
+        const job: Job = { client: input.client ?? "", seq: seq++, queuedAt: performance.now(), input, resolve, reject };
+        queue.push(job);
         dispatch();
+        // maxWaitMs 0: no waiting in the line; an idle lane is used at once, else the job is refused at once
+        if (maxWaitMs === 0 && !job.started) {
+          queue.remove(job);
+          reject(new QueueFullError("no analyzer is free and jobs do not wait (ANALYZER_MAX_WAIT_SECONDS=0)"));
+        }
       });
     },
 

@@ -70,11 +70,11 @@ async function processInfo(pid: number): Promise<ProcessInfo | null> {
   }
 }
 
-/** The analyzer worker processes this test process started (children running worker.py). */
-export async function workerProcesses(): Promise<ProcessInfo[]> {
+/** The analyzer worker processes `parent` started (children running worker.py); default: this test process's. */
+export async function workerProcesses(parent = process.pid): Promise<ProcessInfo[]> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
   const infos = await Promise.all(pids.map(processInfo));
-  return infos.filter((info): info is ProcessInfo => !!info && info.ppid === process.pid && info.cmdline.includes("worker.py --tool"));
+  return infos.filter((info): info is ProcessInfo => !!info && info.ppid === parent && info.cmdline.includes("worker.py --tool"));
 }
 
 /** Whether the process exists at all (a zombie counts: it was not reaped). */

@@ -91,14 +91,14 @@ describe("start", () => {
     assert.match(upReason({ pull: [], start: [1], record: [] }, { state: "exited", health: "unhealthy", image: IMAGE })!, /the service is exited, health unhealthy/);
     assert.equal(upReason({ pull: [1], start: [], record: [] }, null), "the image is not in the local image store");
     assert.match(upReason({ pull: [], start: [], record: [write] }, null)!, /not recorded as the rollback target/);
-    const actions = planStart({ model, reason: "no container yet" }, aws);
+    const actions = planStart({ model, reason: "no container yet", port: { state: "free" } }, aws);
     assert.deepEqual(actions, [{ kind: "stack-up", stateDir: "/var/lib/codedetect", model, purpose: "no container yet" }]);
   });
 
   it("runs healthy and recorded (pruning aside): nothing to do", () => {
     const prune: AgentAction = { kind: "run", argv: ["docker", "rmi", "old"] };
     assert.equal(upReason({ pull: [], start: [], record: [prune] }, null), null);
-    assert.deepEqual(planStart({ model, reason: null }, aws), []);
+    assert.deepEqual(planStart({ model, reason: null, port: { state: "free" } }, aws), []);
   });
 });
 

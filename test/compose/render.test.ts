@@ -57,7 +57,7 @@ describe("renderCompose", () => {
     const aws = YAML.parse(renderCompose(defineStack({ ...input, logGroup: "/codedetect/app", logRegion: "eu-west-1", logStream: "i-0abc" }))).services.app;
     assert.deepEqual(aws.logging, {
       driver: "awslogs",
-      options: { "awslogs-group": "/codedetect/app", "awslogs-create-group": "false", "awslogs-region": "eu-west-1", "awslogs-stream": "i-0abc" },
+      options: { "awslogs-group": "/codedetect/app", "awslogs-create-group": "false", "mode": "non-blocking", "max-buffer-size": "4m", "awslogs-region": "eu-west-1", "awslogs-stream": "i-0abc" },
     });
   });
 });
