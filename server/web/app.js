@@ -5,7 +5,7 @@ import { renderStats } from './dashboard.js';
 import { renderHealth, renderInfo } from './deployment.js';
 import { byId } from './dom.js';
 import { initFeedback } from './feedback.js';
-import { clearHistory, remember, renderHistory } from './history.js';
+import { addressedAnalysis, clearHistory, remember, renderHistory } from './history.js';
 import { downloadReport } from './report.js';
 import { jumpToLine, markResultStale, renderResult } from './result.js';
 
@@ -178,12 +178,14 @@ async function analyze(file) {
 
 /** Shows the analysis the address names (?analysis=<sha256>), e.g. after a reload or from the history. */
 async function showAddressed({ focus }) {
-  const hash = new URLSearchParams(location.search).get('analysis');
-  if (!hash) {
+  const addressed = addressedAnalysis(location.search);
+  if (!addressed || 'error' in addressed) {
     current = null;
     byId('result').hidden = true;
+    if (addressed) showError(addressed.error, { focus });
     return;
   }
+  const { hash } = addressed;
   if (current?.file_hash === hash) return;
   try {
     const result = await getAnalysis(hash);

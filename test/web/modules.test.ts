@@ -11,6 +11,7 @@ const load = (name: string): Promise<any> => import(pathToFileURL(path.join(WEB,
 const api = await load("api.js");
 const findings = await load("findings.js");
 const report = await load("report.js");
+const history = await load("history.js");
 
 const RESULT = {
   filename: "demo.py",
@@ -155,6 +156,19 @@ describe("findings", () => {
     assert.deepEqual(findings.complexityEntries({ analysis: { complexity: { error: "radon crashed" } } }).errors, ["radon crashed"]);
     assert.deepEqual(findings.qualityIssues({}), []);
     assert.deepEqual(findings.summaryCounts(null), { totalIssues: 0, securityIssues: 0, highComplexity: 0 });
+  });
+});
+
+describe("result address", () => {
+  it("names an analysis only by a SHA-256: a path, '..' or a huge value is refused before any request", () => {
+    const hash = "c".repeat(64);
+    assert.deepEqual(history.addressedAnalysis(`?analysis=${hash}`), { hash });
+    assert.deepEqual(history.addressedAnalysis(`?analysis=${hash.toUpperCase()}`), { hash });
+    assert.equal(history.addressedAnalysis(""), null);
+    assert.equal(history.addressedAnalysis("?analysis="), null);
+    for (const value of ["..", "%2e%2e%2f..%2fapi%2fstats", "../../api/stats", "x".repeat(10_000), `${hash}/../x`, `${hash}0`]) {
+      assert.match(history.addressedAnalysis(`?analysis=${value}`).error, /does not name an analysis/, value.slice(0, 40));
+    }
   });
 });
 
