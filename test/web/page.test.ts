@@ -300,6 +300,10 @@ test("the page analyzes files, shows every finding grouped with how to fix it, k
     await js.arrayBuffer();
     assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-None-Match": etag } })).status, 304);
     assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-Modified-Since": lastModified } })).status, 304);
+    // a value that is no HTTP-date is ignored (RFC 9110 13.1.3), not guessed at: "2099" is no date after the file's
+    for (const notADate of ["2099", "garbage", `${lastModified}, x`]) {
+      assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-Modified-Since": notADate } })).status, 200, notADate);
+    }
     assert.equal((await fetch(`${base}/static/app.css`, { headers: { "If-None-Match": etag } })).status, 200, "another file's tag does not match");
     const gz = await fetch(`${base}/static/app.css`, { headers: { "Accept-Encoding": "gzip" } });
     assert.equal(gz.headers.get("content-encoding"), "gzip");
