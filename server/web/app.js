@@ -187,11 +187,15 @@ async function showAddressed({ focus }) {
   }
   const { hash } = addressed;
   if (current?.file_hash === hash) return;
+  // an upload or another address may have taken the page while this one loaded: its answer is then dropped
+  const stillAddressed = () => addressedAnalysis(location.search)?.hash === hash && current?.file_hash !== hash;
   try {
     const result = await getAnalysis(hash);
+    if (!stillAddressed()) return;
     show(result, null, { push: false });
     if (focus) focusResult();
   } catch (err) {
+    if (!stillAddressed()) return;
     showError(`The analysis in this address could not be shown: ${err instanceof Error ? err.message : 'unknown error'}`, { focus });
   }
 }

@@ -514,6 +514,27 @@ test("the page analyzes files, shows every finding grouped with how to fix it, k
     await page.goBack();
     await analysisOnPage(page, base, UNPARSEABLE_FILE.name);
 
+    // an address that loads slowly must not overwrite what was opened after it: its late answer is dropped
+    const slow = uploaded.file_hash;
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await page.route(`**/api/analysis/${slow}`, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    await page.click(`#history-list a[data-hash="${slow}"]`);
+    await page.click(`#history-list a[data-hash="${dropped.file_hash}"]`);
+    await analysisOnPage(page, base, DROPPED_FILE.name);
+    const lateAnswer = page.waitForEvent("requestfinished", (req) => req.url().endsWith(`/api/analysis/${slow}`));
+    release();
+    await lateAnswer;
+    // the page reads the late body and runs its handler within a few tasks of the request finishing
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    await page.unroute(`**/api/analysis/${slow}`);
+    assert.match(await text(page, "#result-heading"), new RegExp(`^Result for ${DROPPED_FILE.name}$`), "the late answer took the page");
+    assert.ok(page.url().endsWith(`/?analysis=${dropped.file_hash}`), page.url());
+    assert.equal(await page.isHidden("#upload-error"), true);
+
     await page.click("#history-clear");
     assert.match(await text(page, "#history-list"), /No analyses in this browser yet/);
     assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing is left in the browser's storage");
