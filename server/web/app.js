@@ -52,8 +52,10 @@ function offerRetry(file, seconds) {
   stopRetry();
   retryFile = file;
   retryRow.hidden = false;
-  let left = Math.max(0, Math.ceil(seconds ?? 0));
+  // counted against the clock, not in ticks: a background tab's timers are throttled (to one a minute in Chromium)
+  const until = Date.now() + Math.max(0, Math.ceil(seconds ?? 0)) * 1000;
   const tick = () => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
     retryButton.disabled = left > 0;
     retryButton.textContent = left > 0 ? `Try again in ${left} s` : 'Try again';
     if (left <= 0) {
@@ -61,7 +63,6 @@ function offerRetry(file, seconds) {
       countdown = 0;
       if (seconds) uploadStatus.textContent = `You can try “${file.name}” again now.`;
     }
-    left -= 1;
   };
   tick();
   if (retryButton.disabled) countdown = window.setInterval(tick, 1000);
