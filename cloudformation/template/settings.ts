@@ -24,3 +24,8 @@ export const GROUP_LOGICAL_ID = "AutoScalingGroup";
 export const AL2023_SSM_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 /** "repository:tag@sha256:<64 hex>": the form the agent's Compose model accepts (tag kept for humans, digest is what runs). */
 export const IMAGE_PATTERN = "^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[a-f0-9]{64}$";
+/** The load balancer's addresses by default, for the server's TRUSTED_PROXIES: every private IPv4 range (RFC 1918). Trusting more than the
+ * balancer's own subnets is safe only because the instances admit the application port from the balancer's security group alone. */
+export const PRIVATE_IPV4_RANGES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16";
+/** The instance tag the agent reads as its `trustedProxies` setting. */
+export const TRUSTED_PROXIES_TAG = "codedetect:trustedProxies";

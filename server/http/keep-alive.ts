@@ -21,7 +21,7 @@ export interface ServerTimeouts {
  * Node's timeouts (ms) for a server behind a balancer whose idle timeout is `balancerIdleSeconds`.
  * headersTimeout stays short (slow-header protection): since Node 18 it counts from the first byte of each request, not from
  * the previous response, so an idle keep-alive connection is not cut by it (the old advice "headersTimeout above
- * keepAliveTimeout" was for Node ≤ 12; test/server/keep-alive.test.ts reuses connections idle past it).
+ * keepAliveTimeout" was for Node ≤ 12; test/server/behind-alb.test.ts reuses connections idle past it).
  */
 export function serverTimeouts(balancerIdleSeconds: number): ServerTimeouts {
   return { keepAliveTimeout: (balancerIdleSeconds + KEEP_ALIVE_MARGIN_SECONDS) * 1000, headersTimeout: 20_000, requestTimeout: 58_000 };
