@@ -19,6 +19,8 @@ export interface AlbResult {
   target: string;
   met: boolean;
   seconds: number;
+  /** The counts behind the figures, for tests (never times). */
+  counts: Record<string, number>;
 }
 
 /** The server's keep-alive before issue 13 (65 s, plus Node's own 1 s buffer): when it closed idle connections. */
@@ -69,6 +71,7 @@ export async function keepAlive(harness: Harness, connections: number): Promise<
     target: "0 × 502; connections idle 70–115 s reused, not closed by the server first",
     met: sweepBad === 0 && longBad === 0 && reusedLong.length === long.length,
     seconds: (Date.now() - started) / 1000,
+    counts: { badGateway: gateway, notOk: sweepBad + longBad, reusedLong: reusedLong.length, longGaps: long.length },
   };
 }
 
@@ -121,6 +124,7 @@ export async function fairShareBehindLb(harness: Harness, flood: number, probes:
       target: "every upload of the other client served during the flood, median ≤ 2 × its idle median",
       met: idle.every((t) => t.status === 200) && busyServed.length === probes && busyMs <= 2 * idleMs,
       seconds: (Date.now() - started) / 1000,
+      counts: { probes, idleServed: idle.filter((t) => t.status === 200).length, busyServed: busyServed.length, flooded: flooded.length, floodRefused: refusedFlood },
     };
   });
 }
