@@ -202,8 +202,9 @@ export async function startAlb(options: AlbOptions): Promise<Alb> {
       for (const [name, value] of Object.entries(response.headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
       res.writeHead(response.statusCode ?? 502, headers);
       response.pipe(res);
-      response.on("end", settle);
+      // a target that dies mid-answer: the client's answer is cut, as an ALB cuts it
       response.on("error", () => res.destroy());
+      response.on("close", settle);
     });
     upstream.on("error", (error: NodeJS.ErrnoException) => {
       settle();
