@@ -134,7 +134,7 @@ const lines = [
   ...results.flatMap(({ result: r, extra }) => [`- ${r.name}: ${[extra, ...r.notes].filter(Boolean).join("; ")}`]),
   "",
 ];
-for (const line of lines) console.log(line);
+if (results.length > 0) for (const line of lines) console.log(line);
 if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", `npm run ha${quick ? " -- --quick" : ""}`, lines);
 const machine = `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
 const albLines = albTable(albResults, machine);
