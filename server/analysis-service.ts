@@ -1,11 +1,15 @@
 // Turns a received upload into the answer the client gets: from the database when the same content was analysed under the same name, else analysed and stored.
 import type { Logger } from "pino";
 import {
-  AnalyzerTimeoutError,
+  AnalyzerLimitError,
+  AnalyzerMemoryError,
   buildReport,
+  ClientPenaltyError,
   RecentlyTimedOutError,
   toolFileName,
+  type AnalysisReport,
   type AnalyzerPool,
+  type ParseError,
   type TimeoutMemory,
   type ToolOutputs,
 } from "./analyzers/index.ts";
@@ -18,13 +22,15 @@ export interface AnalysisAnswer {
   file_hash: string;
   timestamp: string;
   score: number;
+  /** pylint could not parse the file: its message and line (the score then says nothing of quality). */
+  parse_error: ParseError | null;
   original_code: string;
   analysis: {
     quality_issues: Array<Record<string, unknown>>;
     security_issues: Array<Record<string, unknown>>;
     complexity: Record<string, unknown>;
   };
-  summary: { total_issues: number; security_issues: number; high_complexity_functions: number };
+  summary: AnalysisReport["summary"];
   cached: boolean;
 }
 
@@ -69,7 +75,8 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
       running = analyzers
         .analyze({ code: upload.code, source: upload.bytes, filename: upload.filename, client })
         .catch((error: unknown) => {
-          if (error instanceof AnalyzerTimeoutError) timeouts.remember(upload.sha256);
+          // the file ran into a limit (CPU time, memory): it, its near-duplicates and its client are remembered
+          if (error instanceof AnalyzerLimitError) timeouts.remember(upload.sha256, upload.code, client, error instanceof AnalyzerMemoryError ? "memory" : "time");
           throw error;
         })
         .finally(() => inFlight.delete(key));
@@ -78,19 +85,29 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
     return running;
   };
 
-  const refuseIfTimedOut = (sha256: string): void => {
-    const seconds = timeouts.refusedFor(sha256);
-    if (seconds !== null) {
+  const refuseIfTimedOut = (upload: ReceivedUpload): void => {
+    const refusal = timeouts.refusal(upload.sha256, upload.code);
+    if (refusal !== null) {
       throw new RecentlyTimedOutError(
-        `This file's analysis ran into the time limit a short while ago; it is not analysed again for ${seconds} s (shorten or simplify the file)`,
-        seconds,
+        `This file (or one differing from it only in comments and blank lines) ran into the ${refusal.limit} limit a short while ago; it is not analysed again for ${refusal.seconds} s (shorten or simplify the file)`,
+        refusal.seconds,
+      );
+    }
+  };
+
+  const refuseIfPenalized = (client: string): void => {
+    const wait = timeouts.clientWait(client);
+    if (wait !== null) {
+      throw new ClientPenaltyError(
+        `${wait.strikes} of your recent files ran into the analyzers' time or memory limit; your next new analysis is accepted in ${wait.seconds} s (others are being served)`,
+        wait.seconds,
       );
     }
   };
 
   return {
     async analyze(upload, client = "") {
-      refuseIfTimedOut(upload.sha256);
+      refuseIfTimedOut(upload);
       const known = await store.findResult(upload.sha256);
       if (known && answersFor(JSON.parse(known.resultJson) as AnalysisAnswer, upload.filename)) {
         const timestamp = new Date().toISOString();
@@ -101,6 +118,7 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
         }
       }
 
+      refuseIfPenalized(client);
       const report = buildReport(await runTools(upload, client), toolFileName(upload.filename));
       const timestamp = new Date().toISOString();
       const answer: AnalysisAnswer = {
@@ -108,6 +126,7 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
         file_hash: upload.sha256,
         timestamp,
         score: report.score,
+        parse_error: report.parse_error,
         original_code: upload.code,
         analysis: report.analysis as AnalysisAnswer["analysis"],
         summary: report.summary,

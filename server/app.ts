@@ -1,5 +1,6 @@
 // The HTTP application: routes of the CodeDetect contract on Polka, one prelude, JSON errors, 404/405 that say what exists.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import compression from "compression";
 import polka from "polka";
 import type { Logger } from "pino";
 import type { AnalysisService } from "./analysis-service.ts";
@@ -8,11 +9,11 @@ import type { HealthMonitor } from "./health/monitor.ts";
 import { clientAddress, clientKey } from "./http/client-address.ts";
 import { InFlightLimit, RateLimit } from "./http/fair-share.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
-import { dropTrailingSlash, requestPath } from "./http/request-path.ts";
+import { normalizeTarget, requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { closeAfterAnswer } from "./http/linger.ts";
-import { missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
+import { duplicateHost, missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
 import { analyzeRoute, createContinueCheck, uploadAdmission } from "./routes/analyze.ts";
 import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
@@ -51,9 +52,14 @@ const BODY_ROUTES = new Set(["POST /api/analyze", "POST /api/report"]);
 /** /api/analysis/<one segment>: the only shape of that route; anything longer or shorter does not exist. */
 const ANALYSIS_PATH = /^\/api\/analysis\/[^/]+$/;
 
+/** The methods a path's route allows ("GET, HEAD"...), or undefined when no route has that path. */
+function allowedMethods(path: string): string | undefined {
+  return METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
+}
+
 function noMatch(req: IncomingMessage, res: ServerResponse): void {
   const path = requestPath(req);
-  const allowed = METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
+  const allowed = allowedMethods(path);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
   else if (path === "/api/analysis") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
@@ -81,7 +87,10 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
     sendError(res, 500, "Internal server error", { request_id: reqId });
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
-  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining }));
+  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining, allowedMethods }));
+  // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
+  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast
+  app.use(compression() as never);
   const { clientOf, perClient } = admission;
   app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
   app.get("/api/stats", statsRoute(store));
@@ -117,13 +126,20 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
   // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
   const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
   return (req, res) => {
-    dropTrailingSlash(req);
+    normalizeTarget(req);
     const path = requestPath(req);
     if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
     if (missingHost(req)) {
       res.setHeader("Connection", "close");
       sendError(res, 400, "Missing Host header: HTTP/1.1 requires one");
       deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: no Host header");
+      return;
+    }
+    if (duplicateHost(req)) {
+      // RFC 9112 §3.2: more than one Host field line is answered 400 (proxies and this server could disagree on which counts)
+      res.setHeader("Connection", "close");
+      sendError(res, 400, "More than one Host header: a request has exactly one");
+      deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: several Host headers");
       return;
     }
     if (isHealth(req)) health(req, res);

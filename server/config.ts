@@ -19,6 +19,8 @@ export interface ServerConfig {
   analyzerTimeoutSeconds: number;
   analyzerMaxWaitSeconds: number;
   analyzerRecycleMb: number;
+  /** Hard memory ceiling of each analyzer process (its address space), in MiB: a file that needs more is a 422. */
+  analyzerMemoryMb: number;
   analyzerPython: string | undefined;
   /** How long content that ran into the analyzer time limit is refused at once (0: not remembered). */
   analyzerTimeoutMemorySeconds: number;
@@ -137,6 +139,12 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
   const cpus = Math.max(1, os.availableParallelism());
   const analyzerWorkers = integer(env, "ANALYZER_WORKERS", cpus, 1, 64);
   const analyzerQueue = integer(env, "ANALYZER_QUEUE", 16, 0, 10000);
+  const analyzerRecycleMb = integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536);
+  const analyzerMemoryMb = integer(env, "ANALYZER_MEMORY_MB", 1024, 256, 65536);
+  // a process is recycled by its resident memory after a job; its ceiling is on address space, always at least that
+  if (analyzerMemoryMb <= analyzerRecycleMb) {
+    throw new ConfigError(`ANALYZER_MEMORY_MB (${analyzerMemoryMb}) must be above ANALYZER_RECYCLE_MB (${analyzerRecycleMb}): a worker is recycled below its ceiling, never stopped by it while idle`);
+  }
   return {
     host: text(env, "HOST") ?? "0.0.0.0",
     port: integer(env, "PORT", 5000, 0, 65535),
@@ -149,7 +157,8 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerQueue,
     analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
     analyzerMaxWaitSeconds: integer(env, "ANALYZER_MAX_WAIT_SECONDS", 25, 0, 55),
-    analyzerRecycleMb: integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536),
+    analyzerRecycleMb,
+    analyzerMemoryMb,
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     analyzerTimeoutMemorySeconds: integer(env, "ANALYZER_TIMEOUT_MEMORY_SECONDS", 600, 0, 86400),
     // ALB's range for idle_timeout.timeout_seconds: 1-4000

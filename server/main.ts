@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
 import { serverTimeouts } from "./http/keep-alive.ts";
+import { watchDescriptors } from "./http/descriptor-watch.ts";
 import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
@@ -21,6 +22,8 @@ import { packageVersion } from "./version.ts";
 import { uploadsDir } from "./paths.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** What wait plus analysis may take, inside a load balancer's 60 s idle timeout (the limit of ANALYZER_TIMEOUT_SECONDS). */
+const REQUEST_BUDGET_SECONDS = 55;
 
 function fatal(code: number, message: string): never {
   process.stderr.write(`codedetect: ${message}\n`);
@@ -39,8 +42,11 @@ async function start(config: ServerConfig): Promise<void> {
     workers: config.analyzerWorkers,
     queueLimit: config.analyzerQueue,
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
+    // a file slowed by a busy machine may take what is left of the 55 s a request may last after its longest wait
+    wallLimitMs: Math.max(config.analyzerTimeoutSeconds, REQUEST_BUDGET_SECONDS - config.analyzerMaxWaitSeconds) * 1000,
     maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
     recycleRssMb: config.analyzerRecycleMb,
+    memoryMb: config.analyzerMemoryMb,
     logger,
   });
   const analyzerStatus = analyzers.status();
@@ -65,7 +71,7 @@ async function start(config: ServerConfig): Promise<void> {
     config,
     logger,
     store,
-    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds) }),
+    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds, undefined, config.analyzerTimeoutSeconds) }),
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
@@ -105,11 +111,20 @@ async function start(config: ServerConfig): Promise<void> {
   // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
   process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
 
+  const descriptors = watchDescriptors(logger);
+  let listening = false;
   server.on("error", (error: NodeJS.ErrnoException) => {
+    // once listening, an error here is an accept that failed (out of descriptors): logged, and the server goes on
+    if (listening) {
+      if (error.code === "EMFILE" || error.code === "ENFILE") descriptors.report(error, "a connection could not be accepted");
+      else logger.error({ err: error.message, code: error.code }, "server error; still listening");
+      return;
+    }
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
     fatal(1, `cannot listen: ${reason}`);
   });
   server.listen(config.port, config.host, () => {
+    listening = true;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000 }, "listening");

@@ -2,11 +2,20 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AnalysisService } from "../analysis-service.ts";
-import { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, QueueFullError, RecentlyTimedOutError } from "../analyzers/index.ts";
+import {
+  AnalyzerFailedError,
+  AnalyzerLimitError,
+  AnalyzerMemoryError,
+  AnalyzerOverloadedError,
+  AnalyzerUnavailableError,
+  ClientPenaltyError,
+  QueueFullError,
+  RecentlyTimedOutError,
+} from "../analyzers/index.ts";
 import type { InFlightLimit } from "../http/fair-share.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
-import { dropTrailingSlash, requestPath } from "../http/request-path.ts";
+import { normalizeTarget, requestPath } from "../http/request-path.ts";
 import { sendError, sendJson } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { REPORT_MAX_BODY } from "./report.ts";
@@ -57,7 +66,7 @@ export function createContinueCheck(
   admission: (req: IncomingMessage) => EarlyRefusal | null = () => null,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    dropTrailingSlash(req);
+    normalizeTarget(req);
     const path = requestPath(req);
     const limit = path === "/api/analyze" ? maxUploadBytes + MULTIPART_OVERHEAD : path === "/api/report" ? REPORT_MAX_BODY : Infinity;
     const refusal = req.method === "POST" && path === "/api/analyze" ? admission(req) : null;
@@ -94,9 +103,14 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
         sendError(res, 503, "Analysis could not be saved: the database or upload storage is unavailable; try again shortly", undefined, retryAfter);
       } else if (error instanceof RecentlyTimedOutError) {
         sendError(res, 422, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
-      } else if (error instanceof AnalyzerTimeoutError) {
-        logger.warn({ req_id: reqId, err: error.message }, "analysis ran into the time limit");
+      } else if (error instanceof ClientPenaltyError) {
+        sendError(res, 429, error.message, undefined, { "Retry-After": String(error.retryAfterSeconds) });
+      } else if (error instanceof AnalyzerLimitError) {
+        logger.warn({ req_id: reqId, err: error.message }, `analysis ran into the ${error instanceof AnalyzerMemoryError ? "memory" : "time"} limit`);
         sendError(res, 422, `Analysis stopped: ${error.message}. The same file is refused for a while; shorten or simplify it`);
+      } else if (error instanceof AnalyzerOverloadedError) {
+        logger.warn({ req_id: reqId, err: error.message }, "analysis cut off while the server was busy");
+        sendError(res, 503, `Server busy: the analysis was cut off at the time limit before it had its share of the processor (${error.message}); the file is not blamed, try again shortly`, undefined, retryAfter);
       } else if (error instanceof AnalyzerFailedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
         sendError(res, 500, "Analysis failed", { details: error.message });

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import YAML from "yaml";
 import { defineStack } from "../../compose/model.ts";
 import { renderCompose } from "../../compose/render.ts";
-import { docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { BASE_IMAGE, docker, dockerUnavailable, gate } from "./docker-harness.ts";
 import { DIGEST_1, REPO } from "./fixtures.ts";
 
 const { skip, mustFail } = gate(await dockerUnavailable({ engine: false }));
@@ -41,8 +41,41 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
     assert.equal(app.environment.DRAIN_SECONDS, "30");
   });
 
-  it("with awslogs", async () => {
+  it("with awslogs: non-blocking with a 4 MB buffer, so a throttled CloudWatch Logs never stalls the server's stdout", async () => {
     const app = await check("aws", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app", logRegion: "eu-west-1" });
-    assert.deepEqual(app.logging, { driver: "awslogs", options: { "awslogs-create-group": "false", "awslogs-group": "/codedetect/app", "awslogs-region": "eu-west-1" } });
+    assert.deepEqual(app.logging, { driver: "awslogs", options: { "awslogs-create-group": "false", "awslogs-group": "/codedetect/app", "awslogs-region": "eu-west-1", mode: "non-blocking", "max-buffer-size": "4m" } });
+    awslogsOptions = app.logging.options;
+  });
+
+  it("the rendered service stays on Compose's bridge network: never network_mode host, where IMDS hop limit 1 would not keep the container from the instance role", async () => {
+    const app = await check("network", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app" });
+    assert.equal(app.network_mode, undefined);
+    assert.deepEqual(Object.keys(app.networks ?? {}), ["default"]);
+  });
+});
+
+let awslogsOptions: Record<string, string> | null = null;
+const engine = gate(await dockerUnavailable({ baseImage: true }));
+
+// `docker compose config` does not check log options; the engine does, when a container is created (dockerd
+// validates mode and max-buffer-size itself, then the driver's own options).
+describe("the engine accepts the awslogs delivery options", { skip: engine.skip }, () => {
+  it("creates a container with them, and refuses a mode it does not know", async () => {
+    if (engine.mustFail) assert.fail(String(await dockerUnavailable({ baseImage: true })));
+    assert.ok(awslogsOptions, "the awslogs case above ran first");
+    const name = `codedetect-logopts-${process.pid}`;
+    const create = (options: Record<string, string>) => docker(["create", "--name", name, "--log-driver", "awslogs", ...Object.entries(options).flatMap(([key, value]) => ["--log-opt", `${key}=${value}`]), BASE_IMAGE, "true"]);
+    try {
+      await create(awslogsOptions);
+      const config = JSON.parse(await docker(["inspect", "--format", "{{json .HostConfig.LogConfig}}", name]));
+      assert.deepEqual(config, { Type: "awslogs", Config: awslogsOptions });
+    } finally {
+      await docker(["rm", "--force", name]).catch(() => undefined);
+    }
+    try {
+      await assert.rejects(create({ ...awslogsOptions, mode: "sometimes" }), /logging mode not supported: sometimes/);
+    } finally {
+      await docker(["rm", "--force", name]).catch(() => undefined);
+    }
   });
 });
