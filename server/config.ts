@@ -30,6 +30,14 @@ export interface ServerConfig {
   trustedProxies: BlockList | null;
   /** Analyses one client may have in flight (running and waiting); beyond it 429. */
   clientMaxAnalyses: number;
+  /** Bytes that upload bodies and stored answers being sent may hold in memory at once; beyond it 503 before a body is read. */
+  requestMemoryBytes: number;
+  /** Reads of stored analyses one client may have in flight at once; beyond it 429. */
+  clientMaxReads: number;
+  /** How long an answer may sit unsent (the client not reading it) before its connection is cut. */
+  sendTimeoutSeconds: number;
+  /** Pipelined requests one connection may have waiting behind its current one; beyond it the connection is closed. */
+  maxPipelinedRequests: number;
   /** Reports one client may send a minute (a burst of as many after a quiet minute); beyond it 429. */
   clientReportsPerMinute: number;
   healthIntervalSeconds: number;
@@ -166,6 +174,10 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     trustedProxies: trustedProxies(env, "TRUSTED_PROXIES"),
     clientMaxAnalyses: integer(env, "CLIENT_MAX_ANALYSES", defaultClientShare(analyzerWorkers, analyzerQueue), 1, 10000),
     clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),
+    requestMemoryBytes: integer(env, "REQUEST_MEMORY_MB", 256, 16, 65536) * 1024 * 1024,
+    clientMaxReads: integer(env, "CLIENT_MAX_READS", 4, 1, 10000),
+    sendTimeoutSeconds: integer(env, "SEND_TIMEOUT_SECONDS", 30, 1, 3600),
+    maxPipelinedRequests: integer(env, "MAX_PIPELINED_REQUESTS", 16, 1, 1000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
     ...databaseSettings(env),

@@ -71,6 +71,7 @@ async function start(config: ServerConfig): Promise<void> {
     config,
     logger,
     store,
+    files,
     service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds, undefined, config.analyzerTimeoutSeconds) }),
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
