@@ -24,8 +24,9 @@ const STAND_IN_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rd
 /** The committed template with moto's missing attribute replaced (see above); everything else byte for byte. */
 function deployableCopy(): string {
   const text = fs.readFileSync(TEMPLATE, "utf8");
-  const getAtt = /Fn::GetAtt:\n(\s+)- Database\n\1- MasterUserSecret\.SecretArn/g;
-  const replaced = text.replace(getAtt, `Fn::Sub: ${STAND_IN_SECRET}`);
+  // the generator writes short collections in flow style: { Fn::GetAtt: [ Database, MasterUserSecret.SecretArn ] }
+  const getAtt = /\{ Fn::GetAtt: \[ Database, MasterUserSecret\.SecretArn \] \}/g;
+  const replaced = text.replace(getAtt, `{ "Fn::Sub": "${STAND_IN_SECRET}" }`);
   assert.equal((text.match(getAtt) ?? []).length, 3, "the role, the instance tag and the output name the secret");
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "codedetect-cfn-")), "codedetect.yaml");
   fs.writeFileSync(file, replaced);
