@@ -54,6 +54,13 @@ describe("hostile HTTP (one server)", () => {
     const twoHosts = await exchange(server.port, ["GET /api/info HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"], { after: "open" });
     assertJsonError(twoHosts, 400, /^More than one Host header/);
     assert.equal(twoHosts.headers.connection, "close");
+    // targets RFC 9110 tells a recipient to reject: no host (§4.2.1; a URL parser would read "http:///api/info" as host
+    // "api", path "/info"), user information (§4.2.4), a port out of range
+    for (const [target, why] of [["http:///api/info", /no host/], ["http://:80/api/info", /no host/], ["http://user:pw@codedetect.internal/api/info", /user information/], ["http://codedetect.internal:99999/api/info", /not a valid URI/]] as const) {
+      const refused = await exchange(server.port, [`GET ${target} HTTP/1.1\r\nHost: codedetect.internal\r\n\r\n`], { after: "open" });
+      assertJsonError(refused, 400, new RegExp(`^Invalid request target: .*${why.source}`));
+      assert.equal(refused.headers.connection, "close", target);
+    }
   });
 
   test("a request whose client goes away before the answer is logged as aborted with status 499, not 200", async () => {
