@@ -68,7 +68,15 @@ describe("hostile HTTP (one server)", () => {
     await exchange(server.port, [postHead("/api/report", "application/json", 500), '{"email":"a@example.org"'], { after: "reset" });
     const line = await logLine(server, (l) => l.msg === "request" && l.path === "/api/report" && l.aborted === true);
     assert.equal(line.status, 499);
+    // the client half-closes inside the body (FIN): one line for that request, 499 with the 400 it was sent, not a
+    // second "refused by the HTTP parser" line as well
+    const before = server.lines.length;
+    await exchange(server.port, [postHead("/api/report", "application/json", 500), '{"email":"b@example.org"'], { after: "end" });
+    const halfClosed = await logLine(server, (l) => l.msg === "request" && l.aborted === true && l.req_id !== line.req_id);
+    assert.deepEqual([halfClosed.status, halfClosed.intended_status], [499, 400]);
     await assertServing(server);
+    const refusedLines = server.lines.slice(before).filter((raw) => raw.includes("refused by the HTTP parser"));
+    assert.deepEqual(refusedLines, [], "the cut-off request is logged once");
   });
 
   test("CORS: Vary: Origin on every API answer, Retry-After exposed, and a preflight only for a route and a method it allows", async () => {
