@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { IMAGE_REF } from "../compose/stack-schema.ts";
 import { DEFAULT_SDK_TIMEOUTS, type SdkTimeouts } from "./adapters/sdk-client.ts";
+import { parseTrustedProxies } from "../server/http/client-address.ts";
 
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
 export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
@@ -44,6 +45,18 @@ export const ConfigSchema = z
     project: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must look like "codedetect" (lower-case letters, digits, - and _)').nullable(),
     /** The address the published port binds: 0.0.0.0 on AWS (the load balancer reaches it), 127.0.0.1 locally. */
     bindAddress: z.union([z.ipv4(), z.ipv6()]),
+    /** Addresses the load balancer connects from (the VPC's or its subnets' CIDRs), passed to the server as TRUSTED_PROXIES: only from these is the client taken from X-Forwarded-For (the fair share); null: the peer is the client. */
+    trustedProxies: z
+      .string()
+      .refine((value) => {
+        try {
+          parseTrustedProxies(value);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be comma-separated CIDRs such as "10.0.0.0/16,10.1.0.0/16"')
+      .nullable(),
     /** CloudWatch Logs group for the container's log (awslogs driver); null: json-file on the host. */
     logGroup: nullableText,
     /** Seconds the server keeps answering (health "draining") after SIGTERM before it closes. */
@@ -92,7 +105,7 @@ const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
   "awsRequestTimeoutMs",
 ]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
-export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "trustedProxies", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
 /** AWS's trust store for RDS: every region's CAs in one bundle. */
 export const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 export const TAG_PREFIX = "codedetect:";
@@ -121,6 +134,7 @@ export function defaults(local: boolean): Config {
     project: null,
     bindAddress: local ? "127.0.0.1" : "0.0.0.0",
     logGroup: null,
+    trustedProxies: null,
     drainSeconds: local ? 0 : 30,
     verifyWaitSeconds: 300,
     autoScalingGroup: null,

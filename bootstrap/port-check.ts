@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import { runCommand } from "../compose/executor.ts";
-import type { Config } from "./config.ts";
+import { envName, type Config } from "./config.ts";
 import { StepError } from "./errors.ts";
 
 export type PortSeen =
@@ -109,17 +109,22 @@ export async function observePort(config: Config, project: string): Promise<Port
   return { state: "taken", code, holder: code === "EADDRINUSE" ? processHolding(listeningInodes(readTables(), config.port)) : null };
 }
 
-/** Pure: the refusal for a port someone else holds, or null. */
+/** The lowest port an unprivileged user may bind (Linux's default net.ipv4.ip_unprivileged_port_start). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
+/** Pure: the refusal for a port someone else holds (or this user may not bind, or on an address not of this host), or null. */
 export function portRefusal(seen: PortSeen, config: Config): StepError | null {
   if (seen.state !== "taken") return null;
   const where = `port ${config.port} on ${config.bindAddress}`;
-  const cause =
-    seen.code === "EADDRINUSE" ? `${where} is already in use${seen.holder ? ` by ${seen.holder}` : ""}` : seen.code === "EACCES" ? `${where} may not be bound by this user (EACCES)` : `${where} cannot be bound (${seen.code})`;
   const other = config.port === 65535 ? config.port - 1 : config.port + 1;
-  return new StepError({
-    step: "start-up",
-    action: `check that ${where} is free before building or starting anything`,
-    cause,
-    next: `stop what holds it, or choose another port: --port ${other} (npm start -- --port ${other})`,
-  });
+  const unprivileged = Math.max(other, FIRST_UNPRIVILEGED_PORT);
+  const [cause, next] =
+    seen.code === "EADDRINUSE"
+      ? [`${where} is already in use${seen.holder ? ` by ${seen.holder}` : ""}`, `stop what holds it, or choose another port: --port ${other} (npm start -- --port ${other})`]
+      : seen.code === "EACCES"
+        ? [`${where} may not be bound by this user (EACCES)`, `choose a port this user may bind (${FIRST_UNPRIVILEGED_PORT} or above): --port ${unprivileged} (npm start -- --port ${unprivileged})`]
+        : seen.code === "EADDRNOTAVAIL"
+          ? [`${where} cannot be bound: ${config.bindAddress} is not an address of this host (EADDRNOTAVAIL)`, `give an address this host has as bindAddress (${envName("bindAddress")} or the config file)`]
+          : [`${where} cannot be bound (${seen.code})`, `choose another port: --port ${other} (npm start -- --port ${other})`];
+  return new StepError({ step: "start-up", action: `check that ${where} is free before building or starting anything`, cause, next });
 }

@@ -12,7 +12,8 @@ export function readRecordFile<T>(file: string, schema: z.ZodType<T>, remedy: st
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
+    // EISDIR, EACCES, ENOTDIR: Node's message does not always name the file ("EISDIR: illegal operation on a directory, read")
+    throw new Error(`${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${remedy}`);
   }
   let data: unknown;
   try {

@@ -62,6 +62,8 @@ export function stackModel(config: Config, identity: Identity | null, image: str
     environment.AVAILABILITY_ZONE = identity.zone;
     if (identity.region !== "local") environment.AWS_REGION = identity.region;
   }
+  // the load balancer's addresses: the server takes each client from X-Forwarded-For, not the balancer's own address
+  if (config.trustedProxies) environment.TRUSTED_PROXIES = config.trustedProxies;
   return defineStack({
     image,
     efsRoot: config.sharedDir,

@@ -14,6 +14,7 @@ import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measur
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
 import { hostileAnalyzersScenario } from "./bench/hostile-analyzers.ts";
+import { hostileLoadBench } from "./bench/hostile-load.ts";
 import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 import { benchAgent } from "./bench/agent.ts";
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) =>
   "lock-health": lockHealthBench,
   agent: () => agentSection(),
   postgres: postgresBench,
+  "hostile-load": hostileLoadBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;

@@ -4,20 +4,23 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { writeSection } from "./bench/report.ts";
+import { ALB_SCENARIOS, albTable, fairShareBehindLb, keepAlive, type AlbResult } from "./ha/behind-alb.ts";
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
 
-const USAGE = "usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6]";
+const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6,${ALB_SCENARIOS.join(",")}]`;
 let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string };
 try {
   flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" } }, strict: true }).values;
-  if (flags.only !== undefined && !/^[1-6](,[1-6])*$/.test(flags.only)) throw new Error(`--only takes scenario numbers 1-6 separated by commas, not "${flags.only}"`);
+  const known = ["1", "2", "3", "4", "5", "6", ...ALB_SCENARIOS];
+  const unknown = flags.only?.split(",").filter((name) => !known.includes(name)) ?? [];
+  if (unknown.length > 0 || flags.only === "") throw new Error(`--only takes scenario numbers 1-6 and names (${ALB_SCENARIOS.join(", ")}) separated by commas, not "${flags.only}"`);
 } catch (error) {
   console.error(`ha: ${(error as Error).message}; ${USAGE}`);
   process.exit(2);
 }
-const wanted = (n: number) => flags.only === undefined || flags.only.split(",").includes(String(n));
+const wanted = (n: number | string) => flags.only === undefined || flags.only.split(",").includes(String(n));
 
 const reason = await fleetUnavailable();
 if (reason) {
@@ -29,6 +32,7 @@ const quick = flags.quick === true;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-"));
 const log = (line: string) => console.log(`ha: ${line}`);
 const results: { result: ScenarioResult; target: string; met: boolean; extra: string }[] = [];
+const albResults: AlbResult[] = [];
 let harness: Harness | null = null;
 let stopping = false;
 const onSignal = () => {
@@ -99,6 +103,16 @@ try {
     const term = await termination(harness, mixed);
     results.push({ result: term, target: "0 failed; leaves the pool before it stops", met: term.failed === 0 && term.lost === 0 && term.leftBeforeStop, extra: term.leftBeforeStop ? "left the pool before its container stopped" : "did NOT leave the pool before stopping" });
   }
+
+  if (wanted("keep-alive")) {
+    log("keep-alive: the ALB twin reuses idle connections up to its 120 s idle timeout (about 2 minutes, real time)");
+    albResults.push(await keepAlive(harness, quick ? 120 : 300));
+  }
+
+  if (wanted("fair-share-behind-lb")) {
+    log("fair-share-behind-lb: one client floods through the ALB twin, another is served");
+    albResults.push(await fairShareBehindLb(harness, 16, quick ? 5 : 10));
+  }
 } catch (error) {
   console.error(`ha: ${(error as Error).stack ?? error}`);
   exitCode = 1;
@@ -120,7 +134,14 @@ const lines = [
   ...results.flatMap(({ result: r, extra }) => [`- ${r.name}: ${[extra, ...r.notes].filter(Boolean).join("; ")}`]),
   "",
 ];
-for (const line of lines) console.log(line);
+if (results.length > 0) for (const line of lines) console.log(line);
 if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", `npm run ha${quick ? " -- --quick" : ""}`, lines);
-if (results.some((r) => !r.met)) exitCode = 1;
+const machine = `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
+const albLines = albTable(albResults, machine);
+if (albResults.length > 0) for (const line of albLines) console.log(line);
+if (!flags["no-write"] && albResults.length > 0) {
+  const command = `npm run ha -- ${quick ? "--quick " : ""}--only ${albResults.map((r) => r.name).join(",")}`;
+  writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-alb", "Availability: the fleet behind the ALB twin", command, albLines);
+}
+if (results.some((r) => !r.met) || albResults.some((r) => !r.met)) exitCode = 1;
 process.exit(exitCode);

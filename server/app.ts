@@ -8,6 +8,7 @@ import type { ServerConfig } from "./config.ts";
 import type { HealthMonitor } from "./health/monitor.ts";
 import { clientAddress, clientKey } from "./http/client-address.ts";
 import { InFlightLimit, RateLimit } from "./http/fair-share.ts";
+import { MemoryBudget } from "./http/memory-budget.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
 import { invalidTarget, normalizeTarget, requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
@@ -19,11 +20,15 @@ import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
 import { reportRoute } from "./routes/report.ts";
 import { StoreUnavailableError, type Store } from "./store/store.ts";
+import type { FileStore } from "./uploads/file-store.ts";
+import { onePerConnection } from "./http/pipelining.ts";
 
 export interface AppDeps {
   config: ServerConfig;
   logger: Logger;
   store: Store;
+  /** The stored uploads: where an answer read back takes its code from. */
+  files: FileStore;
   service: AnalysisService;
   monitor: HealthMonitor;
   web: StaticFiles;
@@ -36,6 +41,8 @@ export interface AppDeps {
 interface Admission {
   clientOf: (req: IncomingMessage) => string;
   perClient: InFlightLimit;
+  /** Bytes that upload bodies and stored answers may hold in memory at once, for the whole server. */
+  memory: MemoryBudget;
 }
 
 const METHODS: Record<string, string> = {
@@ -66,7 +73,11 @@ function noMatch(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function createAdmission(deps: AppDeps): Admission {
-  return { clientOf: (req) => clientKey(clientAddress(req, deps.config.trustedProxies)), perClient: new InFlightLimit(deps.config.clientMaxAnalyses) };
+  return {
+    clientOf: (req) => clientKey(clientAddress(req, deps.config.trustedProxies)),
+    perClient: new InFlightLimit(deps.config.clientMaxAnalyses),
+    memory: new MemoryBudget(deps.config.requestMemoryBytes),
+  };
 }
 
 export function createApp(deps: AppDeps, admission: Admission = createAdmission(deps)) {
@@ -89,12 +100,16 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
   app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining, allowedMethods }));
   // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
-  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast
+  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast.
+  // An answer carrying a large file's code is gzipped by its own writer (server/http/code-answer.ts): this leaves it be.
   app.use(compression() as never);
-  const { clientOf, perClient } = admission;
-  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
+  const { clientOf, perClient, memory } = admission;
+  const sendTimeoutMs = config.sendTimeoutSeconds * 1000;
+  const retryAfterSeconds = 5;
+  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds, logger, clientOf, perClient, memory, sendTimeoutMs }));
   app.get("/api/stats", statsRoute(store));
-  app.get("/api/analysis/:file_hash", analysisRoute(store));
+  const reads = { store, files: deps.files, clientOf, perClient: new InFlightLimit(config.clientMaxReads), memory, sendTimeoutMs, retryAfterSeconds };
+  app.get("/api/analysis/:file_hash", analysisRoute(reads));
   app.get("/api/info", infoRoute(config));
   app.post("/api/report", reportRoute(store, { clientOf, perClient: new RateLimit(config.clientReportsPerMinute) }));
   app.get("/api/history", historyRoute());
@@ -111,7 +126,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 export function createServerHandlers(deps: AppDeps): { listener: Listener; checkContinue: Listener } {
   const admission = createAdmission(deps);
   const listener = requestListener(deps, admission);
-  const admit = uploadAdmission({ ...admission, analyzersRefuse: deps.analyzersRefuse });
+  const admit = uploadAdmission({ ...admission, analyzersRefuse: deps.analyzersRefuse, maxUploadBytes: deps.config.maxUploadBytes });
   return { listener, checkContinue: createContinueCheck(listener, deps.config.maxUploadBytes, admit) };
 }
 
@@ -125,7 +140,8 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
   const route = createApp(deps, admission).handler as unknown as Listener;
   // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
   const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
-  return (req, res) => {
+  const pipelining = { maxWaiting: deps.config.maxPipelinedRequests, sendTimeoutMs: deps.config.sendTimeoutSeconds * 1000, logger: deps.logger };
+  return onePerConnection((req, res) => {
     normalizeTarget(req);
     const path = requestPath(req);
     if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
@@ -151,5 +167,5 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
     }
     if (isHealth(req)) health(req, res);
     else route(req, res);
-  };
+  }, pipelining);
 }

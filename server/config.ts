@@ -3,6 +3,7 @@ import type { BlockList } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseTrustedProxies, TrustedProxiesError } from "./http/client-address.ts";
+import { LOAD_BALANCER_IDLE_TIMEOUT_SECONDS } from "./http/keep-alive.ts";
 import { DatabaseUrlError, validateDatabaseUrl } from "./store/postgres-url.ts";
 
 export interface ServerConfig {
@@ -23,10 +24,20 @@ export interface ServerConfig {
   analyzerPython: string | undefined;
   /** How long content that ran into the analyzer time limit is refused at once (0: not remembered). */
   analyzerTimeoutMemorySeconds: number;
+  /** The load balancer's idle timeout: the server keeps idle connections longer than this (see http/keep-alive.ts). */
+  loadBalancerIdleTimeoutSeconds: number;
   /** Proxies (the load balancer's subnets) whose X-Forwarded-For names the client; null: the peer is the client. */
   trustedProxies: BlockList | null;
   /** Analyses one client may have in flight (running and waiting); beyond it 429. */
   clientMaxAnalyses: number;
+  /** Bytes that upload bodies and stored answers being sent may hold in memory at once; beyond it 503 before a body is read. */
+  requestMemoryBytes: number;
+  /** Reads of stored analyses one client may have in flight at once; beyond it 429. */
+  clientMaxReads: number;
+  /** How long an answer may sit unsent (the client not reading it) before its connection is cut. */
+  sendTimeoutSeconds: number;
+  /** Pipelined requests one connection may have waiting behind its current one; beyond it the connection is closed. */
+  maxPipelinedRequests: number;
   /** Reports one client may send a minute (a burst of as many after a quiet minute); beyond it 429. */
   clientReportsPerMinute: number;
   healthIntervalSeconds: number;
@@ -158,9 +169,15 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerMemoryMb,
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     analyzerTimeoutMemorySeconds: integer(env, "ANALYZER_TIMEOUT_MEMORY_SECONDS", 600, 0, 86400),
+    // ALB's range for idle_timeout.timeout_seconds: 1-4000
+    loadBalancerIdleTimeoutSeconds: integer(env, "LB_IDLE_TIMEOUT_SECONDS", LOAD_BALANCER_IDLE_TIMEOUT_SECONDS, 1, 4000),
     trustedProxies: trustedProxies(env, "TRUSTED_PROXIES"),
     clientMaxAnalyses: integer(env, "CLIENT_MAX_ANALYSES", defaultClientShare(analyzerWorkers, analyzerQueue), 1, 10000),
     clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),
+    requestMemoryBytes: integer(env, "REQUEST_MEMORY_MB", 256, 16, 65536) * 1024 * 1024,
+    clientMaxReads: integer(env, "CLIENT_MAX_READS", 4, 1, 10000),
+    sendTimeoutSeconds: integer(env, "SEND_TIMEOUT_SECONDS", 30, 1, 3600),
+    maxPipelinedRequests: integer(env, "MAX_PIPELINED_REQUESTS", 16, 1, 1000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
     ...databaseSettings(env),

@@ -57,7 +57,7 @@ try {
   await client.connect();
   outcome = await (options.catchUp ? catchUp : copyAll)(client, snapshot, say);
 } catch (error) {
-  problem = error instanceof VerificationError ? error.message : describePgError(error).problem;
+  problem = error instanceof VerificationError || error instanceof SourceError ? error.message : describePgError(error).problem;
 } finally {
   snapshot.close();
   await client.end().catch(() => undefined);

@@ -117,7 +117,11 @@ export const compute: Record<string, Resource> = {
           NotificationTypes: ["autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_LAUNCH_ERROR", "autoscaling:EC2_INSTANCE_TERMINATE", "autoscaling:EC2_INSTANCE_TERMINATE_ERROR"],
         },
       ],
-      Tags: withDatabaseTags([{ Key: "Name", Value: sub("${AWS::StackName}-instance"), PropagateAtLaunch: true }]),
+      Tags: withDatabaseTags([
+        { Key: "Name", Value: sub("${AWS::StackName}-instance"), PropagateAtLaunch: true },
+        // the agent passes it to the server as TRUSTED_PROXIES: clients are told apart behind the balancer (issue 13, item 3)
+        { Key: S.TRUSTED_PROXIES_TAG, Value: ref("LoadBalancerCidrs"), PropagateAtLaunch: true },
+      ]),
     },
   },
   CpuTargetTracking: {

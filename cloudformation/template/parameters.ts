@@ -1,12 +1,20 @@
 // The template's parameters, conditions and rules: what an operator chooses, and what CloudFormation refuses before it creates anything.
 import { and, equals, not, ref, type Json } from "./intrinsics.ts";
-import { AL2023_SSM_PARAMETER, IMAGE_PATTERN } from "./settings.ts";
+import { AL2023_SSM_PARAMETER, IMAGE_PATTERN, PRIVATE_IPV4_RANGES } from "./settings.ts";
 
 export const parameters: Record<string, Json> = {
   VpcId: { Type: "AWS::EC2::VPC::Id", Description: "The VPC of the instances, the load balancer and the file system." },
   InstanceSubnetA: { Type: "AWS::EC2::Subnet::Id", Description: "Instances and an EFS mount target in the first zone (private subnets with a route to ECR and the AL2023 repositories)." },
   InstanceSubnetB: { Type: "AWS::EC2::Subnet::Id", Description: "Instances and an EFS mount target in a second zone (EFS refuses two mount targets in one zone, so two zones are enforced)." },
   LoadBalancerSubnets: { Type: "List<AWS::EC2::Subnet::Id>", Description: "Public subnets for the load balancer, at least two in two zones (the load balancer refuses fewer)." },
+  LoadBalancerCidrs: {
+    Type: "String",
+    Default: PRIVATE_IPV4_RANGES,
+    Description:
+      "Where the load balancer connects from: the VPC's CIDR or the load balancer subnets' CIDRs, comma-separated. Only from these does the server take the client from X-Forwarded-For (each client's fair share); otherwise every client counts as the balancer. The default covers every private range; a VPC with other addresses must set it.",
+    AllowedPattern: "^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}(,(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2})*$",
+    ConstraintDescription: "must be comma-separated IPv4 CIDRs without spaces, e.g. 10.0.0.0/16",
+  },
   ImageUri: {
     Type: "String",
     Description: "The application image as repository[:tag]@sha256:<digest> (the tag is optional); instances run exactly this digest.",
@@ -103,7 +111,7 @@ export const rules: Record<string, Json> = {
 export const metadata: Json = {
   "AWS::CloudFormation::Interface": {
     ParameterGroups: [
-      { Label: { default: "Network" }, Parameters: ["VpcId", "InstanceSubnetA", "InstanceSubnetB", "LoadBalancerSubnets"] },
+      { Label: { default: "Network" }, Parameters: ["VpcId", "InstanceSubnetA", "InstanceSubnetB", "LoadBalancerSubnets", "LoadBalancerCidrs"] },
       { Label: { default: "Application" }, Parameters: ["ImageUri", "EcrRepositoryName", "InstanceType", "MinSize", "DesiredCapacity", "MaxSize", "LatestAmiId"] },
       { Label: { default: "Database" }, Parameters: ["DatabaseBackend", "DatabaseInstanceClass", "DatabaseCaBundleSha256"] },
       { Label: { default: "HTTPS" }, Parameters: ["Protocol", "CertificateArn", "DomainName", "HostedZoneId"] },

@@ -8,8 +8,8 @@ export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, TERMINATION_HEAR
 export const APP_PORT = 5000;
 /** ANALYZER_MAX_WAIT_SECONDS (25, queueing) + ANALYZER_TIMEOUT_SECONDS (20, the tools): the longest analyze request. */
 export const ANALYZE_DEADLINE_SECONDS = 25 + 20;
-/** Above the analyze deadline with room for a 5 MB upload on a slow link. */
-export const IDLE_TIMEOUT_SECONDS = 120;
+/** The balancer's idle timeout: the server's own figure, from which it derives a longer keep-alive (server/http/keep-alive.ts). */
+export { LOAD_BALANCER_IDLE_TIMEOUT_SECONDS as IDLE_TIMEOUT_SECONDS } from "../../server/http/keep-alive.ts";
 /** Health check: every 10 s, in after 2 passes, out after 2 failures (the seed's 30 s kept instances out a minute). */
 export const HEALTH_INTERVAL_SECONDS = 10;
 export const HEALTH_TIMEOUT_SECONDS = 5;
@@ -25,3 +25,8 @@ export const GROUP_LOGICAL_ID = "AutoScalingGroup";
 export const AL2023_SSM_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 /** "repository[:tag]@sha256:<64 hex>": exactly the form the agent's Compose model accepts (one definition; the tag is optional, for humans; the digest is what runs). */
 export const IMAGE_PATTERN = IMAGE_REF.source;
+/** The load balancer's addresses by default, for the server's TRUSTED_PROXIES: every private IPv4 range (RFC 1918). Trusting more than the
+ * balancer's own subnets is safe only because the instances admit the application port from the balancer's security group alone. */
+export const PRIVATE_IPV4_RANGES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16";
+/** The instance tag the agent reads as its `trustedProxies` setting. */
+export const TRUSTED_PROXIES_TAG = "codedetect:trustedProxies";

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
+import { PRIVATE_IPV4_RANGES } from "../../cloudformation/template/settings.ts";
 import { balancerFor, type Haproxy, type Slot } from "./haproxy.ts";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
@@ -72,6 +73,8 @@ function agentEnv(options: FleetOptions, instance: Instance): Record<string, str
     CODEDETECT_SUPERVISE_INTERVAL_SECONDS: "1",
     CODEDETECT_VERIFY_WAIT_SECONDS: "120",
     COMPOSE_LOCK_DIR: path.join(options.root, "lock"),
+    // as the template tags every instance on AWS: the balancer's addresses (here the Docker bridge's gateway, a private range) are trusted proxies
+    CODEDETECT_TRUSTED_PROXIES: PRIVATE_IPV4_RANGES,
   };
 }
 

@@ -31,8 +31,28 @@ function notModified(req: IncomingMessage, asset: Asset): boolean {
     const strip = (tag: string) => tag.trim().replace(/^W\//, "");
     return ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => strip(tag) === strip(asset.etag));
   }
-  const since = Date.parse(req.headers["if-modified-since"] ?? "");
-  return !Number.isNaN(since) && Date.parse(asset.lastModified) <= since;
+  const since = httpDate(req.headers["if-modified-since"]);
+  return since !== null && Date.parse(asset.lastModified) <= since;
+}
+
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const TIME = "\\d{2}:\\d{2}:\\d{2}";
+/** The three forms of HTTP-date (RFC 9110 5.6.7): IMF-fixdate, the obsolete RFC 850 and asctime forms. */
+const HTTP_DATE = [
+  new RegExp(`^${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT$`),
+  new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`),
+  new RegExp(`^${DAY} ${MONTH} [ \\d]\\d ${TIME} \\d{4}$`),
+];
+
+/**
+ * Milliseconds of an HTTP-date, or null: anything else is ignored, as RFC 9110 13.1.3 requires (Date.parse alone
+ * would read "2099" as a date in the future, and a 304 would answer a header that means nothing).
+ */
+function httpDate(value: string | undefined): number | null {
+  if (value === undefined || !HTTP_DATE.some((form) => form.test(value))) return null;
+  const ms = Date.parse(HTTP_DATE[2]!.test(value) ? `${value} GMT` : value);
+  return Number.isNaN(ms) ? null : ms;
 }
 
 export interface StaticFiles {

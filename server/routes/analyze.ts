@@ -13,10 +13,12 @@ import {
   RecentlyTimedOutError,
 } from "../analyzers/index.ts";
 import type { InFlightLimit } from "../http/fair-share.ts";
+import { budgetExceededMessage, type MemoryBudget } from "../http/memory-budget.ts";
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
 import { normalizeTarget, requestPath } from "../http/request-path.ts";
-import { sendError, sendJson } from "../http/respond.ts";
+import { sendAnswerWithCode } from "../http/code-answer.ts";
+import { sendError } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { REPORT_MAX_BODY } from "./report.ts";
 import { MULTIPART_OVERHEAD, receiveUpload, UploadError } from "../uploads/receive.ts";
@@ -31,6 +33,20 @@ export interface AnalyzeRouteOptions {
   perClient: InFlightLimit;
   /** Why the analyzers cannot take another job now (queue full, unavailable), or null when they can. */
   analyzersRefuse?: () => string | null;
+  /** The server's budget for bytes held in memory: an upload reserves its share before its body is read. */
+  memory: MemoryBudget;
+  /** How long an answer may wait for the client to read it before the connection is cut. */
+  sendTimeoutMs: number;
+}
+
+/**
+ * What an upload may hold in memory: its body (as declared, or the most any valid upload can send when it is chunked)
+ * and the text decoded from it, which can take as many bytes again (an ASCII text as one byte a character, others two).
+ */
+export function uploadReservation(req: IncomingMessage, maxUploadBytes: number): number {
+  const most = maxUploadBytes + MULTIPART_OVERHEAD;
+  const declared = Number(req.headers["content-length"]);
+  return 2 * (Number.isFinite(declared) && declared >= 0 ? Math.min(declared, most) : most);
 }
 
 /** An upload refused before its body is read: the answer it gets at once. */
@@ -46,9 +62,10 @@ const refusedBeforeBody = new WeakMap<IncomingMessage, EarlyRefusal>();
  * Whether an upload would be refused whatever its body holds: its client is over its share (429), or the analyzers
  * cannot take another job (503). Asked before a body is invited with 100 Continue.
  */
-export function uploadAdmission(options: Pick<AnalyzeRouteOptions, "clientOf" | "perClient" | "analyzersRefuse">) {
+export function uploadAdmission(options: Pick<AnalyzeRouteOptions, "clientOf" | "perClient" | "analyzersRefuse" | "memory" | "maxUploadBytes">) {
   return (req: IncomingMessage): EarlyRefusal | null => {
     if (options.perClient.inFlight(options.clientOf(req)) >= options.perClient.max) return { status: 429, error: tooManyMessage(options.perClient.max) };
+    if (!options.memory.fits(uploadReservation(req, options.maxUploadBytes))) return { status: 503, error: budgetExceededMessage };
     const busy = options.analyzersRefuse?.();
     return busy ? { status: 503, error: busy } : null;
   };
@@ -90,7 +107,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       return;
     }
     try {
-      sendJson(res, 200, await service.analyze(upload, client));
+      await sendAnswerWithCode(req, res, 200, await service.analyze(upload, client), upload.code, options.sendTimeoutMs);
     } catch (error) {
       const reqId = (req as RequestWithId).id;
       if (error instanceof QueueFullError) {
@@ -133,9 +150,19 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       await refuse(req, res, 429, tooManyMessage(options.perClient.max));
       return;
     }
+    // checked before a byte of the body is read, whether or not the client asked "Expect: 100-continue"
+    const releaseMemory = options.memory.tryReserve(uploadReservation(req, maxUploadBytes));
+    if (!releaseMemory) {
+      release();
+      res.setHeader("Retry-After", String(options.retryAfterSeconds));
+      markBodyNotInvited(req); // left unread: the connection closes after the answer
+      await refuse(req, res, 503, budgetExceededMessage);
+      return;
+    }
     try {
       await analyze(req, res, client);
     } finally {
+      releaseMemory();
       release();
     }
   };

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { z } from "zod";
 import { migrate, SCHEMA_VERSION } from "./migrations.ts";
 import { backupSqlite } from "./sqlite.ts";
 
@@ -58,6 +59,26 @@ export class SourceError extends Error {
   override name = "SourceError";
 }
 
+// What PostgreSQL's columns take (postgres-schema.ts): SQLite's type affinity keeps an old database's odd values ("abc" in
+// an INTEGER column, NULL timestamps), which would fail the copy with no row named.
+const int32 = z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1);
+const text = z.string();
+const AnalysisRowSchema = z.strictObject({ id: z.number().int().positive(), file_hash: text.nullable(), timestamp: text, score: int32, total_issues: int32, security_issues: int32, complexity_issues: int32 });
+const ResultRowSchema = z.strictObject({ file_hash: text, result_json: text, created_at: text, last_seen_at: text });
+const ReportRowSchema = z.strictObject({ id: z.number().int().positive(), email: text, type: text, message: text, created_at: text });
+
+/** Rows read back through their schema: the first that does not fit stops the copy, named with its key and field. */
+function checked<T>(file: string, table: string, key: (row: Record<string, unknown>) => string, schema: z.ZodType<T>, rows: unknown[]): T[] {
+  return rows.map((row) => {
+    const parsed = schema.safeParse(row);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0]!;
+    const field = String(issue.path[0] ?? "");
+    const value = JSON.stringify((row as Record<string, unknown>)[field]) ?? "undefined";
+    throw new SourceError(`${file}: ${table} ${key(row as Record<string, unknown>)} cannot be copied: ${field} is ${value.slice(0, 40)} (${issue.message}); correct or delete that row, then run migrate-db again`);
+  });
+}
+
 /** Takes the online backup into a private temp dir, brings the copy's schema up to date, and reads it; close() removes it. */
 export async function snapshotSqlite(file: string): Promise<Snapshot> {
   if (!fs.existsSync(file)) throw new SourceError(`no SQLite database at ${file} (is --from the server's DATA_DIR?)`);
@@ -92,9 +113,9 @@ export async function snapshotSqlite(file: string): Promise<Snapshot> {
   const selectReports = db.prepare("SELECT id, email, type, message, created_at FROM reports WHERE id > ? ORDER BY id LIMIT ?");
   return {
     upgradedFrom: from === SCHEMA_VERSION ? null : from,
-    analyses: (after, limit) => selectAnalyses.all(after, limit) as AnalysisSourceRow[],
-    results: (afterHash, limit) => selectResults.all(afterHash, limit) as ResultSourceRow[],
-    reports: (after, limit) => selectReports.all(after, limit) as ReportSourceRow[],
+    analyses: (after, limit) => checked(file, "analysis id", (row) => String(row.id), AnalysisRowSchema, selectAnalyses.all(after, limit)),
+    results: (afterHash, limit) => checked(file, "result", (row) => JSON.stringify(row.file_hash), ResultRowSchema, selectResults.all(afterHash, limit)),
+    reports: (after, limit) => checked(file, "report id", (row) => String(row.id), ReportRowSchema, selectReports.all(after, limit)),
     figures(after = 0) {
       const sums = db.prepare(`SELECT COUNT(*) AS analyses, COALESCE(SUM(score), 0) AS scoreSum, COALESCE(SUM(security_issues), 0) AS securitySum,
         COALESCE(SUM(total_issues), 0) AS qualitySum, COALESCE(SUM(complexity_issues), 0) AS complexitySum FROM analysis WHERE id > ?`).get(after) as Omit<Figures, "totals" | "results" | "reports">;

@@ -38,14 +38,20 @@ export class ApiError extends Error {
   }
 }
 
-/** Seconds from a Retry-After header (delta-seconds or HTTP date), or null. */
+/** The longest wait the retry button counts down: a longer Retry-After (a proxy's, or a hostile one) would leave it disabled for good. */
+export const MAX_RETRY_AFTER_SECONDS = 600;
+
+/**
+ * Seconds from a Retry-After header: delta-seconds (digits only) or an HTTP date (RFC 9110 10.2.3), at most
+ * MAX_RETRY_AFTER_SECONDS; null for anything else (negative, hex, "soon"), which Date.parse would otherwise guess at.
+ */
 function parseRetryAfter(value) {
-  if (!value) return null;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  const text = (value ?? '').trim();
+  let seconds = null;
+  if (/^\d+$/.test(text)) seconds = Number(text);
+  else if (/^[A-Za-z]{3,9}, .+ GMT$/.test(text) && !Number.isNaN(Date.parse(text))) seconds = Math.ceil((Date.parse(text) - Date.now()) / 1000);
+  if (seconds === null || !Number.isFinite(seconds)) return null;
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, seconds));
 }
 
 /** A `details` value is shown only when it is one short line of text (never a traceback or a dump). */

@@ -5,7 +5,7 @@ import { renderStats } from './dashboard.js';
 import { renderHealth, renderInfo } from './deployment.js';
 import { byId } from './dom.js';
 import { initFeedback } from './feedback.js';
-import { clearHistory, remember, renderHistory } from './history.js';
+import { addressedAnalysis, clearHistory, remember, renderHistory } from './history.js';
 import { downloadReport } from './report.js';
 import { jumpToLine, markResultStale, renderResult } from './result.js';
 
@@ -52,8 +52,10 @@ function offerRetry(file, seconds) {
   stopRetry();
   retryFile = file;
   retryRow.hidden = false;
-  let left = Math.max(0, Math.ceil(seconds ?? 0));
+  // counted against the clock, not in ticks: a background tab's timers are throttled (to one a minute in Chromium)
+  const until = Date.now() + Math.max(0, Math.ceil(seconds ?? 0)) * 1000;
   const tick = () => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
     retryButton.disabled = left > 0;
     retryButton.textContent = left > 0 ? `Try again in ${left} s` : 'Try again';
     if (left <= 0) {
@@ -61,7 +63,6 @@ function offerRetry(file, seconds) {
       countdown = 0;
       if (seconds) uploadStatus.textContent = `You can try “${file.name}” again now.`;
     }
-    left -= 1;
   };
   tick();
   if (retryButton.disabled) countdown = window.setInterval(tick, 1000);
@@ -178,18 +179,24 @@ async function analyze(file) {
 
 /** Shows the analysis the address names (?analysis=<sha256>), e.g. after a reload or from the history. */
 async function showAddressed({ focus }) {
-  const hash = new URLSearchParams(location.search).get('analysis');
-  if (!hash) {
+  const addressed = addressedAnalysis(location.search);
+  if (!addressed || 'error' in addressed) {
     current = null;
     byId('result').hidden = true;
+    if (addressed) showError(addressed.error, { focus });
     return;
   }
+  const { hash } = addressed;
   if (current?.file_hash === hash) return;
+  // an upload or another address may have taken the page while this one loaded: its answer is then dropped
+  const stillAddressed = () => addressedAnalysis(location.search)?.hash === hash && current?.file_hash !== hash;
   try {
     const result = await getAnalysis(hash);
+    if (!stillAddressed()) return;
     show(result, null, { push: false });
     if (focus) focusResult();
   } catch (err) {
+    if (!stillAddressed()) return;
     showError(`The analysis in this address could not be shown: ${err instanceof Error ? err.message : 'unknown error'}`, { focus });
   }
 }

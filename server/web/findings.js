@@ -1,6 +1,6 @@
 // Reads an /api/analyze answer defensively into plain lists of findings with their documentation links, shared by the on-page result and the text report.
 
-const SEVERITY_ORDER = { HIGH: 0, MEDIUM: 1, LOW: 2 };
+const SEVERITY_ORDER = new Map([['HIGH', 0], ['MEDIUM', 1], ['LOW', 2]]);
 
 /** @param {unknown} v */
 const asArray = (v) => (Array.isArray(v) ? v : []);
@@ -18,11 +18,12 @@ export const QUALITY_TYPES = [
   ['convention', 'Conventions'],
   ['info', 'Information'],
 ];
-const TYPE_RANK = Object.fromEntries(QUALITY_TYPES.map(([type], i) => [type, i]));
+// a Map, not an object: a type named "constructor" or "toString" must not find Object.prototype's members
+const TYPE_RANK = new Map(QUALITY_TYPES.map(([type], i) => [type, i]));
 
 /** pylint's page for one message (one per symbol, under its type): how to fix it. Null for a shape it does not publish. */
 export function pylintDocUrl(type, symbol) {
-  if (!(type in TYPE_RANK) || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(symbol)) return null;
+  if (!TYPE_RANK.has(type) || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(symbol)) return null;
   return `https://pylint.readthedocs.io/en/stable/user_guide/messages/${type}/${symbol}.html`;
 }
 
@@ -33,7 +34,8 @@ export function pylintDocUrl(type, symbol) {
 export function banditDocUrl(moreInfo, testId, testName) {
   try {
     const url = new URL(moreInfo);
-    if (url.protocol === 'https:' && url.hostname === 'bandit.readthedocs.io') return url.href;
+    // bandit's own pages only: no other port, no user name or password in front of the host (a link that reads as bandit's)
+    if (url.protocol === 'https:' && url.hostname === 'bandit.readthedocs.io' && !url.port && !url.username && !url.password) return url.href;
   } catch {
     // not a URL: built below
   }
@@ -58,7 +60,7 @@ export function qualityIssues(result) {
         docUrl: pylintDocUrl(type, symbol),
       };
     })
-    .sort((a, b) => (TYPE_RANK[a.type] ?? 99) - (TYPE_RANK[b.type] ?? 99) || (a.line ?? 0) - (b.line ?? 0));
+    .sort((a, b) => (TYPE_RANK.get(a.type) ?? 99) - (TYPE_RANK.get(b.type) ?? 99) || (a.line ?? 0) - (b.line ?? 0));
 }
 
 /**
@@ -103,7 +105,7 @@ export function securityIssues(result) {
     }))
     .sort(
       (a, b) =>
-        (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3) || (a.line ?? 0) - (b.line ?? 0),
+        (SEVERITY_ORDER.get(a.severity) ?? 3) - (SEVERITY_ORDER.get(b.severity) ?? 3) || (a.line ?? 0) - (b.line ?? 0),
     );
 }
 

@@ -58,6 +58,20 @@ export function clearHistory() {
 /** The address of a result: the page with ?analysis=<sha256>. */
 export const analysisHref = (hash) => `/?analysis=${hash}`;
 
+/**
+ * What an address's ?analysis= names: null when absent or empty, else the hash, or an error when it is no SHA-256
+ * (a hand-edited or truncated link: "..", a path, a huge value must not become a request to another endpoint).
+ * @param {string} search location.search
+ * @returns {{hash: string} | {error: string} | null}
+ */
+export function addressedAnalysis(search) {
+  const value = new URLSearchParams(search).get('analysis');
+  if (!value) return null;
+  const hash = value.trim().toLowerCase();
+  if (HASH.test(hash)) return { hash };
+  return { error: 'This address does not name an analysis: ?analysis= takes the 64 hexadecimal characters of a file’s SHA-256.' };
+}
+
 /** Fills the history card from localStorage. */
 export function renderHistory() {
   const entries = readHistory();

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { AgentAction } from "../../compose/actions.ts";
-import { resolveConfig, type Config } from "../../bootstrap/config.ts";
+import { resolveConfig, tagLayer, type Config } from "../../bootstrap/config.ts";
 import { StepError } from "../../bootstrap/errors.ts";
 import { stackModel, projectName } from "../../bootstrap/stack.ts";
 import { planImage, type ImageSeen } from "../../bootstrap/steps/image.ts";
@@ -43,6 +43,18 @@ describe("the stack model built from the configuration", () => {
     assert.equal(model.logging.driver, "json-file");
     const logged = stackModel({ ...aws, logGroup: "/codedetect/app" }, identity, IMAGE);
     assert.deepEqual(logged.logging, { driver: "awslogs", group: "/codedetect/app", region: "eu-west-1", stream: "i-0abc1234def567890" });
+  });
+
+  it("passes the load balancer's CIDRs (the codedetect:trustedProxies tag the template sets) to the server as TRUSTED_PROXIES, so clients are told apart behind it", () => {
+    const tagged = resolveConfig(false, { file: { fileSystemId: FS, image: IMAGE }, tags: tagLayer({ "codedetect:trustedProxies": "10.0.0.0/16,10.1.0.0/16" }) });
+    assert.equal(tagged.sources.trustedProxies, "tag");
+    assert.equal(stackModel(tagged.config, identity, IMAGE).environment.TRUSTED_PROXIES, "10.0.0.0/16,10.1.0.0/16");
+    assert.equal(stackModel(aws, identity, IMAGE).environment.TRUSTED_PROXIES, undefined, "not set: the server takes the peer as the client");
+    // a value the server would refuse stops the agent while it resolves its configuration, before any step changes anything
+    assert.throws(
+      () => resolveConfig(false, { file: { fileSystemId: FS }, tags: tagLayer({ "codedetect:trustedProxies": "10.0.0.0/99" }) }),
+      /^ConfigProblem: trustedProxies \(from instance tag\): must be comma-separated CIDRs such as "10.0.0.0\/16,10.1.0.0\/16"/,
+    );
   });
 
   it("locally, each state directory is its own project on 127.0.0.1, unless a project is named", () => {

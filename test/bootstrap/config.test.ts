@@ -138,6 +138,25 @@ describe("the bootstrap command line", () => {
     assert.equal(report.stack.url, "http://127.0.0.1:5077");
   });
 
+  it("status refuses a state directory record it cannot trust in one line naming the file: not JSON, an unknown field, a directory", async () => {
+    const stateDir = path.join(tempDir("status-odd"), "state");
+    const record = path.join(stateDir, "config.json");
+    const cases: [string, () => void, RegExp][] = [
+      ["not JSON", () => fs.writeFileSync(record, "{"), /is not JSON/],
+      ["an unknown field", () => fs.writeFileSync(record, JSON.stringify({ version: 1, local: true, recordedAt: "2026-01-01T00:00:00Z", file: { evil: 1 }, env: {}, flags: {} })), /does not fit its schema at file: Unrecognized key: "evil"/],
+      ["a directory", () => (fs.rmSync(record, { force: true }), fs.mkdirSync(record)), /cannot be read \(EISDIR\)/],
+    ];
+    fs.mkdirSync(stateDir, { recursive: true });
+    for (const [what, make, cause] of cases) {
+      make();
+      const status = await runAgent(["status", "--state-dir", stateDir]);
+      assert.equal(status.code, 2, what);
+      assert.equal(status.stderr.trim().split("\n").length, 1, `${what}: ${status.stderr}`);
+      assert.ok(status.stderr.includes(record), `${what}: ${status.stderr}`);
+      assert.match(status.stderr, cause, what);
+    }
+  });
+
   it("status with no run recorded where it looks says where it looked and what to give, in one line (exit 2)", async () => {
     const cwd = tempDir("status-none");
     const status = await runAgent(["status"], {}, { cwd });

@@ -47,7 +47,9 @@ describe("the port check", () => {
     ].join("\n");
     assert.deepEqual([...listeningInodes([table], 5000)], ["4242"], "only the listener on 5000 (0x1388), not an established connection");
     const config = { ...defaults(true), port: 80 };
-    assert.match(portRefusal({ state: "taken", code: "EACCES", holder: null }, config)!.message, /port 80 on 127\.0\.0\.1 may not be bound by this user \(EACCES\); next: stop what holds it, or choose another port: --port 81/);
+    // a privileged port is not answered with another privileged one, nor an address this host lacks with another port
+    assert.match(portRefusal({ state: "taken", code: "EACCES", holder: null }, config)!.message, /port 80 on 127\.0\.0\.1 may not be bound by this user \(EACCES\); next: choose a port this user may bind \(1024 or above\): --port 1024 /);
+    assert.match(portRefusal({ state: "taken", code: "EADDRNOTAVAIL", holder: null }, { ...config, port: 5000, bindAddress: "10.0.0.9" })!.message, /10\.0\.0\.9 is not an address of this host \(EADDRNOTAVAIL\); next: give an address this host has as bindAddress \(CODEDETECT_BIND_ADDRESS or the config file\)$/);
     assert.match(portRefusal({ state: "taken", code: "EADDRINUSE", holder: "container web-1 (Compose project other)" }, config)!.message, /is already in use by container web-1 \(Compose project other\)/);
     assert.equal(portRefusal({ state: "ours" }, config), null);
     assert.equal(portRefusal({ state: "free" }, config), null);

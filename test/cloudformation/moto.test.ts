@@ -64,6 +64,9 @@ test("the group: sizes, ELB health with grace, both zones, the target group, ins
   assert.deepEqual(group.TargetGroupARNs, [physical.TargetGroup]);
   assert.equal(group.Instances.length, 3);
   assert.equal(group.LaunchTemplate.LaunchTemplateId, physical.LaunchTemplate);
+  // the agent's trustedProxies (TRUSTED_PROXIES for the server), the LoadBalancerCidrs default, on every instance it launches
+  const trusted = group.Tags.find((tag: any) => tag.Key === "codedetect:trustedProxies");
+  assert.deepEqual([trusted?.Value, trusted?.PropagateAtLaunch], ["10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", true]);
 });
 
 test("the launch template: IMDSv2 with hop limit 1, encrypted gp3, detailed monitoring, the profile, the instance group only", { skip }, async () => {

@@ -9,6 +9,7 @@ import { parse, stringify } from "yaml";
 import { templateYaml } from "../../cloudformation/template/index.ts";
 import { brokenRule } from "../../scripts/aws/template-rules.ts";
 import { securityFindings } from "./security-rules.ts";
+import { parseTrustedProxies } from "../../server/http/client-address.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const TEMPLATE = path.join(ROOT, "cloudformation/codedetect.yaml");
@@ -28,6 +29,7 @@ test("build:template --check fails on a hand-edited template, naming the file an
     fs.cpSync(path.join(ROOT, "bootstrap"), path.join(copy, "bootstrap"), { recursive: true });
     fs.cpSync(path.join(ROOT, "compose"), path.join(copy, "compose"), { recursive: true }); // the agent's config imports the stack model
     fs.cpSync(path.join(ROOT, "scripts"), path.join(copy, "scripts"), { recursive: true });
+    fs.cpSync(path.join(ROOT, "server"), path.join(copy, "server"), { recursive: true }); // the idle timeout and the trusted-proxy parser are the server's
     fs.cpSync(path.join(ROOT, "compose"), path.join(copy, "compose"), { recursive: true });
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
     fs.copyFileSync(path.join(ROOT, "package.json"), path.join(copy, "package.json"));
@@ -149,6 +151,21 @@ test("HTTPS uses the operator's certificate when given, else the one created for
   assert.equal(load().Parameters.Protocol.Default, undefined, "plain HTTP is never the silent default");
   // the Url output follows the choice (moto's change-set path reports no outputs, so it is checked here)
   assert.deepEqual(load().Outputs.Url.Value, { "Fn::If": ["UseHttps", { "Fn::If": ["HasDomain", { "Fn::Sub": "https://${DomainName}" }, { "Fn::Sub": "https://${LoadBalancer.DNSName}" }] }, { "Fn::Sub": "http://${LoadBalancer.DNSName}" }] });
+});
+
+test("instances are told the load balancer's addresses (codedetect:trustedProxies, TRUSTED_PROXIES for the server), and only the load balancer reaches their port", () => {
+  const t = load();
+  const tags = t.Resources.AutoScalingGroup.Properties.Tags["Fn::If"].slice(1) as { Key: string; Value: unknown; PropagateAtLaunch: boolean }[][];
+  for (const list of tags) assert.deepEqual(list.find((tag) => tag.Key === "codedetect:trustedProxies"), { Key: "codedetect:trustedProxies", Value: { Ref: "LoadBalancerCidrs" }, PropagateAtLaunch: true });
+  const cidrs = t.Parameters.LoadBalancerCidrs;
+  // the default is a list the agent and the server accept, and the pattern refuses what they would refuse
+  assert.doesNotThrow(() => parseTrustedProxies(cidrs.Default));
+  assert.match(cidrs.Default, new RegExp(cidrs.AllowedPattern));
+  for (const bad of ["", "10.0.0.0", "10.0.0.0/16, 10.1.0.0/16", "fd00::/8", "vpc-123"]) assert.doesNotMatch(bad, new RegExp(cidrs.AllowedPattern), bad);
+  // trusting whole private ranges is safe only while nothing but the load balancer can reach the application port
+  const ingress = Object.values(t.Resources).filter((r: any) => r.Type === "AWS::EC2::SecurityGroupIngress" && r.Properties.GroupId?.Ref === "InstanceSecurityGroup");
+  assert.deepEqual(ingress.map((r: any) => r.Properties.SourceSecurityGroupId), [{ Ref: "LoadBalancerSecurityGroup" }]);
+  assert.equal(t.Resources.InstanceSecurityGroup.Properties.SecurityGroupIngress, undefined);
 });
 
 test("WAF (on by default) puts AWS managed rules on the load balancer; only body-inspecting rules merely count", () => {

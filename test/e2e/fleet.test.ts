@@ -1,4 +1,4 @@
-// The fleet end to end, short form (scenarios 1, 2, 4 of `npm run ha`): real agents in local mode on the real Docker Engine behind a real HAProxy, real load.
+// The fleet end to end, short form (scenarios 1, 2, 4 and fair-share-behind-lb of `npm run ha`): real agents in local mode on the real Docker Engine behind a real HAProxy, real load.
 // Assertions on correctness only (failed requests, rows, checksums), never on time.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { gate } from "../compose/docker-harness.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "../../scripts/ha/harness.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, type ScenarioResult } from "../../scripts/ha/scenarios.ts";
+import { fairShareBehindLb } from "../../scripts/ha/behind-alb.ts";
 
 const reason = await fleetUnavailable();
 const { skip, mustFail } = gate(reason);
@@ -65,5 +66,14 @@ describe("a fleet behind HAProxy: rolling deploy, a crash, concurrent writers", 
     assert.equal(result.rowsFound, result.rowsExpected, explain(result));
     assert.equal(result.lost, 0, explain(result));
     assert.equal(result.mismatched, 0, explain(result));
+  });
+
+  it("fair-share-behind-lb: behind the ALB twin (its own address as every request's peer) a flooding client is refused beyond its share while another client is served", async () => {
+    // the latency target (≤ 2 × idle) is measured by `npm run ha -- --only fair-share-behind-lb`, never asserted here
+    const result = await fairShareBehindLb(harness!, 16, 5);
+    const explainAlb = `${result.figures}: ${JSON.stringify(result.counts)}`;
+    assert.equal(result.counts.idleServed, 5, explainAlb);
+    assert.equal(result.counts.busyServed, 5, `every upload of the other client was served during the flood: ${explainAlb}`);
+    assert.ok(result.counts.floodRefused! > 0, `the flooder met its share (429): ${explainAlb}`);
   });
 });

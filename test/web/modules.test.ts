@@ -11,6 +11,7 @@ const load = (name: string): Promise<any> => import(pathToFileURL(path.join(WEB,
 const api = await load("api.js");
 const findings = await load("findings.js");
 const report = await load("report.js");
+const history = await load("history.js");
 
 const RESULT = {
   filename: "demo.py",
@@ -95,6 +96,16 @@ describe("error messages", () => {
     assert.equal((await api.getHealth()).status, "unhealthy");
   });
 
+  it("reads Retry-After as seconds or an HTTP date, capped so the retry button always comes back; anything else is no wait", async () => {
+    const future = new Date(Date.now() + 3_600_000).toUTCString();
+    const cases: [string, number | null][] = [["7", 7], [" 12 ", 12], ["99999999999", api.MAX_RETRY_AFTER_SECONDS], [future, api.MAX_RETRY_AFTER_SECONDS], ["Wed, 21 Oct 2015 07:28:00 GMT", 0], ["-5", null], ["5.2", null], ["0x10", null], ["soon", null], ["hello 12", null], ["1e9", null]];
+    for (const [header, expected] of cases) {
+      globalThis.fetch = async () => new Response(JSON.stringify({ error: "Server busy" }), { status: 503, headers: { "content-type": "application/json", "retry-after": header } });
+      await assert.rejects(api.getStats(), (err: any) => err.retryAfter === expected || assert.fail(`Retry-After ${JSON.stringify(header)} gave ${err.retryAfter}, not ${expected}`));
+    }
+    assert.ok(api.MAX_RETRY_AFTER_SECONDS <= 600);
+  });
+
   it("posts the file in the field named file", async () => {
     let sent: FormData | undefined;
     globalThis.fetch = async (_url: string | URL | Request, init?: RequestInit) => {
@@ -126,6 +137,15 @@ describe("findings", () => {
     assert.equal(findings.pylintDocUrl("warning", "../../x"), null);
   });
 
+  it("links only pylint's published types and bandit's own pages: no prototype member, other port or user name in front of the host", () => {
+    for (const type of ["toString", "constructor", "__proto__", "hasOwnProperty"]) assert.equal(findings.pylintDocUrl(type, "unused-import"), null, type);
+    const sorted = findings.qualityIssues({ analysis: { quality_issues: [{ type: "constructor", line: 1 }, { type: "convention", line: 2 }, { type: "error", line: 3 }] } });
+    assert.deepEqual(sorted.map((q: { type: string }) => q.type), ["error", "convention", "constructor"]);
+    for (const moreInfo of ["https://u:p@bandit.readthedocs.io/x", "https://bandit.readthedocs.io:8443/x", "https://bandit.readthedocs.io@evil.example/", "javascript://bandit.readthedocs.io/%0aalert(1)"]) {
+      assert.equal(findings.banditDocUrl(moreInfo, "B101", "assert_used"), "https://bandit.readthedocs.io/en/latest/plugins/b101_assert_used.html", moreInfo);
+    }
+  });
+
   it("groups pylint messages by type, most severe first, counting those the server did not list", () => {
     const groups = findings.qualityGroups({ ...RESULT, summary: { ...RESULT.summary, quality_by_type: { warning: 4, convention: 10 } } });
     assert.deepEqual(groups.map((g: { type: string; count: number; issues: unknown[] }) => [g.type, g.count, g.issues.length]), [["warning", 4, 1], ["convention", 10, 1]]);
@@ -136,6 +156,19 @@ describe("findings", () => {
     assert.deepEqual(findings.complexityEntries({ analysis: { complexity: { error: "radon crashed" } } }).errors, ["radon crashed"]);
     assert.deepEqual(findings.qualityIssues({}), []);
     assert.deepEqual(findings.summaryCounts(null), { totalIssues: 0, securityIssues: 0, highComplexity: 0 });
+  });
+});
+
+describe("result address", () => {
+  it("names an analysis only by a SHA-256: a path, '..' or a huge value is refused before any request", () => {
+    const hash = "c".repeat(64);
+    assert.deepEqual(history.addressedAnalysis(`?analysis=${hash}`), { hash });
+    assert.deepEqual(history.addressedAnalysis(`?analysis=${hash.toUpperCase()}`), { hash });
+    assert.equal(history.addressedAnalysis(""), null);
+    assert.equal(history.addressedAnalysis("?analysis="), null);
+    for (const value of ["..", "%2e%2e%2f..%2fapi%2fstats", "../../api/stats", "x".repeat(10_000), `${hash}/../x`, `${hash}0`]) {
+      assert.match(history.addressedAnalysis(`?analysis=${value}`).error, /does not name an analysis/, value.slice(0, 40));
+    }
   });
 });
 

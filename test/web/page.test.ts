@@ -300,6 +300,10 @@ test("the page analyzes files, shows every finding grouped with how to fix it, k
     await js.arrayBuffer();
     assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-None-Match": etag } })).status, 304);
     assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-Modified-Since": lastModified } })).status, 304);
+    // a value that is no HTTP-date is ignored (RFC 9110 13.1.3), not guessed at: "2099" is no date after the file's
+    for (const notADate of ["2099", "garbage", `${lastModified}, x`]) {
+      assert.equal((await fetch(`${base}/static/app.js`, { headers: { "If-Modified-Since": notADate } })).status, 200, notADate);
+    }
     assert.equal((await fetch(`${base}/static/app.css`, { headers: { "If-None-Match": etag } })).status, 200, "another file's tag does not match");
     const gz = await fetch(`${base}/static/app.css`, { headers: { "Accept-Encoding": "gzip" } });
     assert.equal(gz.headers.get("content-encoding"), "gzip");
@@ -509,6 +513,27 @@ test("the page analyzes files, shows every finding grouped with how to fix it, k
     assert.ok(page.url().endsWith(`/?analysis=${uploaded.file_hash}`));
     await page.goBack();
     await analysisOnPage(page, base, UNPARSEABLE_FILE.name);
+
+    // an address that loads slowly must not overwrite what was opened after it: its late answer is dropped
+    const slow = uploaded.file_hash;
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await page.route(`**/api/analysis/${slow}`, async (route) => {
+      await gate;
+      await route.continue();
+    });
+    await page.click(`#history-list a[data-hash="${slow}"]`);
+    await page.click(`#history-list a[data-hash="${dropped.file_hash}"]`);
+    await analysisOnPage(page, base, DROPPED_FILE.name);
+    const lateAnswer = page.waitForEvent("requestfinished", (req) => req.url().endsWith(`/api/analysis/${slow}`));
+    release();
+    await lateAnswer;
+    // the page reads the late body and runs its handler within a few tasks of the request finishing
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    await page.unroute(`**/api/analysis/${slow}`);
+    assert.match(await text(page, "#result-heading"), new RegExp(`^Result for ${DROPPED_FILE.name}$`), "the late answer took the page");
+    assert.ok(page.url().endsWith(`/?analysis=${dropped.file_hash}`), page.url());
+    assert.equal(await page.isHidden("#upload-error"), true);
 
     await page.click("#history-clear");
     assert.match(await text(page, "#history-list"), /No analyses in this browser yet/);
