@@ -52,6 +52,8 @@ export function invalidTarget(req: IncomingMessage): string | null {
 
 /** Both normalizations of the target, in the order they apply: what every route and check reads. */
 export function normalizeTarget(req: IncomingMessage): void {
+  // the asterisk form is only for a server-wide OPTIONS (RFC 9112 §3.2.4): with any other method the target is invalid
+  if (req.url === "*" && req.method !== "OPTIONS") invalidTargets.set(req, `"*" is a target for OPTIONS only`);
   acceptAbsoluteForm(req);
   dropTrailingSlash(req);
 }

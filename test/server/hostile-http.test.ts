@@ -61,6 +61,7 @@ describe("hostile HTTP (one server)", () => {
       assertJsonError(refused, 400, new RegExp(`^Invalid request target: .*${why.source}`));
       assert.equal(refused.headers.connection, "close", target);
     }
+    assertJsonError(await exchange(server.port, ["GET * HTTP/1.1\r\nHost: codedetect.internal\r\n\r\n"], { after: "open" }), 400, /^Invalid request target: "\*" is a target for OPTIONS only/);
   });
 
   test("a request whose client goes away before the answer is logged as aborted with status 499, not 200", async () => {
