@@ -33,6 +33,10 @@ export const GUILTY_CPU_SHARE = 0.8;
  * ceiling held when it started (the process is replaced either way, so its retry starts fresh).
  */
 export const HELD_SHARE_NOT_BLAMED = 0.1;
+/** The memory ceiling was reached with earlier files' memory held: not the file's fault; run() tries it again on a fresh process. */
+class HeldMemoryError extends AnalyzerOverloadedError {
+  override name = "HeldMemoryError";
+}
 /** How often at most the CPU time of a running job is read (from /proc) once it could have reached its limit. */
 const CPU_CHECK_MIN_MS = 100;
 
@@ -174,8 +178,22 @@ export class ToolWorker {
       });
   }
 
-  /** Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. */
+  /**
+   * Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. A job that ran
+   * into the memory ceiling while earlier files' memory was still held is run again, once, on the fresh process that
+   * replaces it: the file is judged there, where nothing else counts against its ceiling.
+   */
   async run(source: Uint8Array, filename: string, limits: JobLimits): Promise<ToolRun> {
+    try {
+      return await this.#runOnce(source, filename, limits);
+    } catch (error) {
+      if (!(error instanceof HeldMemoryError)) throw error;
+      this.#logger.info({ tool: this.tool, err: error.message }, "analysis run again on a fresh analyzer process");
+      return this.#runOnce(source, filename, limits);
+    }
+  }
+
+  async #runOnce(source: Uint8Array, filename: string, limits: JobLimits): Promise<ToolRun> {
     await this.start();
     const child = this.#process;
     if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
@@ -344,9 +362,9 @@ export class ToolWorker {
       const held = reply.heldMb ?? 0;
       this.#logger.warn({ tool: this.tool, peak_mb: reply.peakMb, held_mb: held, limit_mb: this.#memoryMb }, "analyzer ran into its memory ceiling; replacing it");
       // memory an earlier file left held (below the recycle threshold) may be what the ceiling was short of: the file
-      // is judged on a fresh process (the retry), not blamed for what it met
+      // is judged on a fresh process (run() tries again), not blamed for what it met
       const verdict = held > (this.#memoryMb ?? 0) * HELD_SHARE_NOT_BLAMED
-        ? new AnalyzerOverloadedError(`${this.tool} ran out of its ${this.#memoryMb} MB memory limit while ${held} MB were still held from earlier files`)
+        ? new HeldMemoryError(`${this.tool} ran out of its ${this.#memoryMb} MB memory limit while ${held} MB were still held from earlier files`)
         : new AnalyzerMemoryError(`${this.tool} ran into the ${this.#memoryMb} MB memory limit on this file`);
       this.#settle(reply.id, verdict);
       if (this.#process) this.#retire(this.#process); // after a MemoryError its state is not to be trusted

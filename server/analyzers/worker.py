@@ -494,12 +494,14 @@ def serve(tool_name, memory_mb=None):
     send(proto_out, ready)
     if tool is None:
         return 2
+    # measured between jobs, before the next job's own input is read (its line and decoded bytes are the job's)
     warm_mb = address_space_mb()
+    held_mb = 0
     for line in proto_in:
         if not line.strip():
             continue
         request = json.loads(line)
-        started, cpu, held_mb = now_ms(), time.process_time(), address_space_mb() - warm_mb
+        started, cpu = now_ms(), time.process_time()
         result = None
         try:
             result = tool.analyze(base64.b64decode(request["source"], validate=True), check_filename(request["filename"]))
@@ -514,6 +516,8 @@ def serve(tool_name, memory_mb=None):
         if memory_mb is not None and (reply.get("memoryLimit") or peak_address_space_mb() >= memory_mb * MEMORY_LIMIT_MARGIN):
             reply = {"id": request["id"], "ok": False, "memoryLimit": True, "peakMb": round(peak_address_space_mb()), "heldMb": round(max(held_mb, 0))}
         send(proto_out, reply)
+        reply = request = line = None
+        held_mb = address_space_mb() - warm_mb
     return 0
 
 
