@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "./record-file.ts";
-import { defineStack, type StackModel } from "../compose/model.ts";
+import { defineStack, MIN_ANALYZER_MB, SERVER_RESERVE_MB, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
 import { CONTAINER_CA_FILE, databaseCaFile, databaseEnvFile } from "./steps/database.ts";
 import type { Identity } from "./step.ts";
@@ -46,9 +46,12 @@ export function observeHostResources(): HostResources {
   return { memoryMb: Math.floor(os.totalmem() / (1 << 20)), cpus: os.availableParallelism() };
 }
 
-/** The container's memory limit: the instance's memory but the host's reserve (at least the model's minimum). */
+/**
+ * The container's memory limit: the instance's memory but the host's reserve, and at least what the server and one
+ * analyzer lane need (on a t3.micro, 1 GiB, the host keeps about 300 MB and the stack runs one lane).
+ */
 export function containerMemoryMb(host: HostResources): number {
-  return Math.max(512, host.memoryMb - HOST_RESERVE_MB);
+  return Math.max(SERVER_RESERVE_MB + MIN_ANALYZER_MB, host.memoryMb - HOST_RESERVE_MB);
 }
 
 /** Pure: the stack model for this instance. The identity's values reach the server's /api/info; host: memory limits fit it. */

@@ -53,6 +53,8 @@ export interface StackModel {
 export interface MemoryModel {
   limitMb: number;
   analyzerMb: number;
+  /** Set when the container is too small for one lane per processor: the lanes that fit (ANALYZER_WORKERS). */
+  workers?: number;
 }
 
 /** What the server process itself needs beside its analyzers (Node, request bodies within their budget, SQLite's cache). */
@@ -168,13 +170,19 @@ function memoryModel(limitMb: number, cpus: number, environment: Record<string, 
     }
     return { limitMb, analyzerMb: set };
   }
-  if (room < MIN_ANALYZER_MB) throw configError("memoryLimitMb", `${limitMb} MB leaves ${room} MB per analyzer lane, less than the ${MIN_ANALYZER_MB} MB a warm pylint needs`, fix);
-  return { limitMb, analyzerMb: Math.min(DEFAULT_ANALYZER_MB, room) };
+  if (room >= MIN_ANALYZER_MB) return { limitMb, analyzerMb: Math.min(DEFAULT_ANALYZER_MB, room) };
+  // a small instance (a t3.micro: 2 processors, 1 GiB): fewer lanes than processors, each with a ceiling that fits,
+  // rather than no server at all; ANALYZER_WORKERS set by the operator is theirs (refused above when it does not fit)
+  const fitting = Math.floor((limitMb - SERVER_RESERVE_MB) / MIN_ANALYZER_MB);
+  if (environment.ANALYZER_WORKERS !== undefined || fitting < 1) {
+    throw configError("memoryLimitMb", `${limitMb} MB leaves ${room} MB per analyzer lane, less than the ${MIN_ANALYZER_MB} MB a warm pylint needs`, fix);
+  }
+  return { limitMb, analyzerMb: Math.min(DEFAULT_ANALYZER_MB, Math.floor((limitMb - SERVER_RESERVE_MB) / fitting)), workers: fitting };
 }
 
-/** The server's variables for the ceiling: ANALYZER_MEMORY_MB, and a recycle threshold below it when the default is not. */
+/** The server's variables for the ceiling: ANALYZER_MEMORY_MB, a recycle threshold below it when the default is not, the lanes when fewer fit. */
 function memoryEnvironment(memory: MemoryModel, environment: Record<string, string>): Record<string, string> {
-  const extra: Record<string, string> = { ANALYZER_MEMORY_MB: String(memory.analyzerMb) };
+  const extra: Record<string, string> = { ANALYZER_MEMORY_MB: String(memory.analyzerMb), ...(memory.workers ? { ANALYZER_WORKERS: String(memory.workers) } : {}) };
   if (environment.ANALYZER_RECYCLE_MB === undefined && memory.analyzerMb <= 512) extra.ANALYZER_RECYCLE_MB = String(Math.floor(memory.analyzerMb / 2));
   return extra;
 }

@@ -82,5 +82,5 @@ export const stackModelSchema = z.strictObject({
   tmpfsSize: z.string().regex(SIZE),
   envFile: absolute.optional(),
   readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).optional(),
-  memory: z.strictObject({ limitMb: whole(512, 4_194_304), analyzerMb: whole(256, 65536) }).optional(),
+  memory: z.strictObject({ limitMb: whole(512, 4_194_304), analyzerMb: whole(256, 65536), workers: whole(1, 64).optional() }).optional(),
 });

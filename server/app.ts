@@ -10,7 +10,7 @@ import { clientAddress, clientKey } from "./http/client-address.ts";
 import { InFlightLimit, RateLimit } from "./http/fair-share.ts";
 import { MemoryBudget } from "./http/memory-budget.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
-import { normalizeTarget, requestPath } from "./http/request-path.ts";
+import { invalidTarget, normalizeTarget, requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { closeAfterAnswer } from "./http/linger.ts";
@@ -149,6 +149,13 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
       res.setHeader("Connection", "close");
       sendError(res, 400, "Missing Host header: HTTP/1.1 requires one");
       deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: no Host header");
+      return;
+    }
+    const badTarget = invalidTarget(req);
+    if (badTarget !== null) {
+      res.setHeader("Connection", "close");
+      sendError(res, 400, `Invalid request target: ${badTarget}`);
+      deps.logger.warn({ method: req.method, status: 400, target: path.slice(0, 200) }, "request refused: invalid absolute-form target");
       return;
     }
     if (duplicateHost(req)) {

@@ -28,6 +28,15 @@ export const RECYCLE_RSS_MB = 512;
  * file) is the file's fault only when it had at least this share of the limit in CPU; otherwise it is not blamed.
  */
 export const GUILTY_CPU_SHARE = 0.8;
+/**
+ * A job that runs into the memory ceiling is the file's fault unless earlier jobs left more than this share of the
+ * ceiling held when it started (the process is replaced either way, so its retry starts fresh).
+ */
+export const HELD_SHARE_NOT_BLAMED = 0.1;
+/** The memory ceiling was reached with earlier files' memory held: not the file's fault; run() tries it again on a fresh process. */
+class HeldMemoryError extends AnalyzerOverloadedError {
+  override name = "HeldMemoryError";
+}
 /** How often at most the CPU time of a running job is read (from /proc) once it could have reached its limit. */
 const CPU_CHECK_MIN_MS = 100;
 
@@ -169,8 +178,22 @@ export class ToolWorker {
       });
   }
 
-  /** Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. */
+  /**
+   * Runs the tool on one file; rejects with AnalyzerFailedError when it times out, crashes or raises. A job that ran
+   * into the memory ceiling while earlier files' memory was still held is run again, once, on the fresh process that
+   * replaces it: the file is judged there, where nothing else counts against its ceiling.
+   */
   async run(source: Uint8Array, filename: string, limits: JobLimits): Promise<ToolRun> {
+    try {
+      return await this.#runOnce(source, filename, limits);
+    } catch (error) {
+      if (!(error instanceof HeldMemoryError)) throw error;
+      this.#logger.info({ tool: this.tool, err: error.message }, "analysis run again on a fresh analyzer process");
+      return this.#runOnce(source, filename, limits);
+    }
+  }
+
+  async #runOnce(source: Uint8Array, filename: string, limits: JobLimits): Promise<ToolRun> {
     await this.start();
     const child = this.#process;
     if (!child || this.#pending) throw new Error(`${this.tool} worker is not idle`); // the pool never does this
@@ -336,8 +359,14 @@ export class ToolWorker {
     }
     if (reply.id === undefined) return;
     if (reply.memoryLimit) {
-      this.#logger.warn({ tool: this.tool, peak_mb: reply.peakMb, limit_mb: this.#memoryMb }, "analyzer ran into its memory ceiling; replacing it");
-      this.#settle(reply.id, new AnalyzerMemoryError(`${this.tool} ran into the ${this.#memoryMb} MB memory limit on this file`));
+      const held = reply.heldMb ?? 0;
+      this.#logger.warn({ tool: this.tool, peak_mb: reply.peakMb, held_mb: held, limit_mb: this.#memoryMb }, "analyzer ran into its memory ceiling; replacing it");
+      // memory an earlier file left held (below the recycle threshold) may be what the ceiling was short of: the file
+      // is judged on a fresh process (run() tries again), not blamed for what it met
+      const verdict = held > (this.#memoryMb ?? 0) * HELD_SHARE_NOT_BLAMED
+        ? new HeldMemoryError(`${this.tool} ran out of its ${this.#memoryMb} MB memory limit while ${held} MB were still held from earlier files`)
+        : new AnalyzerMemoryError(`${this.tool} ran into the ${this.#memoryMb} MB memory limit on this file`);
+      this.#settle(reply.id, verdict);
       if (this.#process) this.#retire(this.#process); // after a MemoryError its state is not to be trusted
     } else if (reply.ok) {
       this.#settle(reply.id, { result: reply.result, started: reply.started ?? 0, finished: reply.finished ?? 0, cpuMs: reply.cpuMs ?? 0 });

@@ -27,6 +27,8 @@ export interface WorkerReply {
   /** The job ran into the process's memory ceiling; peakMb: the largest address space it had. */
   memoryLimit?: boolean;
   peakMb?: number;
+  /** Address space earlier jobs still held when this one started (beyond the warm process's): not this file's doing. */
+  heldMb?: number;
   ready?: boolean;
   version?: string;
   reason?: string;

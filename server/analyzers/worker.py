@@ -8,7 +8,8 @@
 #   worker -> server, once:  {"ready": true, "tool", "version", "python"} or {"ready": false, "reason", "detail"}
 #   server -> worker:        {"id", "source" (the file's bytes, base64), "filename"}
 #   worker -> server:        {"id", "ok": true, "result", "started", "finished", "cpuMs", "rssMb"} or {"id", "ok": false, "error"}
-#                            or {"id", "ok": false, "memoryLimit": true, "peakMb"} when the job ran into the memory ceiling
+#                            or {"id", "ok": false, "memoryLimit": true, "peakMb", "heldMb"} when the job ran into the memory ceiling
+#                            (heldMb: address space earlier jobs still held when it started, beyond the warm process's)
 # "result" is exactly what the tool's command line prints for a file named `filename`:
 #   pylint --output-format=json FILE (the list), bandit -f json FILE ("results"), radon cc -j FILE (FILE's value).
 # Works with Debian bookworm's tools (Python 3.11, pylint 2.16, bandit 1.6, radon 5.1) and trixie's
@@ -73,6 +74,18 @@ def peak_address_space_mb():
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def address_space_mb():
+    """The address space the process has now (VmSize): what an earlier job left reserved counts against the ceiling."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
                     return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
         pass
@@ -481,6 +494,9 @@ def serve(tool_name, memory_mb=None):
     send(proto_out, ready)
     if tool is None:
         return 2
+    # measured between jobs, before the next job's own input is read (its line and decoded bytes are the job's)
+    warm_mb = address_space_mb()
+    held_mb = 0
     for line in proto_in:
         if not line.strip():
             continue
@@ -498,8 +514,10 @@ def serve(tool_name, memory_mb=None):
             reply = {"id": request["id"], "ok": False, "error": describe(error)}
         result = None  # what the job allocated is freed before the reply is built
         if memory_mb is not None and (reply.get("memoryLimit") or peak_address_space_mb() >= memory_mb * MEMORY_LIMIT_MARGIN):
-            reply = {"id": request["id"], "ok": False, "memoryLimit": True, "peakMb": round(peak_address_space_mb())}
+            reply = {"id": request["id"], "ok": False, "memoryLimit": True, "peakMb": round(peak_address_space_mb()), "heldMb": round(max(held_mb, 0))}
         send(proto_out, reply)
+        reply = request = line = None
+        held_mb = address_space_mb() - warm_mb
     return 0
 
 

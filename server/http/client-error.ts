@@ -51,7 +51,14 @@ export function createClientErrorHandler(options: ClientErrorOptions) {
     }
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     const { status, message } = describeClientError(error, options);
-    logger.warn({ error_code: code, status, remote: socket.remoteAddress, error: message }, "request refused by the HTTP parser");
+    if (code === "HPE_INVALID_EOF_STATE" && inFlight && !inFlight.req.complete) {
+      // the client ended the connection inside a request's body: that request's own line (499, aborted) tells it, with
+      // the answer it was sent; a second line "refused" would count one aborted request twice
+      inFlight.statusCode = status;
+      logger.debug({ error_code: code, status, remote: socket.remoteAddress, error: message }, "request cut off by the client inside its body");
+    } else {
+      logger.warn({ error_code: code, status, remote: socket.remoteAddress, error: message }, "request refused by the HTTP parser");
+    }
     if (inFlight && inFlight.req.complete && !inFlight.writableFinished) {
       // The request being answered arrived whole; the error is in one pipelined after it. That answer is still due:
       // it goes out, then the connection ends (the parser can read no further on it).

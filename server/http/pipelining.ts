@@ -15,6 +15,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 interface Connection {
   busy: boolean;
   waiting: Array<() => void>;
+  /** Closed for pipelining too much: the requests Node parsed after that are dropped without another log line. */
+  refused?: boolean;
 }
 
 export interface PipeliningOptions {
@@ -58,8 +60,13 @@ export function onePerConnection(listener: Listener, options: PipeliningOptions)
       connection = { busy: false, waiting: [] };
       connections.set(socket, connection);
     }
+    if (connection.refused) return;
     if (!connection.busy) return handle(connection, req, res);
     if (connection.waiting.length >= options.maxWaiting) {
+      // Node has parsed every request already in the socket's buffer and calls this for each: one line per connection
+      // (a hundred requests in one packet must not become a hundred log lines)
+      connection.refused = true;
+      connection.waiting.length = 0;
       options.logger.warn({ method: req.method, path: req.url, max_pipelined: options.maxWaiting }, "too many pipelined requests on one connection: closed");
       socket.destroy();
       return;

@@ -127,7 +127,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
         sendError(res, 422, `Analysis stopped: ${error.message}. The same file is refused for a while; shorten or simplify it`);
       } else if (error instanceof AnalyzerOverloadedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis cut off while the server was busy");
-        sendError(res, 503, `Server busy: the analysis was cut off at the time limit before it had its share of the processor (${error.message}); the file is not blamed, try again shortly`, undefined, retryAfter);
+        sendError(res, 503, `Server busy: the analysis was cut off before it had its share of the server (${error.message}); the file is not blamed, try again shortly`, undefined, retryAfter);
       } else if (error instanceof AnalyzerFailedError) {
         logger.warn({ req_id: reqId, err: error.message }, "analysis failed");
         sendError(res, 500, "Analysis failed", { details: error.message });

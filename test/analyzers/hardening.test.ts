@@ -1,14 +1,15 @@
 // The pool on edge cases: empty files, pylint's own crash path, slow clients sharing the lanes, temporary directories.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { buildReport } from "../../server/analyzers/index.ts";
+import { AnalyzerMemoryError, buildReport } from "../../server/analyzers/index.ts";
+import { ToolWorker } from "../../server/analyzers/tool-worker.ts";
 import { processStartTicks } from "../../server/analyzers/scratch.ts";
 import { stdlibSource } from "../helpers/python-sources.ts";
-import { runCommandLines, startPool } from "./helpers.ts";
+import { PYTHON, runCommandLines, startPool } from "./helpers.ts";
 
 const ownScratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`codedetect-analyzers-${process.pid}-`));
 
@@ -66,6 +67,34 @@ describe("analyzer pool edge cases", () => {
     } finally {
       await pool.close();
       for (const dir of [live, unrelated]) spawnSync("rm", ["-rf", dir]);
+    }
+  });
+});
+
+describe("memory ceiling: the file is judged, not what an earlier file left held (issue 14, finding 4)", () => {
+  test("a file that fits a fresh process is not blamed when an earlier file left memory held: it is analysed on the fresh replacement", async () => {
+    const scratchDir = join(tmpdir(), `codedetect-analyzers-${process.pid}-held`);
+    mkdirSync(scratchDir, { recursive: true });
+    const logged: string[] = [];
+    const logger = { info: (fields: { err?: string }) => logged.push(fields.err ?? ""), warn() {}, error() {} };
+    // a 300 MB ceiling, recycled only above 290 MB resident: what a job leaves held stays for the next one
+    const worker = new ToolWorker({ tool: "pylint", python: PYTHON, logger, scratchDir, memoryMb: 300, recycleRssMb: 290 });
+    const limits = { cpuMs: 120_000, wallMs: 120_000 };
+    const big = Buffer.from(`X = "${"a".repeat(8_000_000)}"\n`); // pylint peaks near 200 MB on it, alone
+    try {
+      // 50,000 lines of string literals: pylint's resident memory stays about 100 MB above its warm size afterwards
+      await worker.run(Buffer.from(`X = (\n${`"${"a".repeat(70)}"\n`.repeat(50_000)})\n`), "held.py", limits);
+      const heldPid = worker.pid;
+      const fresh = await worker.run(big, "big.py", limits);
+      assert.ok(Array.isArray(fresh.result), "analysed, on the replacement, under the same ceiling");
+      assert.notEqual(worker.pid, heldPid, "the process that held the earlier file's memory was replaced");
+      assert.match(logged.join("\n"), /pylint ran out of its 300 MB memory limit while \d+ MB were still held from earlier files/);
+      // a file that needs more than the ceiling on a fresh process is still the file's fault
+      const tooBig = await worker.run(Buffer.from(`X = "${"a".repeat(20_000_000)}"\n`), "huge.py", limits).then(() => null, (error: Error) => error);
+      assert.ok(tooBig instanceof AnalyzerMemoryError, String(tooBig));
+    } finally {
+      await worker.stop();
+      rmSync(scratchDir, { recursive: true, force: true });
     }
   });
 });

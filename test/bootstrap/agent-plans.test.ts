@@ -74,6 +74,13 @@ describe("the stack model built from the configuration", () => {
     const large = stackModel(aws, identity, IMAGE, { memoryMb: 15_880, cpus: 4 });
     assert.deepEqual(large.memory, { limitMb: 15_368, analyzerMb: 1024 });
     assert.equal(stackModel(aws, identity, IMAGE).memory, undefined, "without an observation of the host (tests, dry runs of old state), no limit");
+    // a t3.micro (the template's default instance type) as the kernel reports it: too small for a lane per processor,
+    // so one lane with a ceiling that fits, not a start step that refuses to run the server at all
+    const micro = stackModel(aws, identity, IMAGE, { memoryMb: 949, cpus: 2 });
+    assert.deepEqual(micro.memory, { limitMb: 640, analyzerMb: 256, workers: 1 });
+    assert.equal(micro.environment.ANALYZER_WORKERS, "1");
+    assert.equal(micro.environment.ANALYZER_MEMORY_MB, "256");
+    assert.ok(Number(micro.environment.ANALYZER_RECYCLE_MB) < 256, "the server refuses a recycle threshold at or above the ceiling");
   });
 });
 

@@ -83,7 +83,13 @@ describe("memory limits that fit the instance (issue 14)", () => {
     const kept = YAML.parse(renderCompose(defineStack({ ...input, environment: { ANALYZER_MEMORY_MB: "700" }, memoryLimitMb: 3584, instanceCpus: 2 }))).services.app;
     assert.equal(kept.environment.ANALYZER_MEMORY_MB, "700");
     assert.throws(() => defineStack({ ...input, environment: { ANALYZER_MEMORY_MB: "2048" }, memoryLimitMb: 3584, instanceCpus: 2 }), /ANALYZER_MEMORY_MB: 2048 MB per analyzer does not fit 2 lanes in 3584 MB/);
-    assert.throws(() => defineStack({ ...input, memoryLimitMb: 1024, instanceCpus: 4 }), /memoryLimitMb: 1024 MB leaves 160 MB per analyzer lane.*next: raise memoryLimitMb \(at least 1408 for 4 lanes\)/);
+    // lanes the operator set are theirs: refused when they do not fit
+    assert.throws(() => defineStack({ ...input, environment: { ANALYZER_WORKERS: "4" }, memoryLimitMb: 1024, instanceCpus: 4 }), /memoryLimitMb: 1024 MB leaves 160 MB per analyzer lane.*next: raise memoryLimitMb \(at least 1408 for 4 lanes\)/);
+    // one lane per processor does not fit: as many lanes as fit, each with its ceiling
+    const fewer = YAML.parse(renderCompose(defineStack({ ...input, memoryLimitMb: 1024, instanceCpus: 4 }))).services.app;
+    assert.deepEqual([fewer.environment.ANALYZER_WORKERS, fewer.environment.ANALYZER_MEMORY_MB], ["2", "320"]);
+    // not even one lane beside the server: refused
+    assert.throws(() => defineStack({ ...input, memoryLimitMb: 600, instanceCpus: 2 }), /memoryLimitMb: 600 MB leaves 108 MB per analyzer lane/);
   });
 
   it("sets no limit when the stack file gives none (as before)", () => {

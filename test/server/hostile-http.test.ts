@@ -54,6 +54,14 @@ describe("hostile HTTP (one server)", () => {
     const twoHosts = await exchange(server.port, ["GET /api/info HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"], { after: "open" });
     assertJsonError(twoHosts, 400, /^More than one Host header/);
     assert.equal(twoHosts.headers.connection, "close");
+    // targets RFC 9110 tells a recipient to reject: no host (§4.2.1; a URL parser would read "http:///api/info" as host
+    // "api", path "/info"), user information (§4.2.4), a port out of range
+    for (const [target, why] of [["http:///api/info", /no host/], ["http://:80/api/info", /no host/], ["http://user:pw@codedetect.internal/api/info", /user information/], ["http://codedetect.internal:99999/api/info", /not a valid URI/]] as const) {
+      const refused = await exchange(server.port, [`GET ${target} HTTP/1.1\r\nHost: codedetect.internal\r\n\r\n`], { after: "open" });
+      assertJsonError(refused, 400, new RegExp(`^Invalid request target: .*${why.source}`));
+      assert.equal(refused.headers.connection, "close", target);
+    }
+    assertJsonError(await exchange(server.port, ["GET * HTTP/1.1\r\nHost: codedetect.internal\r\n\r\n"], { after: "open" }), 400, /^Invalid request target: "\*" is a target for OPTIONS only/);
   });
 
   test("a request whose client goes away before the answer is logged as aborted with status 499, not 200", async () => {
@@ -61,7 +69,15 @@ describe("hostile HTTP (one server)", () => {
     await exchange(server.port, [postHead("/api/report", "application/json", 500), '{"email":"a@example.org"'], { after: "reset" });
     const line = await logLine(server, (l) => l.msg === "request" && l.path === "/api/report" && l.aborted === true);
     assert.equal(line.status, 499);
+    // the client half-closes inside the body (FIN): one line for that request, 499 with the 400 it was sent, not a
+    // second "refused by the HTTP parser" line as well
+    const before = server.lines.length;
+    await exchange(server.port, [postHead("/api/report", "application/json", 500), '{"email":"b@example.org"'], { after: "end" });
+    const halfClosed = await logLine(server, (l) => l.msg === "request" && l.aborted === true && l.req_id !== line.req_id);
+    assert.deepEqual([halfClosed.status, halfClosed.intended_status], [499, 400]);
     await assertServing(server);
+    const refusedLines = server.lines.slice(before).filter((raw) => raw.includes("refused by the HTTP parser"));
+    assert.deepEqual(refusedLines, [], "the cut-off request is logged once");
   });
 
   test("CORS: Vary: Origin on every API answer, Retry-After exposed, and a preflight only for a route and a method it allows", async () => {

@@ -143,6 +143,8 @@ describe("a 5 MiB file of control characters inside a comment", () => {
     const peak = memory.stop();
     t.diagnostic(`peak growth ${Math.round((peak - baseline) / MiB)} MiB`);
     assert.ok(overClosed, "a connection with 20 requests pipelined behind an unread answer is closed");
+    const overLines = server.lines.filter((line) => line.includes("too many pipelined requests on one connection"));
+    assert.equal(overLines.length, 1, "one log line for the connection, not one for each request pipelined past the cap");
     assert.ok(underClosed, "a connection whose answer is never read is closed after the send timeout");
     assert.ok(peak - baseline < BUDGET_MB * MiB + SLACK, `memory grew by ${Math.round((peak - baseline) / MiB)} MiB under unread pipelined reads`);
     assert.equal(await healthy(), 200);
