@@ -24,6 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
+import { gatedContainer } from "./swap.ts";
 import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
@@ -108,7 +109,7 @@ export function createRunner(options: RunnerOptions): Runner {
     if (!target) return undefined;
     return async () => {
       const services = await projectServices(observeContext, target.project);
-      return healthVerdict(services.find((s) => s.service === target.service) ?? null, target.image, restartBaselines.get(`${target.project}/${target.service}`) ?? null);
+      return healthVerdict(gatedContainer(services, target.service, target.image), target.image, restartBaselines.get(`${target.project}/${target.service}`) ?? null);
     };
   };
   const executor: Executor = createExecutor({ probe: probes, log, dryRun: options.dryRun });

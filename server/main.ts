@@ -1,4 +1,5 @@
 // Starts the CodeDetect server: `PORT=… DATA_DIR=… npm run server`. Config errors exit 2, start failures exit 1, one line each.
+import fs from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -107,11 +108,39 @@ async function start(config: ServerConfig): Promise<void> {
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
     fatal(1, `cannot listen: ${reason}`);
   });
-  server.listen(config.port, config.host, () => {
+  if (config.healthSocket) await listenOnHealthSocket(config.healthSocket, listener, logger);
+  // Beside another version on a shared port (REUSE_PORT), joining the port is taking traffic: join only once healthy.
+  if (config.reusePort) await untilHealthy(monitor, logger, isDraining);
+  if (isDraining()) return;
+  server.listen({ port: config.port, host: config.host, reusePort: config.reusePort }, () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
-    logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
+    logger.info({ host: config.host, port, reuse_port: config.reusePort, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
   });
+}
+
+/** The container's own health check reaches this process here (a stale socket from a killed predecessor is replaced). It closes with the process. */
+async function listenOnHealthSocket(socket: string, listener: http.RequestListener, logger: ReturnType<typeof createLogger>): Promise<void> {
+  await fs.rm(socket, { force: true });
+  const server = http.createServer({ requireHostHeader: false }, listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new Error(`cannot listen on the health socket ${socket}: ${error.message}`)));
+    server.listen(socket, () => resolve());
+  }).catch((error: Error) => fatal(1, error.message));
+  server.unref();
+  logger.info({ socket }, "health socket listening");
+}
+
+/** Waits for the health monitor's checks to pass (logged once while they do not); a stop signal meanwhile ends the wait. */
+async function untilHealthy(monitor: { refresh(): Promise<{ ok: boolean; checksJson: string }> }, logger: ReturnType<typeof createLogger>, stopping: () => boolean): Promise<void> {
+  let said = false;
+  for (;;) {
+    const snapshot = await monitor.refresh();
+    if (snapshot.ok || stopping()) return;
+    if (!said) logger.warn({ checks: JSON.parse(snapshot.checksJson) as unknown }, "not healthy yet: the shared port is joined once the checks pass");
+    said = true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /**
