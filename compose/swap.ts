@@ -54,13 +54,27 @@ export function isRunningModel(model: StackModel, seen: Observed): boolean {
 const names = (containers: ServiceStatus[]) => containers.map((c) => c.container).join(", ");
 const ids = (containers: ServiceStatus[]) => containers.map((c) => c.id.slice(0, 12));
 
-/** The old version's way out: `docker stop` sends SIGTERM and waits the container's own stop grace (the server drains: health 503, DRAIN_SECONDS, listener closed, in-flight requests finished), then it is removed. */
-function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, ctx: PlanContext, why: string): Action[] {
+/** Docker's answers when a container is already where a retirement takes it. */
+const GONE = ["is not running", "No such container"];
+
+/**
+ * The old version's way out, once the new one serves beside it: SIGINT, the server's drain without the drain period
+ * (the listener closes at once, the connections waiting in its queue move to the new listener, in-flight requests
+ * finish, then it exits); `docker stop` then waits for that exit within the container's stop grace; then it is removed.
+ * Not SIGTERM's drain period: that is for a load balancer to see health 503 and stop routing, while here the port stays
+ * open and a health check answered by the old one would only report the instance unhealthy (compose/README.md).
+ * With `drainPeriod` (the port closes: the old way, below) it is SIGTERM's full drain, as before.
+ */
+function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, ctx: PlanContext, why: string, drainPeriod = false): Action[] {
   if (containers.length === 0) return [];
   const grace = Math.max(model.stopGraceSeconds, seen.state?.current?.stopGraceSeconds ?? 0, seen.state?.pending?.stopGraceSeconds ?? 0);
+  const running = containers.filter((c) => c.state === "running");
   return [
-    { kind: "run", argv: [ctx.tools.docker, "stop", ...ids(containers)], timeoutMs: (grace + 30) * 1000, purpose: `drain and stop ${names(containers)} (${why})` },
-    { kind: "run", argv: [ctx.tools.docker, "rm", ...ids(containers)], timeoutMs: 60_000, purpose: `remove ${names(containers)}` },
+    ...(running.length > 0 && !drainPeriod
+      ? [{ kind: "run", argv: [ctx.tools.docker, "kill", "--signal", "SIGINT", ...ids(running)], timeoutMs: 60_000, purpose: `close the listener of ${names(running)} (${why})`, alreadyDone: GONE } satisfies Action]
+      : []),
+    { kind: "run", argv: [ctx.tools.docker, "stop", ...ids(containers)], timeoutMs: (grace + 30) * 1000, purpose: `wait for ${names(containers)} to finish its requests and stop`, alreadyDone: GONE },
+    { kind: "run", argv: [ctx.tools.docker, "rm", ...ids(containers)], timeoutMs: 60_000, purpose: `remove ${names(containers)}`, alreadyDone: GONE },
   ];
 }
 
@@ -82,7 +96,7 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
   if (!holderFits(model, portHolderOf(seen, model))) {
     return [
       ...write,
-      ...retire(apps, model, seen, ctx, "the port holder is missing or publishes another port: the port is re-opened"),
+      ...retire(apps, model, seen, ctx, "the port holder is missing or publishes another port: the port is re-opened", true),
       { kind: "run", argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--remove-orphans"), timeoutMs, purpose: `start ${model.project}/${model.service} on ${model.image.tag} with its port holder`, next },
       gate,
     ];
@@ -93,7 +107,7 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
   const serving = others.filter((c) => c.state === "running");
   return [
     ...write,
-    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)` } satisfies Action] : []),
+    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)`, alreadyDone: GONE } satisfies Action] : []),
     ...(fit
       ? []
       : [

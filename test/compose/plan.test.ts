@@ -68,7 +68,7 @@ describe("planUp", () => {
     const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1), state: { project: "codedetect", pending: null, current: v1, history: [] } });
     const plan = planUp(v2, seen, ctx);
     assert.deepEqual(plan.pull, []);
-    assert.deepEqual(kinds(plan.start), ["write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app", "run stop", "run rm"]);
+    assert.deepEqual(kinds(plan.start), ["write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app", "run kill", "run stop", "run rm"]);
   });
 
   it("with registry credentials: new ones are tried from a candidate DOCKER_CONFIG and kept only after the pull, redacted in plans", () => {
