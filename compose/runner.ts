@@ -155,9 +155,12 @@ export function createRunner(options: RunnerOptions): Runner {
     }
     const goodName = `${good.image.tag} (${good.image.digest.slice(0, 19)}…)`;
     log(`rolling back to ${imageRefString(good.image)}`);
+    let keptServing = false;
     try {
       // The rollback waits as long as the good version's own health settings need, whatever --health-deadline said for the new one.
       const { plan: back } = await plan(good, healthDeadlineSeconds(good) * 1000);
+      // the good version served beside the failed one all along when going back starts nothing
+      keptServing = !back.start.some((action) => action.kind === "run" && action.argv.includes("up"));
       await executor.performAll([...back.pull, ...back.claim, ...back.start]);
     } catch (error) {
       throw new ComposeError({
@@ -171,7 +174,7 @@ export function createRunner(options: RunnerOptions): Runner {
       () => "",
       (error: unknown) => ` (recording it failed: ${causeOf(error)}; re-run up with its stack to record it)`,
     );
-    throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again${recorded}`, next: `fix the new version${evidence} and deploy again`, details });
+    throw new ComposeError({ what, cause: `${reason}; ${keptServing ? `it was stopped alone: ${goodName} served throughout and still does` : `rolled back to ${goodName}, which is healthy again`}${recorded}`, next: `fix the new version${evidence} and deploy again`, details });
   };
 
   /** Validation first: the state directory's files, then the world, then the refusals the dry run shares. */
