@@ -37,8 +37,9 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
       bindAddress: "127.0.0.1",
       hostPort: port,
       drainSeconds: 2,
-      // generous timeouts: on a shared 2-core machine `node healthcheck.js` alone can take seconds
-      health: { intervalSeconds: 1, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 10 },
+      // generous: on a shared 2-core machine the analyzers can take 30 s to warm and `node healthcheck.js` alone seconds
+      // (a version that turns healthy ends its start period at once; the failed update below has a deadline of its own)
+      health: { intervalSeconds: 1, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 },
       // one client address (127.0.0.1) sends every upload: its fair share must not refuse them
       environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "2", CLIENT_MAX_ANALYSES: "64" },
     };
@@ -48,7 +49,7 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
   };
   const cliArgs = (image: string) => [path.join(REPO_ROOT, "compose/cli.ts"), "up", "--stack", stackFile(image), "--state-dir", stateDir];
   const env = { ...process.env, COMPOSE_LOCK_DIR: lockDir };
-  const up = (image: string) => execa(process.execPath, cliArgs(image), { reject: false, env });
+  const up = (image: string, ...extra: string[]) => execa(process.execPath, [...cliArgs(image), ...extra], { reject: false, env });
 
   /** What runs: the app containers (image, health) and the port holders of the project. */
   const running = async () => {
@@ -77,7 +78,8 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
     const outcome = await during().then(() => null, (error: unknown) => error);
     const report = await load.stop();
     if (outcome) throw outcome;
-    assert.deepEqual(report.failures, [], `failed requests: ${JSON.stringify(report.failures.slice(0, 10))}`);
+    // counts, not deepEqual on the array: a diff of thousands of failures would take the memory of the machine
+    assert.equal(report.failures.length, 0, `${report.failures.length} failed requests, the first: ${JSON.stringify(report.failures.slice(0, 10))}`);
     assert.equal(report.refused, 0, "nothing refused (503/429)");
     assert.ok(report.acknowledgedUploads > 0, "uploads were acknowledged during the swap");
     assert.equal(report.unacknowledgedUploads, 0, "every upload sent was answered 200");
@@ -118,10 +120,10 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
     const before = await serving();
     let result: Awaited<ReturnType<typeof up>> | undefined;
     await underLoad(async () => {
-      result = await up(refs.bad);
+      result = await up(refs.bad, "--health-deadline", "15");
     });
     assert.equal(result?.exitCode, 1, result?.stderr);
-    assert.match(result?.stderr ?? "", /compose: up .*:bad@sha256:[a-f0-9]{64}: it did not turn healthy: health check failing \(deliberately unhealthy\); it was stopped alone: v2 \(sha256:[a-f0-9]{12}…\) served throughout and still does; next: /);
+    assert.match(result?.stderr ?? "", /compose: up .*:bad@sha256:[a-f0-9]{64}: it did not turn healthy: (not reached within 15 s|health check failing \(deliberately unhealthy\)).*; it was stopped alone: v2 \(sha256:[a-f0-9]{12}…\) served throughout and still does; next: /);
     assert.deepEqual(await serving(), before, "the same v2 container, never stopped or restarted");
     await assertConverged("v2");
   });
