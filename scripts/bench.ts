@@ -16,6 +16,7 @@ import { fairShareScenario } from "./bench/fair-share.ts";
 import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 import { benchAgent } from "./bench/agent.ts";
+import { inPlaceUpdateBench } from "./bench/in-place-update.ts";
 
 const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
 
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) =>
   "lock-health": lockHealthBench,
   agent: () => agentSection(),
   postgres: postgresBench,
+  "in-place-update": inPlaceUpdateBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;
