@@ -67,7 +67,7 @@ async function update(cli: string, refs: { v1: string; v2: string }, label: stri
   const project = `cdbench${label}${process.pid}`;
   const stack = (image: string) => {
     const file = path.join(root, `stack-${image.includes(":v1@") ? "v1" : "v2"}.json`);
-    fs.writeFileSync(file, JSON.stringify({ image, efsRoot, project, bindAddress: "127.0.0.1", hostPort: port, drainSeconds: 2, health: { intervalSeconds: 1, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 }, environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "2", CLIENT_MAX_ANALYSES: "64" } }));
+    fs.writeFileSync(file, JSON.stringify({ image, efsRoot, project, bindAddress: "127.0.0.1", hostPort: port, drainSeconds: 2, health: { intervalSeconds: 1, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 }, environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "1", CLIENT_MAX_ANALYSES: "64" } }));
     return file;
   };
   const env = { ...process.env, COMPOSE_LOCK_DIR: path.join(root, "lock") };

@@ -41,7 +41,7 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
       // (a version that turns healthy ends its start period at once; the failed update below has a deadline of its own)
       health: { intervalSeconds: 1, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 },
       // one client address (127.0.0.1) sends every upload: its fair share must not refuse them
-      environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "2", CLIENT_MAX_ANALYSES: "64" },
+      environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "1", CLIENT_MAX_ANALYSES: "64" },
     };
     const file = path.join(root, `stack-${image.slice(image.lastIndexOf(":", image.indexOf("@")) + 1, image.indexOf("@"))}.json`);
     fs.writeFileSync(file, JSON.stringify(input));
