@@ -6,49 +6,11 @@ import path from "node:path";
 import { execa } from "execa";
 import { appVersions, efsStandIn, freePort, REGISTRY, REPO_ROOT } from "../../test/compose/docker-harness.ts";
 import { writeSection } from "./report.ts";
+import { failedAnswers, startUpdateLoad } from "./update-load.ts";
 
 /** The commit before the in-place update: its runner stops the old container, then starts the new one. */
 const BEFORE = "1988a47";
 const CLIENTS = 4;
-
-interface Sample {
-  at: number;
-  ok: boolean;
-  version: string | null;
-}
-
-/** CLIENTS loops of health, stats and a fresh upload each, recording when each answer came and which version gave it. */
-function load(url: string): { stop: () => Promise<Sample[]> } {
-  const samples: Sample[] = [];
-  let running = true;
-  let n = 0;
-  const one = async (route: string, init?: RequestInit) => {
-    try {
-      const response = await fetch(`${url}${route}`, { ...init, signal: AbortSignal.timeout(60_000) });
-      const body = (await response.json().catch(() => ({}))) as { version?: string };
-      samples.push({ at: performance.now(), ok: response.status === 200, version: route === "/api/health" ? (body.version ?? null) : null });
-    } catch {
-      samples.push({ at: performance.now(), ok: false, version: null });
-    }
-  };
-  const client = async (c: number) => {
-    while (running) {
-      await one("/api/health");
-      await one("/api/stats");
-      const form = new FormData();
-      form.append("file", new Blob([`def f_${c}_${(n += 1)}():\n    """Bench."""\n    return ${n}\n`]), `bench_${n}.py`);
-      await one("/api/analyze", { method: "POST", body: form });
-    }
-  };
-  const loops = Array.from({ length: CLIENTS }, (_, c) => client(c));
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return samples;
-    },
-  };
-}
 
 interface Figures {
   gapSeconds: number;
@@ -77,21 +39,21 @@ async function update(cli: string, refs: { v1: string; v2: string }, label: stri
   };
   try {
     await up(refs.v1);
-    const running = load(`http://127.0.0.1:${port}`);
+    const running = startUpdateLoad(`http://127.0.0.1:${port}`, CLIENTS);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const started = performance.now();
     await up(refs.v2);
     const ended = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const samples = (await running.stop()).filter((s) => s.at >= started);
+    const samples = (await running.stop()).answers.filter((s) => s.at >= started);
     const during = samples.filter((s) => s.at <= ended + 2000);
-    const okTimes = [started, ...during.filter((s) => s.ok).map((s) => s.at)].sort((a, b) => a - b);
+    const okTimes = [started, ...during.filter((s) => s.status === 200).map((s) => s.at)].sort((a, b) => a - b);
     const gap = okTimes.reduce((max, at, i) => Math.max(max, i === 0 ? 0 : at - (okTimes[i - 1] ?? at)), 0);
     const firstNew = samples.find((s) => s.version === "2.0.0-test")?.at ?? ended;
     const lastOld = samples.filter((s) => s.version === "1.0.0-test").at(-1)?.at ?? started;
     return {
       gapSeconds: gap / 1000,
-      failed: during.filter((s) => !s.ok).length,
+      failed: failedAnswers(during).length,
       requests: during.length,
       servingSeconds: (firstNew - started) / 1000,
       overlapSeconds: Math.max(0, lastOld - firstNew) / 1000,

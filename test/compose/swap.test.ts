@@ -7,8 +7,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import type { StackInput } from "../../compose/model.ts";
+import { failedAnswers, startUpdateLoad, type UpdateLoad } from "../../scripts/bench/update-load.ts";
 import { checkAcknowledged, countRows } from "../../scripts/ha/check.ts";
-import { startLoad, type LoadReport } from "../../scripts/ha/load.ts";
 import { appVersions, docker, dockerUnavailable, efsStandIn, freePort, gate, REGISTRY, REPO_ROOT } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
@@ -72,21 +72,23 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
     assert.equal((await health()).version, versionOf[tag]);
   };
 
-  /** Runs `during` under 4 connections mixing health, stats and fresh and repeated uploads; every request must succeed and every acknowledged upload be stored. */
-  const underLoad = async (during: () => Promise<void>): Promise<LoadReport> => {
-    const load = startLoad({ url: `http://127.0.0.1:${port}`, connections: 4, maxSeconds: 300, mix: "mixed" });
+  /** Runs `during` under 4 clients looping health, stats and a fresh upload; every request must succeed and every acknowledged upload be stored. */
+  const underLoad = async (during: () => Promise<void>): Promise<UpdateLoad> => {
+    const load = startUpdateLoad(`http://127.0.0.1:${port}`, 4);
     const outcome = await during().then(() => null, (error: unknown) => error);
     const report = await load.stop();
     if (outcome) throw outcome;
+    const failed = failedAnswers(report.answers);
     // counts, not deepEqual on the array: a diff of thousands of failures would take the memory of the machine
-    assert.equal(report.failures.length, 0, `${report.failures.length} failed requests, the first: ${JSON.stringify(report.failures.slice(0, 10))}`);
-    assert.equal(report.refused, 0, "nothing refused (503/429)");
-    assert.ok(report.acknowledgedUploads > 0, "uploads were acknowledged during the swap");
-    assert.equal(report.unacknowledgedUploads, 0, "every upload sent was answered 200");
+    assert.equal(failed.length, 0, `${failed.length} of ${report.answers.length} requests failed, the first: ${JSON.stringify(failed.slice(0, 10))}`);
+    const uploads = report.answers.filter((a) => a.route === "/api/analyze");
+    assert.ok(report.acknowledged.size > 0 && report.acknowledged.size === uploads.length, `${report.acknowledged.size} of ${uploads.length} uploads acknowledged`);
     const rows = countRows(efsRoot);
-    assert.equal(rows.analyses - uploadsBefore, report.acknowledgedUploads, "rows of the analysis table = acknowledged uploads");
+    assert.equal(rows.analyses - uploadsBefore, report.acknowledged.size, "rows of the analysis table = acknowledged uploads");
     uploadsBefore = rows.analyses;
     assert.deepEqual(checkAcknowledged(efsRoot, report.acknowledged), { missingRows: [], missingFiles: [], corruptFiles: [] });
+    const draining = report.answers.filter((a) => a.healthStatus === "draining").length;
+    if (draining > 0) process.stdout.write(`# ${draining} health check(s) answered "draining" by the old version\n`);
     return report;
   };
 
