@@ -58,12 +58,14 @@ const ids = (containers: ServiceStatus[]) => containers.map((c) => c.id.slice(0,
 const GONE = ["is not running", "No such container"];
 
 /**
- * The old version's way out, once the new one serves beside it: SIGINT, the server's drain without the drain period
- * (the listener closes at once, the connections waiting in its queue move to the new listener, in-flight requests
- * finish, then it exits); `docker stop` then waits for that exit within the container's stop grace; then it is removed.
- * Not SIGTERM's drain period: that is for a load balancer to see health 503 and stop routing, while here the port stays
- * open and a health check answered by the old one would only report the instance unhealthy (compose/README.md).
- * With `drainPeriod` (the port closes: the old way, below) it is SIGTERM's full drain, as before.
+ * The old version's way out, once the new one serves beside it: SIGUSR2, the server's handover (server/lifecycle.ts):
+ * for 1.5 s each response closes its connection, so keep-alive clients reconnect (to the listener that stays), health
+ * stays 200; then the listener closes (the connections waiting in its queue move to the new listener), in-flight
+ * requests finish, it exits 0. `docker stop` then waits for that exit within the container's stop grace; then it is
+ * removed. Not SIGTERM's drain: its health 503 for DRAIN_SECONDS is for a load balancer to stop routing to an instance
+ * that goes away, while here the port stays open and a health check answered by the old one would only report the
+ * instance unhealthy (compose/README.md). With `drainPeriod` (the port closes: the old way, below) it is SIGTERM's full
+ * drain, as before.
  */
 function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, ctx: PlanContext, why: string, drainPeriod = false): Action[] {
   if (containers.length === 0) return [];
@@ -71,7 +73,7 @@ function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, 
   const running = containers.filter((c) => c.state === "running");
   return [
     ...(running.length > 0 && !drainPeriod
-      ? [{ kind: "run", argv: [ctx.tools.docker, "kill", "--signal", "SIGINT", ...ids(running)], timeoutMs: 60_000, purpose: `close the listener of ${names(running)} (${why})`, alreadyDone: GONE } satisfies Action]
+      ? [{ kind: "run", argv: [ctx.tools.docker, "kill", "--signal", "SIGUSR2", ...ids(running)], timeoutMs: 60_000, purpose: `hand the port over: ${names(running)} closes its connections and listener (${why})`, alreadyDone: GONE } satisfies Action]
       : []),
     { kind: "run", argv: [ctx.tools.docker, "stop", ...ids(containers)], timeoutMs: (grace + 30) * 1000, purpose: `wait for ${names(containers)} to finish its requests and stop`, alreadyDone: GONE },
     { kind: "run", argv: [ctx.tools.docker, "rm", ...ids(containers)], timeoutMs: 60_000, purpose: `remove ${names(containers)}`, alreadyDone: GONE },

@@ -27,6 +27,8 @@ export interface AppDeps {
   monitor: HealthMonitor;
   web: StaticFiles;
   isDraining: () => boolean;
+  /** Responses close their connections (any stop, a handover included); default: while draining. */
+  isLeaving?: () => boolean;
   /** Why the analyzers cannot take another job now (e.g. the queue is full), or null: asked before inviting an upload's body. */
   analyzersRefuse?: () => string | null;
 }
@@ -81,7 +83,7 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
     sendError(res, 500, "Internal server error", { request_id: reqId });
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
-  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining }));
+  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isLeaving ?? deps.isDraining }));
   const { clientOf, perClient } = admission;
   app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
   app.get("/api/stats", statsRoute(store));

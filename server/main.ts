@@ -61,6 +61,7 @@ async function start(config: ServerConfig): Promise<void> {
 
   let lifecycle: Lifecycle | undefined;
   const isDraining = () => lifecycle?.isDraining() ?? false;
+  const isLeaving = () => lifecycle?.isLeaving() ?? false;
   const { listener, checkContinue } = createServerHandlers({
     config,
     logger,
@@ -69,6 +70,7 @@ async function start(config: ServerConfig): Promise<void> {
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
+    isLeaving,
     analyzersRefuse: () => {
       const { running, waiting, workers, queueLimit } = analyzers.status();
       return running + waiting >= workers + queueLimit ? "Server busy: too many analyses waiting; try again shortly" : null;
@@ -103,6 +105,8 @@ async function start(config: ServerConfig): Promise<void> {
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
   // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
   process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
+  // an in-place update (compose/swap.ts): the new version serves the shared port, this one hands it over and ends
+  process.on("SIGUSR2", () => void lifecycle?.shutdown("SIGUSR2", HANDOVER_MS, true));
 
   server.on("error", (error: NodeJS.ErrnoException) => {
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
@@ -148,7 +152,9 @@ async function untilHealthy(monitor: { refresh(): Promise<{ ok: boolean; checksJ
  * yet, so it ends at once, but says so; Node's default would end it without a word. The analyzer processes follow
  * their parent out, and their scratch directory is cleared by the next start.
  */
-const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const;
+/** How long a handover (SIGUSR2) closes each connection after its response before the listener closes. */
+const HANDOVER_MS = 1500;
 function stopDuringStartUp(signal: NodeJS.Signals): void {
   fatal(0, `stopped by ${signal} during start-up, before serving`);
 }

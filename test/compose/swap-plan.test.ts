@@ -29,18 +29,18 @@ describe("the in-place update plan", () => {
       "write /var/lib/codedetect/compose.yaml",
       "up --detach --pull never --no-recreate --remove-orphans --scale app=2 app",
       `wait ${REPO}:v2`,
-      "kill --signal SIGINT 0ld0ld0ld0ld",
+      "kill --signal SIGUSR2 0ld0ld0ld0ld",
       "stop 0ld0ld0ld0ld",
       "rm 0ld0ld0ld0ld",
     ]);
   });
 
   it("after a kill while the new version was starting: no second start, the gate, then the old one goes", () => {
-    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh({ health: "starting" })]), ctx)), [`wait ${REPO}:v2`, "kill --signal SIGINT 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh({ health: "starting" })]), ctx)), [`wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
   });
 
   it("after a kill once the new version was healthy, or while the old one was stopping: only what is left of the retirement", () => {
-    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh()]), ctx)), ["kill --signal SIGINT 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh()]), ctx)), ["kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
     assert.deepEqual(steps(planStart(v2, seen(v2, [{ ...old, state: "exited" }, fresh()]), ctx)), ["rm --force 0ld0ld0ld0ld"]);
     assert.deepEqual(planStart(v2, seen(v2, [fresh()]), ctx), []);
   });
@@ -48,7 +48,7 @@ describe("the in-place update plan", () => {
   it("a version that failed beside the old one is the one retired when the old model is asked for (the rollback); the old one is not restarted", () => {
     assert.deepEqual(steps(planStart(v1, seen(v2, [old, fresh({ health: "unhealthy" })]), ctx)), [
       "write /var/lib/codedetect/compose.yaml",
-      "kill --signal SIGINT n3wn3wn3wn3w",
+      "kill --signal SIGUSR2 n3wn3wn3wn3w",
       "stop n3wn3wn3wn3w",
       "rm n3wn3wn3wn3w",
     ]);
@@ -59,7 +59,7 @@ describe("the in-place update plan", () => {
       "rm --force n3wn3wn3wn3w",
       "up --detach --pull never --no-recreate --remove-orphans --scale app=2 app",
       `wait ${REPO}:v2`,
-      "kill --signal SIGINT 0ld0ld0ld0ld",
+      "kill --signal SIGUSR2 0ld0ld0ld0ld",
       "stop 0ld0ld0ld0ld",
       "rm 0ld0ld0ld0ld",
     ]);

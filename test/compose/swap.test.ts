@@ -113,7 +113,7 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
     });
     assert.equal(result?.exitCode, 0, result?.stderr);
     // the order that makes it gapless: start beside, gate, then close the old listener
-    const steps = (result?.stderr ?? "").split("\n").filter((line) => /^(run|wait) /.test(line)).map((line) => (/--scale/.test(line) ? "start beside" : /^wait/.test(line) ? "gate" : /kill --signal SIGINT/.test(line) ? "close old" : /^run +docker (stop|rm) /.test(line) ? line.split(/ +/)[2] : "other"));
+    const steps = (result?.stderr ?? "").split("\n").filter((line) => /^(run|wait) /.test(line)).map((line) => (/--scale/.test(line) ? "start beside" : /^wait/.test(line) ? "gate" : /kill --signal SIGUSR2/.test(line) ? "close old" : /^run +docker (stop|rm) /.test(line) ? line.split(/ +/)[2] : "other"));
     assert.deepEqual(steps.filter((step) => step !== "other"), ["start beside", "gate", "close old", "stop", "rm"]);
     await assertConverged("v2");
   });
@@ -143,7 +143,7 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
   it("kill -9 of the runner while the new version starts, as the old one closes, and as it stops: the re-run converges; no request fails", async () => {
     const points: [RegExp, "v1" | "v2"][] = [
       [/^wait +healthy:/, "v2"],
-      [/^run +docker kill --signal SIGINT/, "v1"],
+      [/^run +docker kill --signal SIGUSR2/, "v1"],
       [/^run +docker stop /, "v2"],
     ];
     await underLoad(async () => {

@@ -1,4 +1,4 @@
-// Two versions on one port (issue 16): with REUSE_PORT a second server joins the port, each answers its own health socket, and the one that closes its listener leaves the port to the other; without it a taken port still fails.
+// Two versions on one port (issue 16): with REUSE_PORT a second server joins the port, each answers its own health socket, and the one handed over (SIGUSR2) leaves the port to the other; without it a taken port still fails.
 import assert from "node:assert/strict";
 import http from "node:http";
 import path from "node:path";
@@ -22,7 +22,7 @@ describe("REUSE_PORT and HEALTH_SOCKET", () => {
     for (const server of servers) await server.stop("SIGINT");
   });
 
-  it("a second server joins the first one's port; each health socket reaches its own server; SIGINT leaves the port to the other", async () => {
+  it("a second server joins the first one's port; each health socket reaches its own server; a handover (SIGUSR2) leaves the port to the other with health up, and exits 0", async () => {
     const dataDir = tempDir();
     const sockets = [path.join(dataDir, "old.sock"), path.join(dataDir, "new.sock")];
     const old = await startServer({ dataDir, env: { REUSE_PORT: "1", HEALTH_SOCKET: sockets[0]!, APP_VERSION: "old" } });
@@ -32,7 +32,9 @@ describe("REUSE_PORT and HEALTH_SOCKET", () => {
     assert.equal(fresh.port, old.port);
     assert.deepEqual(await healthOn(sockets[0]!), { status: 200, version: "old" });
     assert.deepEqual(await healthOn(sockets[1]!), { status: 200, version: "new" });
-    assert.equal(await old.stop("SIGINT"), 0);
+    assert.equal(await old.stop("SIGUSR2"), 0);
+    assert.ok(old.lines.some((line) => line.includes("handing the port over")), old.lines.join("\n"));
+    assert.ok(!old.lines.some((line) => line.includes("draining: health now answers 503")), "a handover does not report the instance as going away");
     for (let i = 0; i < 20; i += 1) {
       const response = await fetch(`${old.url}/api/health`);
       assert.equal(((await response.json()) as { version: string }).version, "new", "only the server left answers the port");
