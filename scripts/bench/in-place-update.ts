@@ -86,6 +86,8 @@ export async function inPlaceUpdateBench(options: { write: boolean }): Promise<v
       row("after: in-place update", after),
       "",
       `Ratio of the window without a successful request, before / after: ${(before.gapSeconds / Math.max(after.gapSeconds, 0.001)).toFixed(1)}×.`,
+      "",
+      "Reading it: *failed requests* counts every attempt, and a client retries at once, so the stop-then-start figure is the count of refused connections while nothing listened, not of users; the window is what matters. Both windows include the new version's start (the analyzers warm up in it: tens of seconds on a busy shared machine, a few on a quiet one). After, the longest window is the ordinary spacing of answers while every client waits for an analysis; *both versions answer* is from the new version's first health answer to the old one's last (the handover, SIGUSR2). A health check answered \"draining\" by the old version would not count as failed.",
     ];
     for (const line of lines) process.stdout.write(`${line}\n`);
     if (options.write) writeSection(path.join(REPO_ROOT, "BENCHMARKS.md"), "in-place-update", "In-place update on one host: stop-then-start against start-beside", "npm run bench -- --only in-place-update", lines);
