@@ -4,11 +4,13 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
-import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
+import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, sdkTimeouts, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
 import { describeFailure, StepError } from "./errors.ts";
 import { readJournal } from "./journal.ts";
+import { recordConfigAction } from "./recorded-config.ts";
 import { createAgentExecutor, type AgentExecutor } from "./executor.ts";
-import { localUrl } from "./stack.ts";
+import { observePort, portRefusal } from "./port-check.ts";
+import { localUrl, projectName } from "./stack.ts";
 import { planFailureSignal } from "./steps/signal.ts";
 import { createOutput, type Output } from "./output.ts";
 import { runSteps, type Context } from "./step.ts";
@@ -119,7 +121,7 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
     aws: async (region) => {
       const chosen = ctx.config.region ?? region ?? ctx.identity?.region;
       if (!chosen) throw new Error("no region known yet (set region, or let identify read it)");
-      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint, log: (line) => out.info(line) }));
+      if (!adapters.has(chosen)) adapters.set(chosen, createAwsAdapter({ region: chosen, endpoint: ctx.config.awsEndpoint, timeouts: sdkTimeouts(ctx.config), log: (line) => out.info(line) }));
       return adapters.get(chosen)!;
     },
     applyTags: (tags) => {
@@ -130,6 +132,8 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
   const executor = createAgentExecutor({ log: (line) => out.info(line), aws: () => ctx.aws(), registryAuth: resolved.config.registryAuth });
   const started = Date.now();
   const body = async () => {
+    // What this run was given, so that `status` needs no flag restated (written before the steps: a failed run is reported too)
+    if (!invocation.dryRun) await executor.perform(recordConfigAction(ctx.config.stateDir, resolved.config.mode === "local", layers, new Date().toISOString()));
     let reports;
     try {
       reports = await runSteps(STEPS, ctx, executor, { only: invocation.only, until: invocation.until, dryRun: invocation.dryRun });
@@ -150,6 +154,13 @@ async function run(invocation: Invocation, out: Output): Promise<void> {
     readJournal(ctx.config.stateDir);
   } catch (error) {
     throw new ConfigProblem("journal", (error as Error).message);
+  }
+  // Locally, the image is built before the start step: a port someone else holds is refused before that (AWS: at start, once tags are applied)
+  const startIndex = STEPS.findIndex((step) => step.name === "start");
+  const reachesStart = invocation.only ? invocation.only === "start" : !invocation.until || STEPS.findIndex((step) => step.name === invocation.until) >= startIndex;
+  if (ctx.config.mode === "local" && reachesStart) {
+    const refusal = portRefusal(await observePort(ctx.config, projectName(ctx.config)), ctx.config);
+    if (refusal) throw refusal;
   }
   if (invocation.dryRun) return body();
   fs.mkdirSync(ctx.config.stateDir, { recursive: true });
@@ -177,7 +188,7 @@ async function runSupervise(invocation: Invocation, out: Output): Promise<number
   const aws = async () => {
     const region = config.region ?? identity?.region;
     if (!region || region === "local") throw new Error("no region known (set region, or run bootstrap first)");
-    if (!adapters.has(region)) adapters.set(region, createAwsAdapter({ region, endpoint: config.awsEndpoint, log: (line) => out.info(line) }));
+    if (!adapters.has(region)) adapters.set(region, createAwsAdapter({ region, endpoint: config.awsEndpoint, timeouts: sdkTimeouts(config), log: (line) => out.info(line) }));
     return adapters.get(region)!;
   };
   const executor = createAgentExecutor({ log: (line) => out.info(line), aws, registryAuth: config.registryAuth });

@@ -2,9 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
+import { IMAGE_REF } from "../compose/stack-schema.ts";
+import { DEFAULT_SDK_TIMEOUTS, type SdkTimeouts } from "./adapters/sdk-client.ts";
 
-const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
 export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
@@ -21,8 +21,8 @@ export const ConfigSchema = z
     /** The old single-instance layout (database/codedetect.db and uploads/) to migrate on first run; null: nothing to migrate. */
     migrateFrom: absoluteOrRelativePath.nullable(),
     port: z.number().int().min(1).max(65535),
-    /** "repository:tag@sha256:…"; null in local mode means "build from the Dockerfile". */
-    image: z.string().regex(IMAGE_REF, 'must be "repository:tag@sha256:<64 hex digits>" (pinned by digest)').nullable(),
+    /** "repository[:tag]@sha256:…" (the tag optional, for humans); null in local mode means "build from the Dockerfile". */
+    image: z.string().regex(IMAGE_REF, 'must be "repository[:tag]@sha256:<64 hex digits>" (pinned by digest)').nullable(),
     fileSystemId: z.string().regex(/^fs-[0-9a-f]{8,40}$/, 'must look like "fs-0123456789abcdef0"').nullable(),
     /** Overrides the region from instance metadata. */
     region: z.string().regex(REGION, 'must look like "eu-west-1"').nullable(),
@@ -65,6 +65,9 @@ export const ConfigSchema = z
     databaseCaUrl: z.url({ protocol: /^https?$/ }),
     /** The bundle's expected sha256 (64 hex digits): a bundle that differs is refused, never trusted. */
     databaseCaSha256: z.string().regex(/^[a-f0-9]{64}$/, "must be 64 lower-case hex digits (sha256sum of the bundle)").nullable(),
+    /** Each AWS API attempt: the TCP connection, then the answer (adapters/sdk-client.ts); a black hole fails within them. */
+    awsConnectTimeoutMs: z.number().int().min(10).max(60_000),
+    awsRequestTimeoutMs: z.number().int().min(10).max(300_000),
   })
   .strict();
 
@@ -85,6 +88,8 @@ const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
   "superviseIntervalSeconds",
   "superviseFailuresBeforeRestart",
   "superviseRestartsBeforeUnhealthy",
+  "awsConnectTimeoutMs",
+  "awsRequestTimeoutMs",
 ]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
 export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
@@ -127,7 +132,14 @@ export function defaults(local: boolean): Config {
     databaseEndpoint: null,
     databaseCaUrl: RDS_CA_BUNDLE_URL,
     databaseCaSha256: null,
+    awsConnectTimeoutMs: DEFAULT_SDK_TIMEOUTS.connectionTimeoutMs,
+    awsRequestTimeoutMs: DEFAULT_SDK_TIMEOUTS.requestTimeoutMs,
   };
+}
+
+/** The SDK clients' timeouts from the configuration. */
+export function sdkTimeouts(config: Pick<Config, "awsConnectTimeoutMs" | "awsRequestTimeoutMs">): SdkTimeouts {
+  return { connectionTimeoutMs: config.awsConnectTimeoutMs, requestTimeoutMs: config.awsRequestTimeoutMs };
 }
 
 /** CODEDETECT_STATE_DIR for stateDir, and so on. */

@@ -1,5 +1,6 @@
 // The instance's stack model, built from the agent's configuration: compose/'s StackModel for this state directory, image, port and shared tree.
 import { createHash } from "node:crypto";
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "./record-file.ts";
@@ -32,8 +33,26 @@ export function wantedImage(config: Config): string | null {
   return config.image ?? (config.mode === "local" ? (readLocalImage(config.stateDir)?.image ?? null) : null);
 }
 
-/** Pure: the stack model for this instance. The identity's values reach the server's /api/info. */
-export function stackModel(config: Config, identity: Identity | null, image: string): StackModel {
+/** What the instance has: its memory and processors (observed by the start step; the model's memory limits follow). */
+export interface HostResources {
+  memoryMb: number;
+  cpus: number;
+}
+
+/** Memory left to the host beside the container: the OS, Docker, the EFS client and this agent. */
+export const HOST_RESERVE_MB = 512;
+
+export function observeHostResources(): HostResources {
+  return { memoryMb: Math.floor(os.totalmem() / (1 << 20)), cpus: os.availableParallelism() };
+}
+
+/** The container's memory limit: the instance's memory but the host's reserve (at least the model's minimum). */
+export function containerMemoryMb(host: HostResources): number {
+  return Math.max(512, host.memoryMb - HOST_RESERVE_MB);
+}
+
+/** Pure: the stack model for this instance. The identity's values reach the server's /api/info; host: memory limits fit it. */
+export function stackModel(config: Config, identity: Identity | null, image: string, host?: HostResources): StackModel {
   const environment: Record<string, string> = {};
   if (identity) {
     environment.INSTANCE_ID = identity.instanceId;
@@ -48,6 +67,7 @@ export function stackModel(config: Config, identity: Identity | null, image: str
     hostPort: config.port,
     drainSeconds: config.drainSeconds,
     environment,
+    ...(host ? { memoryLimitMb: containerMemoryMb(host), instanceCpus: host.cpus } : {}),
     // RDS PostgreSQL: DATABASE_URL from the root-only env file (never in compose.yaml), the CA bundle bound read-only
     ...(config.databaseSecretArn ? { envFile: databaseEnvFile(config.stateDir), readOnlyFiles: [{ source: databaseCaFile(config.stateDir), target: CONTAINER_CA_FILE }] } : {}),
     ...(config.logGroup ? { logGroup: config.logGroup, logRegion: identity?.region ?? config.region ?? undefined, logStream: identity?.instanceId } : {}),

@@ -3,7 +3,8 @@ import { imageRefString } from "../compose/model.ts";
 import { observeFiles, projectServices } from "../compose/observe.ts";
 import { runCommand } from "../compose/executor.ts";
 import { statePaths } from "../compose/state.ts";
-import { describeConfig, resolveConfig, tagLayer, type Config, type Layers } from "./config.ts";
+import { ConfigProblem, describeConfig, resolveConfig, tagLayer, type Config, type Layers } from "./config.ts";
+import { candidateStateDirs, findStateDir, readRecordedConfig, withRecorded } from "./recorded-config.ts";
 import { checkHealth } from "./health.ts";
 import { localUrl, projectName } from "./stack.ts";
 import { readJournal, type Journal } from "./journal.ts";
@@ -54,7 +55,28 @@ async function stackReport(config: Config): Promise<StackReport> {
   return { project, url, recorded, pending, container, health: await checkHealth(url, 1000) };
 }
 
-export async function statusReport(local: boolean, layers: Layers): Promise<StatusReport> {
+/** What the state directory records (the sources its last run was given), under what is given now; as given when nothing is recorded. */
+function statusSources(local: boolean, given: Layers): { local: boolean; layers: Layers } {
+  const stateDir = findStateDir(local, given);
+  let recorded;
+  try {
+    recorded = stateDir ? readRecordedConfig(stateDir) : null;
+  } catch (error) {
+    throw new ConfigProblem("state directory", (error as Error).message);
+  }
+  if (recorded) return { local: local || recorded.local, layers: withRecorded(recorded, given) };
+  const layers = stateDir ? { ...given, flags: { ...given.flags, stateDir } } : given;
+  try {
+    resolveConfig(local, layers);
+  } catch (error) {
+    if (!(error instanceof ConfigProblem) || stateDir) throw error;
+    throw new ConfigProblem("status", `no agent run is recorded in ${candidateStateDirs(local).join(" or ")} (${error.message}); name the instance's state directory with --state-dir, or run \`npm run bootstrap\` first`);
+  }
+  return { local, layers };
+}
+
+export async function statusReport(localFlag: boolean, given: Layers): Promise<StatusReport> {
+  const { local, layers } = statusSources(localFlag, given);
   const base = resolveConfig(local, layers);
   const identity = readRecordedIdentity(base.config.stateDir);
   const resolved = identity ? resolveConfig(local, { ...layers, tags: tagLayer(identity.tags) }) : base;

@@ -16,6 +16,23 @@ export interface RetryPolicy {
   permanentNext?: string;
 }
 
+/**
+ * What a command's failure means, recognised in its stderr: a cause and next step in the words of the system it
+ * touched, instead of the command's last line alone. `pattern` is a case-insensitive regular expression (text, so a
+ * plan stays data); `permanent`: retrying cannot help, so no further attempt is made.
+ */
+export interface Diagnosis {
+  pattern: string;
+  cause: string;
+  next: string;
+  permanent?: boolean;
+}
+
+/** The first diagnosis whose pattern the output matches, or null. */
+export function diagnose(diagnoses: readonly Diagnosis[] | undefined, output: string): Diagnosis | null {
+  return diagnoses?.find((diagnosis) => new RegExp(diagnosis.pattern, "i").test(output)) ?? null;
+}
+
 export type Action =
   | {
       kind: "run";
@@ -29,6 +46,8 @@ export type Action =
       next?: string;
       /** stderr patterns that mean the command's goal is already reached (a container already stopped or gone): success, not failure. */
       alreadyDone?: string[];
+      /** Known failures, recognised in stderr: their cause and next step replace the generic ones. */
+      diagnoses?: Diagnosis[];
     }
   | {
       kind: "write";

@@ -16,7 +16,7 @@ commands:
   down     stop and remove the stack's containers
 options:
   --stack FILE        stack description (JSON: image, efsRoot, …; see compose/model.ts StackInput)
-  --image REF         override the stack's image (repository:tag@sha256:…)
+  --image REF         override the stack's image (repository[:tag]@sha256:…)
   --project NAME      project for status/down without --stack (default: the one the state directory records)
   --state-dir DIR     where compose.yaml and state.json live (default /var/lib/codedetect, env COMPOSE_STATE_DIR)
                       (one up/down at a time per host: lock in COMPOSE_LOCK_DIR, default /run/lock/codedetect)

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
-import { describeAction, type Action, type RunAction, type WaitAction, type WriteAction } from "./actions.ts";
+import { describeAction, diagnose, type Action, type Diagnosis, type RunAction, type WaitAction, type WriteAction } from "./actions.ts";
 import { ComposeError, lastLine } from "./errors.ts";
 
 export interface RunOutcome {
@@ -74,16 +74,26 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
   const retry = action.retry;
   let attempts = 0;
   let permanent = false;
+  let diagnosis: Diagnosis | null = null;
+  const output = (error: unknown) => (error instanceof AttemptFailed ? `${error.outcome.stderr}\n${error.message}` : String(error));
   try {
-    if (!retry) return await once();
+    if (!retry) {
+      try {
+        return await once();
+      } catch (error) {
+        diagnosis = diagnose(action.diagnoses, output(error));
+        throw error;
+      }
+    }
     return await pRetry(
       async () => {
         attempts += 1;
         try {
           return await once();
         } catch (error) {
-          const text = error instanceof AttemptFailed ? `${error.outcome.stderr}\n${error.message}` : String(error);
-          if (retry.permanent?.some((pattern) => text.includes(pattern))) {
+          const text = output(error);
+          diagnosis = diagnose(action.diagnoses, text);
+          if (retry.permanent?.some((pattern) => text.includes(pattern)) || diagnosis?.permanent) {
             permanent = true;
             throw new AbortError(error as Error);
           }
@@ -106,10 +116,12 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
     const cause = error instanceof AttemptFailed ? error.message : (error as Error).message;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const tried = retry ? ` (${attempts} attempt${attempts === 1 ? "" : "s"} over ${seconds} s)` : "";
+    const found = diagnosis as Diagnosis | null; // assigned in the attempts' closures
     throw new ComposeError({
       what: `${what(action)} failed${tried}`,
-      cause,
-      next: (permanent ? retry?.permanentNext : undefined) ?? action.next ?? `check the command by hand (${action.argv.join(" ")}) and re-run; completed steps are not repeated`,
+      // the last attempt's diagnosis: its cause first, the command's own line kept as evidence
+      cause: found ? `${found.cause} (${action.argv[0]} said: ${cause})` : cause,
+      next: found?.next ?? (permanent ? retry?.permanentNext : undefined) ?? action.next ?? `check the command by hand (${action.argv.join(" ")}) and re-run; completed steps are not repeated`,
     });
   }
 }

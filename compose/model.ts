@@ -6,7 +6,8 @@ import { DIGEST, REPOSITORY, stackInputSchema, TAG } from "./stack-schema.ts";
 export interface ImageRef {
   /** Registry and repository, e.g. "123.dkr.ecr.eu-west-1.amazonaws.com/codedetect" or "127.0.0.1:5000/codedetect". */
   repository: string;
-  tag: string;
+  /** For humans only; null when the image was given by digest alone ("repository@sha256:…"). */
+  tag: string | null;
   /** "sha256:" and 64 hex digits: what is actually run. */
   digest: string;
 }
@@ -45,7 +46,21 @@ export interface StackModel {
   envFile?: string;
   /** Host files bound read-only into the container; absent: none. */
   readOnlyFiles?: { source: string; target: string }[];
+  /** The container's memory limit and each analyzer process's ceiling inside it (ANALYZER_MEMORY_MB); absent: no limit. */
+  memory?: MemoryModel;
 }
+
+export interface MemoryModel {
+  limitMb: number;
+  analyzerMb: number;
+}
+
+/** What the server process itself needs beside its analyzers (Node, request bodies within their budget, SQLite's cache). */
+export const SERVER_RESERVE_MB = 384;
+/** The analyzer ceiling never goes above this by default (a 4 MB literal needs more than 1 GB of pylint: refused, 422). */
+export const DEFAULT_ANALYZER_MB = 1024;
+/** The server's own floor for ANALYZER_MEMORY_MB (a warm pylint needs about 200 MB of address space). */
+export const MIN_ANALYZER_MB = 256;
 
 export type { StackInput } from "./stack-schema.ts";
 
@@ -60,24 +75,30 @@ export function parseImageRef(text: string): ImageRef {
   const at = text.indexOf("@");
   const slash = text.lastIndexOf("/", at === -1 ? undefined : at);
   const colon = text.lastIndexOf(":", at === -1 ? undefined : at);
-  const next = 'give the image as "repository:tag@sha256:<64 hex digits>" (e.g. from `docker push` output)';
+  const next = 'give the image as "repository[:tag]@sha256:<64 hex digits>" (e.g. from `docker push` output or `docker inspect --format \'{{index .RepoDigests 0}}\'`)';
   if (at === -1) throw configError("image", `"${text}" has no digest`, next);
-  if (colon <= slash) throw configError("image", `"${text}" has no tag`, next);
-  const ref = { repository: text.slice(0, colon), tag: text.slice(colon + 1, at), digest: text.slice(at + 1) };
+  // A colon after the last slash starts a tag; one before it belongs to the registry's port ("127.0.0.1:5000/codedetect@sha256:…").
+  const tagged = colon > slash;
+  const ref = { repository: text.slice(0, tagged ? colon : at), tag: tagged ? text.slice(colon + 1, at) : null, digest: text.slice(at + 1) };
   if (!REPOSITORY.test(ref.repository)) throw configError("image", `"${ref.repository}" is not a valid repository name`, next);
-  if (!TAG.test(ref.tag)) throw configError("image", `"${ref.tag}" is not a valid tag`, next);
+  if (ref.tag !== null && !TAG.test(ref.tag)) throw configError("image", `"${ref.tag}" is not a valid tag`, next);
   if (!DIGEST.test(ref.digest)) throw configError("image", `"${ref.digest}" is not a sha256 digest`, next);
   return ref;
 }
 
 export function imageRefString(ref: ImageRef): string {
-  return `${ref.repository}:${ref.tag}@${ref.digest}`;
+  return ref.tag === null ? `${ref.repository}@${ref.digest}` : `${ref.repository}:${ref.tag}@${ref.digest}`;
+}
+
+/** A short name for people: the tag, else the digest's first 12 hex digits. */
+export function imageLabel(ref: ImageRef): string {
+  return ref.tag ?? ref.digest.slice(0, 19);
 }
 
 /** Validates the stack file with its strict schema (unknown fields, wrong types refused), resolves defaults once; every later step trusts the model. */
 export function defineStack(raw: unknown): StackModel {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw configError("stack", `must be a JSON object with at least image and efsRoot, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`, "write the stack as {\"image\": \"repository:tag@sha256:…\", \"efsRoot\": \"/mnt/efs\"}");
+    throw configError("stack", `must be a JSON object with at least image and efsRoot, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`, "write the stack as {\"image\": \"repository[:tag]@sha256:…\", \"efsRoot\": \"/mnt/efs\"}");
   }
   const parsed = stackInputSchema.safeParse(raw);
   if (!parsed.success) {
@@ -98,6 +119,8 @@ export function defineStack(raw: unknown): StackModel {
     if ((MODEL_ENV_KEYS as readonly string[]).includes(key)) throw configError(`environment.${key}`, "is set by the stack model itself", `remove it; set the model's own field instead`);
     environment[key] = value;
   }
+  const memory = input.memoryLimitMb === undefined ? undefined : memoryModel(input.memoryLimitMb, input.instanceCpus ?? 1, environment);
+  if (memory) Object.assign(environment, memoryEnvironment(memory, environment));
   const logging: LoggingModel = input.logGroup
     ? { driver: "awslogs", group: input.logGroup, region: input.logRegion ?? null, stream: input.logStream ?? null }
     : { driver: "json-file", maxSize: input.logMaxSize ?? "10m", maxFiles: input.logMaxFiles ?? 3 };
@@ -123,7 +146,37 @@ export function defineStack(raw: unknown): StackModel {
     tmpfsSize: input.tmpfsSize ?? "256m",
     ...(input.envFile ? { envFile: input.envFile } : {}),
     ...(input.readOnlyFiles?.length ? { readOnlyFiles: readOnlyFiles(input.readOnlyFiles, DATA_DIR) } : {}),
+    ...(memory ? { memory } : {}),
   };
+}
+
+/**
+ * The analyzers' ceiling that fits the container: what is left after the server's own reserve, shared by the lanes
+ * (one per processor, or ANALYZER_WORKERS), since in each lane one process (pylint) is the one that grows; at most
+ * DEFAULT_ANALYZER_MB. An ANALYZER_MEMORY_MB the operator set is kept, if it fits. Beyond that the container's
+ * limit is the backstop, and worker.py tells the kernel to pick an analyzer, never the server, when it is reached.
+ */
+function memoryModel(limitMb: number, cpus: number, environment: Record<string, string>): MemoryModel {
+  const lanes = Number(environment.ANALYZER_WORKERS ?? cpus);
+  if (!Number.isInteger(lanes) || lanes < 1) throw configError("environment.ANALYZER_WORKERS", `"${environment.ANALYZER_WORKERS}" is not a whole number >= 1`, "set it to the number of analyzer lanes, or leave it unset");
+  const room = Math.floor((limitMb - SERVER_RESERVE_MB) / lanes);
+  const fix = `raise memoryLimitMb (at least ${SERVER_RESERVE_MB + MIN_ANALYZER_MB * lanes} for ${lanes} lanes) or lower ANALYZER_WORKERS`;
+  if (environment.ANALYZER_MEMORY_MB !== undefined) {
+    const set = Number(environment.ANALYZER_MEMORY_MB);
+    if (!Number.isInteger(set) || set > room) {
+      throw configError("environment.ANALYZER_MEMORY_MB", `${environment.ANALYZER_MEMORY_MB} MB per analyzer does not fit ${lanes} lanes in ${limitMb} MB beside the server's ${SERVER_RESERVE_MB} MB`, fix);
+    }
+    return { limitMb, analyzerMb: set };
+  }
+  if (room < MIN_ANALYZER_MB) throw configError("memoryLimitMb", `${limitMb} MB leaves ${room} MB per analyzer lane, less than the ${MIN_ANALYZER_MB} MB a warm pylint needs`, fix);
+  return { limitMb, analyzerMb: Math.min(DEFAULT_ANALYZER_MB, room) };
+}
+
+/** The server's variables for the ceiling: ANALYZER_MEMORY_MB, and a recycle threshold below it when the default is not. */
+function memoryEnvironment(memory: MemoryModel, environment: Record<string, string>): Record<string, string> {
+  const extra: Record<string, string> = { ANALYZER_MEMORY_MB: String(memory.analyzerMb) };
+  if (environment.ANALYZER_RECYCLE_MB === undefined && memory.analyzerMb <= 512) extra.ANALYZER_RECYCLE_MB = String(Math.floor(memory.analyzerMb / 2));
+  return extra;
 }
 
 /** Read-only files may not land on the data directory or on each other: a bind there would hide the shared tree. */

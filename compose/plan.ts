@@ -1,6 +1,6 @@
 // Pure planning: from a model and what was observed, the Actions that bring the host to the model (and nothing more).
 import type { Action, RetryPolicy } from "./actions.ts";
-import { imageRefString, type StackModel } from "./model.ts";
+import { imageLabel, imageRefString, type StackModel } from "./model.ts";
 import { nextHistory, planPrune } from "./retention.ts";
 import { isRunningModel, planStart } from "./swap.ts";
 import { emptyState, serializeState, type DeployState, type StatePaths } from "./state.ts";
@@ -201,7 +201,7 @@ export function planDown(project: string, containers: ServiceStatus[], compose: 
 
 /** When a new version fails and nothing earlier is known: stop it, so that an unhealthy server does not take traffic. */
 export function planStopFailed(model: StackModel, ctx: PlanContext): Action[] {
-  return [{ kind: "run", argv: composeArgv(ctx, model.project, "stop", model.service), timeoutMs: (model.stopGraceSeconds + 30) * 1000, purpose: `stop the failed ${model.image.tag}` }];
+  return [{ kind: "run", argv: composeArgv(ctx, model.project, "stop", model.service), timeoutMs: (model.stopGraceSeconds + 30) * 1000, purpose: `stop the failed ${imageLabel(model.image)}` }];
 }
 
 export function flattenPlan(plan: UpPlan): Action[] {

@@ -25,15 +25,24 @@ export function containerEnvironment(model: StackModel): Record<string, string> 
     ["REUSE_PORT", "1"],
     // …so the health check must reach this container's own server: a socket on its own /tmp
     ["HEALTH_SOCKET", HEALTH_SOCKET],
-    ["IMAGE_TAG", model.image.tag],
+    // a digest-only image has no tag to show: /api/info then reports the digest alone
+    ...(model.image.tag === null ? [] : [["IMAGE_TAG", model.image.tag] as [string, string]]),
     ["IMAGE_DIGEST", model.image.digest],
   ]);
 }
 
+/**
+ * awslogs buffers in dockerd and, in its default blocking mode, stops the container's writes to stdout while CloudWatch
+ * Logs throttles or cannot be reached: the server stalls on a log line. Non-blocking mode keeps a ring buffer of this
+ * size in dockerd and drops the oldest lines when it is full instead (Docker: "Configure logging drivers", delivery
+ * modes; max-buffer-size defaults to 1m). 4 MB holds minutes of this server's request logs.
+ */
+export const AWSLOGS_DELIVERY = { mode: "non-blocking", "max-buffer-size": "4m" } as const;
+
 function logging(model: StackModel): Record<string, unknown> {
   const log = model.logging;
   if (log.driver === "json-file") return { driver: "json-file", options: { "max-size": log.maxSize, "max-file": String(log.maxFiles) } };
-  const options: Record<string, string> = { "awslogs-group": log.group, "awslogs-create-group": "false" };
+  const options: Record<string, string> = { "awslogs-group": log.group, "awslogs-create-group": "false", ...AWSLOGS_DELIVERY };
   if (log.region) options["awslogs-region"] = log.region;
   if (log.stream) options["awslogs-stream"] = log.stream;
   return { driver: "awslogs", options };
@@ -93,6 +102,7 @@ function appService(model: StackModel): Record<string, unknown> {
     user: model.user,
     read_only: true,
     tmpfs: [`/tmp:size=${model.tmpfsSize},mode=1777`],
+    ...(model.memory ? { mem_limit: `${model.memory.limitMb}m`, memswap_limit: `${model.memory.limitMb}m` } : {}),
     cap_drop: ["ALL"],
     security_opt: ["no-new-privileges:true"],
     ...(model.envFile ? { env_file: [{ path: model.envFile, required: true }] } : {}),

@@ -6,7 +6,7 @@ import { createExecutor, runCommand, type Executor, type Probe } from "./executo
 import { healthVerdict, type RestartBaseline } from "./health-gate.ts";
 import { composeCandidates, findCompose, type ComposeCommand } from "./locate.ts";
 import { defaultLockDir, withLock } from "./lock.ts";
-import { healthDeadlineSeconds, imageRefString, type StackModel } from "./model.ts";
+import { healthDeadlineSeconds, imageLabel, imageRefString, type StackModel } from "./model.ts";
 import { observe, observeFiles, projectServices, resolveProject, type ObserveContext } from "./observe.ts";
 import {
   defaultPullRetry,
@@ -141,7 +141,7 @@ export function createRunner(options: RunnerOptions): Runner {
     const what = `up ${model.project} to ${imageRefString(model.image)}`;
     const reason = failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`;
     const tail = await logs(model.project, model.service).catch(() => []);
-    const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${model.image.tag}:`, ...tail] : [];
+    const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${imageLabel(model.image)}:`, ...tail] : [];
     const evidence = details.length > 0 ? " (its last log lines follow)" : ` (\`docker compose --project-name ${model.project} logs ${model.service}\` shows its log)`;
     const good = rollbackTarget(before.state, before.service);
     if (good === null || JSON.stringify(good) === JSON.stringify(model)) {
@@ -153,7 +153,7 @@ export function createRunner(options: RunnerOptions): Runner {
         details,
       });
     }
-    const goodName = `${good.image.tag} (${good.image.digest.slice(0, 19)}…)`;
+    const goodName = `${imageLabel(good.image)} (${good.image.digest.slice(0, 19)}…)`;
     log(`rolling back to ${imageRefString(good.image)}`);
     let keptServing = false;
     try {

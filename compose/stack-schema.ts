@@ -6,6 +6,8 @@ import { z } from "zod";
 export const DIGEST = /^sha256:[a-f0-9]{64}$/;
 export const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 export const TAG = /^\w[\w.-]{0,127}$/;
+/** "repository[:tag]@sha256:<64 hex>": pinned by digest; the tag is optional, kept for humans (what `docker inspect --format '{{index .RepoDigests 0}}'` prints has none). */
+export const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}(?::${TAG.source.slice(1, -1)})?@${DIGEST.source.slice(1, -1)}$`);
 export const PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
 const SERVICE = /^[a-z0-9][a-z0-9_.-]*$/;
 const SIZE = /^\d+[kmg]$/;
@@ -19,7 +21,7 @@ const absolute = z.string().refine((value) => path.posix.isAbsolute(value), { me
 
 /** The stack file: every field but image and efsRoot has a default; anything else (a `hostport` typo) is refused. */
 export const stackInputSchema = z.strictObject({
-  /** "repository:tag@sha256:…": parsed by parseImageRef for a precise message. */
+  /** "repository[:tag]@sha256:…": parsed by parseImageRef for a precise message. */
   image: z.string(),
   efsRoot: absolute,
   project: matching(PROJECT, "codedetect").optional(),
@@ -49,11 +51,15 @@ export const stackInputSchema = z.strictObject({
   envFile: absolute.optional(),
   /** Host files bound read-only into the container (the database's CA bundle). */
   readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).max(8).optional(),
+  /** The container's memory limit in MiB (Compose mem_limit, no swap beyond it); absent: none. */
+  memoryLimitMb: whole(512, 4_194_304).optional(),
+  /** Processors of the instance: the server runs one analyzer lane per processor, and each lane's ceiling must fit. */
+  instanceCpus: whole(1, 1024).optional(),
 });
 
 export type StackInput = z.infer<typeof stackInputSchema>;
 
-export const imageRefSchema = z.strictObject({ repository: z.string().regex(REPOSITORY), tag: z.string().regex(TAG), digest: z.string().regex(DIGEST) });
+export const imageRefSchema = z.strictObject({ repository: z.string().regex(REPOSITORY), tag: z.string().regex(TAG).nullable(), digest: z.string().regex(DIGEST) });
 
 /** The resolved model, as state.json records it (the rollback target): the same strictness as the stack file. */
 export const stackModelSchema = z.strictObject({
@@ -76,4 +82,5 @@ export const stackModelSchema = z.strictObject({
   tmpfsSize: z.string().regex(SIZE),
   envFile: absolute.optional(),
   readOnlyFiles: z.array(z.strictObject({ source: absolute, target: absolute })).optional(),
+  memory: z.strictObject({ limitMb: whole(512, 4_194_304), analyzerMb: whole(256, 65536) }).optional(),
 });

@@ -3,10 +3,10 @@ import YAML from "yaml";
 import { z } from "zod";
 import { configError, schemaIssue, type ComposeError } from "./errors.ts";
 import type { StackModel } from "./model.ts";
-import { DIGEST, PROJECT, REPOSITORY, stackModelSchema, TAG } from "./stack-schema.ts";
+import { IMAGE_REF, PROJECT, stackModelSchema } from "./stack-schema.ts";
 
 export interface DeployRecord {
-  /** "repository:tag@sha256:…" */
+  /** "repository[:tag]@sha256:…" */
   image: string;
   deployedAt: string;
 }
@@ -25,8 +25,6 @@ export interface DeployState {
   history: DeployRecord[];
 }
 
-const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
-
 export const digestOf = (image: string): string => image.slice(image.indexOf("@") + 1);
 
 export const deployStateSchema = z
@@ -34,7 +32,7 @@ export const deployStateSchema = z
     project: z.string().regex(PROJECT),
     current: stackModelSchema.nullable(),
     pending: stackModelSchema.nullable(),
-    history: z.array(z.strictObject({ image: z.string().regex(IMAGE_REF, "is not repository:tag@sha256:<64 hex>"), deployedAt: z.iso.datetime() })).max(100),
+    history: z.array(z.strictObject({ image: z.string().regex(IMAGE_REF, "is not repository[:tag]@sha256:<64 hex>"), deployedAt: z.iso.datetime() })).max(100),
   })
   .superRefine((state, ctx) => {
     for (const key of ["current", "pending"] as const) {

@@ -1,6 +1,6 @@
 // In-place update as data: the new version starts beside the old one in the port holder's network namespace, is gated on its health, and only then the old one drains and stops. Pure.
 import type { Action } from "./actions.ts";
-import { imageRefString, type StackModel } from "./model.ts";
+import { imageLabel, imageRefString, type StackModel } from "./model.ts";
 import { composeArgv, healthProbeName, type Observed, type PlanContext, type ServiceStatus } from "./plan.ts";
 import { appFingerprint, portHolderFingerprint, portHolderService, renderCompose } from "./render.ts";
 
@@ -99,7 +99,7 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
     return [
       ...write,
       ...retire(apps, model, seen, ctx, "the port holder is missing or publishes another port: the port is re-opened", true),
-      { kind: "run", argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--remove-orphans"), timeoutMs, purpose: `start ${model.project}/${model.service} on ${model.image.tag} with its port holder`, next },
+      { kind: "run", argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--remove-orphans"), timeoutMs, purpose: `start ${model.project}/${model.service} on ${imageLabel(model.image)} with its port holder`, next },
       gate,
     ];
   }
@@ -117,11 +117,11 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
             kind: "run",
             argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--no-recreate", "--remove-orphans", "--scale", `${model.service}=${serving.length + 1}`, model.service),
             timeoutMs,
-            purpose: `start ${model.image.tag} beside ${serving.length === 0 ? "nothing (no version serves)" : names(serving)}`,
+            purpose: `start ${imageLabel(model.image)} beside ${serving.length === 0 ? "nothing (no version serves)" : names(serving)}`,
             next,
           } satisfies Action,
         ]),
     ...(fit?.health === "healthy" ? [] : [gate]),
-    ...retire(serving, model, seen, ctx, `${model.image.tag} is healthy and serves`),
+    ...retire(serving, model, seen, ctx, `${imageLabel(model.image)} is healthy and serves`),
   ];
 }

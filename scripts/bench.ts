@@ -13,6 +13,8 @@ import { lockHealthBench } from "./bench/lock-health.ts";
 import { median, ms, ratio, throughput, timeMany, wrkRate } from "./bench/measure.ts";
 import { writeSection } from "./bench/report.ts";
 import { fairShareScenario } from "./bench/fair-share.ts";
+import { hostileAnalyzersScenario } from "./bench/hostile-analyzers.ts";
+import { hostileLoadBench } from "./bench/hostile-load.ts";
 import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 import { benchAgent } from "./bench/agent.ts";
@@ -26,10 +28,15 @@ const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) =>
   agent: () => agentSection(),
   postgres: postgresBench,
   "in-place-update": inPlaceUpdateBench,
+  "hostile-load": hostileLoadBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);
     const command = `npm run bench -- --only fair-share${quick ? " --quick" : ""}`;
     if (write) writeSection(path.join(ROOT, "BENCHMARKS.md"), "fair-share", "One client flooding slow files, another client served", command, fairShare.lines);
+  },
+  "hostile-analyzers": async ({ write }) => {
+    const lines = await hostileAnalyzersScenario();
+    if (write) writeSection(path.join(ROOT, "BENCHMARKS.md"), "hostile-analyzers", "Analyzers under hostile load (issue 14)", "npm run bench -- --only hostile-analyzers", lines);
   },
 };
 const scenarioOptions = { quick: flags.quick, write: !flags["no-write"] };

@@ -1,4 +1,4 @@
-// `npm run deploy -- --stack NAME --image REPOSITORY:TAG@sha256:…`: creates or updates the stack, streams its events, prints outputs, or the failed resources and exits 1.
+// `npm run deploy -- --stack NAME --image REPOSITORY[:TAG]@sha256:…`: creates or updates the stack, streams its events, prints outputs, or the failed resources and exits 1.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -11,7 +11,8 @@ import {
   type Stack,
 } from "@aws-sdk/client-cloudformation";
 import { parse } from "yaml";
-import { describeApiError, failedResources, formatEvent, isSettled, parseDeployArgs, planDeploy, SUCCESS_STATUSES, UsageProblem, USAGE, type StackEvent } from "./aws/deploy-plan.ts";
+import { describeSdkError, endpointOf, sdkClientConfig } from "../bootstrap/adapters/sdk-client.ts";
+import { describeApiError, failedResources, formatEvent, isSettled, parseDeployArgs, planDeploy, SUCCESS_STATUSES, UsageProblem, USAGE, type DeployTemplate, type StackEvent } from "./aws/deploy-plan.ts";
 
 const DEFAULT_TEMPLATE = path.resolve(import.meta.dirname, "../cloudformation/codedetect.yaml");
 /** CloudFormation's limit for a template passed inline (larger ones go through S3, which this command does not do). */
@@ -19,6 +20,8 @@ const TEMPLATE_BODY_LIMIT = 51_200;
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const fail = (line: string): void => void process.stderr.write(`deploy: ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Named in the line printed when CloudFormation cannot be reached. */
+let cloudFormationEndpoint = "CloudFormation";
 
 async function describe(client: CloudFormationClient, stack: string): Promise<Stack | null> {
   try {
@@ -51,7 +54,7 @@ function printFailures(list: StackEvent[]): void {
 async function main(): Promise<number> {
   let args;
   let templateBody: string;
-  let templateParameters: Record<string, { Default?: unknown; Type?: string }>;
+  let template: DeployTemplate;
   try {
     args = parseDeployArgs(process.argv.slice(2), process.env, DEFAULT_TEMPLATE);
     try {
@@ -60,13 +63,15 @@ async function main(): Promise<number> {
       throw new UsageProblem(`cannot read the template ${args.template}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     if (Buffer.byteLength(templateBody) > TEMPLATE_BODY_LIMIT) throw new UsageProblem(`the template is ${Buffer.byteLength(templateBody)} bytes, over CloudFormation's inline limit of ${TEMPLATE_BODY_LIMIT}`);
-    templateParameters = (parse(templateBody) as { Parameters?: Record<string, { Default?: unknown; Type?: string }> }).Parameters ?? {};
+    const parsed = parse(templateBody) as { Parameters?: DeployTemplate["parameters"]; Rules?: DeployTemplate["rules"] };
+    template = { parameters: parsed.Parameters ?? {}, rules: parsed.Rules ?? {} };
   } catch (error) {
     if (!(error instanceof UsageProblem)) throw error;
     fail(`${error.message}; ${USAGE}`);
     return 2;
   }
-  const client = new CloudFormationClient({ region: args.region, ...(args.endpoint ? { endpoint: args.endpoint } : {}), maxAttempts: 5 });
+  cloudFormationEndpoint = endpointOf("cloudformation", args);
+  const client = new CloudFormationClient(sdkClientConfig({ region: args.region, endpoint: args.endpoint, maxAttempts: 5 }));
   const existing = await describe(client, args.stack);
   if (existing && /_IN_PROGRESS$/.test(existing.StackStatus ?? "")) {
     fail(`stack ${args.stack} is busy (${existing.StackStatus}); wait for it to settle, then deploy again`);
@@ -78,7 +83,7 @@ async function main(): Promise<number> {
   }
   let plan;
   try {
-    plan = planDeploy(args, { parameters: templateParameters }, existing ? { previous: Object.fromEntries((existing.Parameters ?? []).map((p) => [p.ParameterKey ?? "", p.ParameterValue ?? ""])) } : null);
+    plan = planDeploy(args, template, existing ? { previous: Object.fromEntries((existing.Parameters ?? []).map((p) => [p.ParameterKey ?? "", p.ParameterValue ?? ""])) } : null);
   } catch (error) {
     if (!(error instanceof UsageProblem)) throw error;
     fail(`${error.message}; ${USAGE}`);
@@ -140,9 +145,10 @@ process.on("SIGINT", () => {
 
 main().then(
   (code) => (process.exitCode = code),
-  (error: Error & { code?: string }) => {
-    const network = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN"].includes(error.code ?? "");
-    fail(network ? `cannot reach CloudFormation: ${error.message.split("\n")[0]} (check --region, --endpoint and the network)` : `${error.name}: ${error.message.split("\n")[0]}`);
+  (error: Error) => {
+    // a timeout or a refused connection names the endpoint (sdk-client.ts); an answer of the service is its own line
+    const line = describeSdkError(error, cloudFormationEndpoint);
+    fail(/^(no connection to|no answer from|cannot reach) /.test(line) ? `CloudFormation: ${line} (check --region, --endpoint and the network)` : line);
     process.exitCode = 1;
   },
 );

@@ -59,8 +59,10 @@ log "npm dependencies installed"
 # Docker Engine + Compose v2 (npm start builds the image from the Dockerfile and runs it with Compose), and the base image.
 tools=../shared/tools
 docker_ready() { docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
+# The tests' registry listens beside, never on, the app's port 5000 (npm start after npm test on one machine);
+# test/compose/docker-harness.ts reads the same TEST_REGISTRY with the same default.
 if [ -f "$tools/provision-docker.sh" ] && { [ "$mode" = --test ] || ! docker_ready; }; then
-  bash "$tools/provision-docker.sh"
+  REGISTRY_ADDR="${TEST_REGISTRY:-127.0.0.1:5050}" bash "$tools/provision-docker.sh"
 fi
 if docker_ready; then
   if ! docker image inspect node:24-trixie-slim >/dev/null 2>&1 && [ -f "$tools/build-base-image.sh" ]; then

@@ -1,11 +1,15 @@
 // Turns a received upload into the answer the client gets: from the database when the same content was analysed under the same name, else analysed and stored.
 import type { Logger } from "pino";
 import {
-  AnalyzerTimeoutError,
+  AnalyzerLimitError,
+  AnalyzerMemoryError,
   buildReport,
+  ClientPenaltyError,
   RecentlyTimedOutError,
   toolFileName,
+  type AnalysisReport,
   type AnalyzerPool,
+  type ParseError,
   type TimeoutMemory,
   type ToolOutputs,
 } from "./analyzers/index.ts";
@@ -18,23 +22,37 @@ export interface AnalysisAnswer {
   file_hash: string;
   timestamp: string;
   score: number;
+  /** pylint could not parse the file: its message and line (the score then says nothing of quality). */
+  parse_error: ParseError | null;
   original_code: string;
   analysis: {
     quality_issues: Array<Record<string, unknown>>;
     security_issues: Array<Record<string, unknown>>;
     complexity: Record<string, unknown>;
   };
-  summary: { total_issues: number; security_issues: number; high_complexity_functions: number };
+  summary: AnalysisReport["summary"];
   cached: boolean;
 }
 
+/**
+ * The answer as stored: everything but the code, which is in uploads/<sha256>.py already. Kept out of the row because
+ * in JSON a control character takes six bytes: a 5 MiB file made a 31.5 MB row, parsed again on every repeat.
+ */
+export type StoredAnswer = Omit<AnalysisAnswer, "original_code">;
+
 export interface AnalysisService {
-  /** client: who asked (its fair share of the analyzers is counted under it). */
-  analyze(upload: ReceivedUpload, client?: string): Promise<AnalysisAnswer>;
+  /** client: who asked (its fair share of the analyzers is counted under it). The code goes with it from the upload. */
+  analyze(upload: ReceivedUpload, client?: string): Promise<StoredAnswer>;
+}
+
+/** A stored result read back; a row written by an earlier version may still hold the code: it is dropped here. */
+export function parseStoredAnswer(resultJson: string): StoredAnswer {
+  const { original_code: _code, ...answer } = JSON.parse(resultJson) as AnalysisAnswer;
+  return answer;
 }
 
 /** A stored answer given again for the same content under the same tool name: only its time and the flag change. */
-function asRepeat(stored: AnalysisAnswer, filename: string, timestamp: string): AnalysisAnswer {
+function asRepeat(stored: StoredAnswer, filename: string, timestamp: string): StoredAnswer {
   return { ...stored, filename, timestamp, cached: true };
 }
 
@@ -43,7 +61,7 @@ function asRepeat(stored: AnalysisAnswer, filename: string, timestamp: string): 
  * findings depend on the module name (`import-self`, `invalid-name`...), so only the same name the tools see
  * qualifies; bandit and radon read the code under a fixed name and do not depend on it.
  */
-function answersFor(stored: AnalysisAnswer, filename: string): boolean {
+function answersFor(stored: StoredAnswer, filename: string): boolean {
   return toolFileName(stored.filename) === toolFileName(filename);
 }
 
@@ -69,7 +87,8 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
       running = analyzers
         .analyze({ code: upload.code, source: upload.bytes, filename: upload.filename, client })
         .catch((error: unknown) => {
-          if (error instanceof AnalyzerTimeoutError) timeouts.remember(upload.sha256);
+          // the file ran into a limit (CPU time, memory): it, its near-duplicates and its client are remembered
+          if (error instanceof AnalyzerLimitError) timeouts.remember(upload.sha256, upload.code, client, error instanceof AnalyzerMemoryError ? "memory" : "time");
           throw error;
         })
         .finally(() => inFlight.delete(key));
@@ -78,37 +97,48 @@ export function createAnalysisService(deps: AnalysisServiceDeps): AnalysisServic
     return running;
   };
 
-  const refuseIfTimedOut = (sha256: string): void => {
-    const seconds = timeouts.refusedFor(sha256);
-    if (seconds !== null) {
+  const refuseIfTimedOut = (upload: ReceivedUpload): void => {
+    const refusal = timeouts.refusal(upload.sha256, upload.code);
+    if (refusal !== null) {
       throw new RecentlyTimedOutError(
-        `This file's analysis ran into the time limit a short while ago; it is not analysed again for ${seconds} s (shorten or simplify the file)`,
-        seconds,
+        `This file (or one differing from it only in comments and blank lines) ran into the ${refusal.limit} limit a short while ago; it is not analysed again for ${refusal.seconds} s (shorten or simplify the file)`,
+        refusal.seconds,
+      );
+    }
+  };
+
+  const refuseIfPenalized = (client: string): void => {
+    const wait = timeouts.clientWait(client);
+    if (wait !== null) {
+      throw new ClientPenaltyError(
+        `${wait.strikes} of your recent files ran into the analyzers' time or memory limit; your next new analysis is accepted in ${wait.seconds} s (others are being served)`,
+        wait.seconds,
       );
     }
   };
 
   return {
     async analyze(upload, client = "") {
-      refuseIfTimedOut(upload.sha256);
+      refuseIfTimedOut(upload);
       const known = await store.findResult(upload.sha256);
-      if (known && answersFor(JSON.parse(known.resultJson) as AnalysisAnswer, upload.filename)) {
+      const stored = known ? parseStoredAnswer(known.resultJson) : null;
+      if (known && stored && answersFor(stored, upload.filename)) {
         const timestamp = new Date().toISOString();
         const repeat = await store.recordRepeat(upload.sha256, timestamp);
-        // (another process may have replaced the stored answer in between: then it is analysed below)
-        if (repeat && answersFor(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename)) {
-          return asRepeat(JSON.parse(repeat.resultJson) as AnalysisAnswer, upload.filename, timestamp);
-        }
+        // the row read once: parsed again only if another process replaced it in between (then it may be analysed below)
+        const current = repeat === null ? null : repeat.resultJson === known.resultJson ? stored : parseStoredAnswer(repeat.resultJson);
+        if (current && answersFor(current, upload.filename)) return asRepeat(current, upload.filename, timestamp);
       }
 
+      refuseIfPenalized(client);
       const report = buildReport(await runTools(upload, client), toolFileName(upload.filename));
       const timestamp = new Date().toISOString();
-      const answer: AnalysisAnswer = {
+      const answer: StoredAnswer = {
         filename: upload.filename,
         file_hash: upload.sha256,
         timestamp,
         score: report.score,
-        original_code: upload.code,
+        parse_error: report.parse_error,
         analysis: report.analysis as AnalysisAnswer["analysis"],
         summary: report.summary,
         cached: false,

@@ -1,5 +1,6 @@
 // The HTTP application: routes of the CodeDetect contract on Polka, one prelude, JSON errors, 404/405 that say what exists.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import compression from "compression";
 import polka from "polka";
 import type { Logger } from "pino";
 import type { AnalysisService } from "./analysis-service.ts";
@@ -7,22 +8,27 @@ import type { ServerConfig } from "./config.ts";
 import type { HealthMonitor } from "./health/monitor.ts";
 import { clientAddress, clientKey } from "./http/client-address.ts";
 import { InFlightLimit, RateLimit } from "./http/fair-share.ts";
+import { MemoryBudget } from "./http/memory-budget.ts";
 import { createPrelude, type RequestWithId } from "./http/prelude.ts";
-import { dropTrailingSlash, requestPath } from "./http/request-path.ts";
+import { normalizeTarget, requestPath } from "./http/request-path.ts";
 import { sendError } from "./http/respond.ts";
 import type { StaticFiles } from "./http/static-files.ts";
 import { closeAfterAnswer } from "./http/linger.ts";
-import { missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
+import { duplicateHost, missingHost, unreadBodyTooLong } from "./http/unsupported.ts";
 import { analyzeRoute, createContinueCheck, uploadAdmission } from "./routes/analyze.ts";
 import { healthResponder, isHealthRequest } from "./routes/health.ts";
 import { analysisRoute, historyRoute, infoRoute, statsRoute } from "./routes/read.ts";
 import { reportRoute } from "./routes/report.ts";
 import { StoreUnavailableError, type Store } from "./store/store.ts";
+import type { FileStore } from "./uploads/file-store.ts";
+import { onePerConnection } from "./http/pipelining.ts";
 
 export interface AppDeps {
   config: ServerConfig;
   logger: Logger;
   store: Store;
+  /** The stored uploads: where an answer read back takes its code from. */
+  files: FileStore;
   service: AnalysisService;
   monitor: HealthMonitor;
   web: StaticFiles;
@@ -37,6 +43,8 @@ export interface AppDeps {
 interface Admission {
   clientOf: (req: IncomingMessage) => string;
   perClient: InFlightLimit;
+  /** Bytes that upload bodies and stored answers may hold in memory at once, for the whole server. */
+  memory: MemoryBudget;
 }
 
 const METHODS: Record<string, string> = {
@@ -53,16 +61,25 @@ const BODY_ROUTES = new Set(["POST /api/analyze", "POST /api/report"]);
 /** /api/analysis/<one segment>: the only shape of that route; anything longer or shorter does not exist. */
 const ANALYSIS_PATH = /^\/api\/analysis\/[^/]+$/;
 
+/** The methods a path's route allows ("GET, HEAD"...), or undefined when no route has that path. */
+function allowedMethods(path: string): string | undefined {
+  return METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
+}
+
 function noMatch(req: IncomingMessage, res: ServerResponse): void {
   const path = requestPath(req);
-  const allowed = METHODS[path] ?? (ANALYSIS_PATH.test(path) ? "GET, HEAD" : undefined);
+  const allowed = allowedMethods(path);
   if (allowed) sendError(res, 405, `Method ${req.method} not allowed on ${path}; use ${allowed}`, undefined, { Allow: allowed });
   else if (path === "/api/analysis") sendError(res, 404, `Not found: ${req.method} ${path}; use /api/analysis/<sha256 of the file>`);
   else sendError(res, 404, `Not found: ${req.method} ${path}`);
 }
 
 function createAdmission(deps: AppDeps): Admission {
-  return { clientOf: (req) => clientKey(clientAddress(req, deps.config.trustedProxies)), perClient: new InFlightLimit(deps.config.clientMaxAnalyses) };
+  return {
+    clientOf: (req) => clientKey(clientAddress(req, deps.config.trustedProxies)),
+    perClient: new InFlightLimit(deps.config.clientMaxAnalyses),
+    memory: new MemoryBudget(deps.config.requestMemoryBytes),
+  };
 }
 
 export function createApp(deps: AppDeps, admission: Admission = createAdmission(deps)) {
@@ -83,11 +100,18 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
     sendError(res, 500, "Internal server error", { request_id: reqId });
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
-  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isLeaving ?? deps.isDraining }));
-  const { clientOf, perClient } = admission;
-  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds: 5, logger, clientOf, perClient }));
+  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isLeaving ?? deps.isDraining, allowedMethods }));
+  // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
+  // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast.
+  // An answer carrying a large file's code is gzipped by its own writer (server/http/code-answer.ts): this leaves it be.
+  app.use(compression() as never);
+  const { clientOf, perClient, memory } = admission;
+  const sendTimeoutMs = config.sendTimeoutSeconds * 1000;
+  const retryAfterSeconds = 5;
+  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds, logger, clientOf, perClient, memory, sendTimeoutMs }));
   app.get("/api/stats", statsRoute(store));
-  app.get("/api/analysis/:file_hash", analysisRoute(store));
+  const reads = { store, files: deps.files, clientOf, perClient: new InFlightLimit(config.clientMaxReads), memory, sendTimeoutMs, retryAfterSeconds };
+  app.get("/api/analysis/:file_hash", analysisRoute(reads));
   app.get("/api/info", infoRoute(config));
   app.post("/api/report", reportRoute(store, { clientOf, perClient: new RateLimit(config.clientReportsPerMinute) }));
   app.get("/api/history", historyRoute());
@@ -104,7 +128,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 export function createServerHandlers(deps: AppDeps): { listener: Listener; checkContinue: Listener } {
   const admission = createAdmission(deps);
   const listener = requestListener(deps, admission);
-  const admit = uploadAdmission({ ...admission, analyzersRefuse: deps.analyzersRefuse });
+  const admit = uploadAdmission({ ...admission, analyzersRefuse: deps.analyzersRefuse, maxUploadBytes: deps.config.maxUploadBytes });
   return { listener, checkContinue: createContinueCheck(listener, deps.config.maxUploadBytes, admit) };
 }
 
@@ -118,8 +142,9 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
   const route = createApp(deps, admission).handler as unknown as Listener;
   // HEAD is answered like GET (Node sends the headers without the body), on health as everywhere else
   const isHealth = (req: IncomingMessage) => isHealthRequest(req) || (req.method === "HEAD" && requestPath(req) === "/api/health");
-  return (req, res) => {
-    dropTrailingSlash(req);
+  const pipelining = { maxWaiting: deps.config.maxPipelinedRequests, sendTimeoutMs: deps.config.sendTimeoutSeconds * 1000, logger: deps.logger };
+  return onePerConnection((req, res) => {
+    normalizeTarget(req);
     const path = requestPath(req);
     if (unreadBodyTooLong(req, BODY_ROUTES.has(`${req.method} ${path}`))) closeAfterAnswer(req, res);
     if (missingHost(req)) {
@@ -128,7 +153,14 @@ function requestListener(deps: AppDeps, admission: Admission): Listener {
       deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: no Host header");
       return;
     }
+    if (duplicateHost(req)) {
+      // RFC 9112 §3.2: more than one Host field line is answered 400 (proxies and this server could disagree on which counts)
+      res.setHeader("Connection", "close");
+      sendError(res, 400, "More than one Host header: a request has exactly one");
+      deps.logger.warn({ method: req.method, path, status: 400 }, "request refused: several Host headers");
+      return;
+    }
     if (isHealth(req)) health(req, res);
     else route(req, res);
-  };
+  }, pipelining);
 }

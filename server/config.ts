@@ -22,6 +22,8 @@ export interface ServerConfig {
   analyzerTimeoutSeconds: number;
   analyzerMaxWaitSeconds: number;
   analyzerRecycleMb: number;
+  /** Hard memory ceiling of each analyzer process (its address space), in MiB: a file that needs more is a 422. */
+  analyzerMemoryMb: number;
   analyzerPython: string | undefined;
   /** How long content that ran into the analyzer time limit is refused at once (0: not remembered). */
   analyzerTimeoutMemorySeconds: number;
@@ -29,6 +31,14 @@ export interface ServerConfig {
   trustedProxies: BlockList | null;
   /** Analyses one client may have in flight (running and waiting); beyond it 429. */
   clientMaxAnalyses: number;
+  /** Bytes that upload bodies and stored answers being sent may hold in memory at once; beyond it 503 before a body is read. */
+  requestMemoryBytes: number;
+  /** Reads of stored analyses one client may have in flight at once; beyond it 429. */
+  clientMaxReads: number;
+  /** How long an answer may sit unsent (the client not reading it) before its connection is cut. */
+  sendTimeoutSeconds: number;
+  /** Pipelined requests one connection may have waiting behind its current one; beyond it the connection is closed. */
+  maxPipelinedRequests: number;
   /** Reports one client may send a minute (a burst of as many after a quiet minute); beyond it 429. */
   clientReportsPerMinute: number;
   healthIntervalSeconds: number;
@@ -144,6 +154,12 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
   const cpus = Math.max(1, os.availableParallelism());
   const analyzerWorkers = integer(env, "ANALYZER_WORKERS", cpus, 1, 64);
   const analyzerQueue = integer(env, "ANALYZER_QUEUE", 16, 0, 10000);
+  const analyzerRecycleMb = integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536);
+  const analyzerMemoryMb = integer(env, "ANALYZER_MEMORY_MB", 1024, 256, 65536);
+  // a process is recycled by its resident memory after a job; its ceiling is on address space, always at least that
+  if (analyzerMemoryMb <= analyzerRecycleMb) {
+    throw new ConfigError(`ANALYZER_MEMORY_MB (${analyzerMemoryMb}) must be above ANALYZER_RECYCLE_MB (${analyzerRecycleMb}): a worker is recycled below its ceiling, never stopped by it while idle`);
+  }
   return {
     host: text(env, "HOST") ?? "0.0.0.0",
     port: integer(env, "PORT", 5000, 0, 65535),
@@ -158,12 +174,17 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerQueue,
     analyzerTimeoutSeconds: integer(env, "ANALYZER_TIMEOUT_SECONDS", 20, 1, 55),
     analyzerMaxWaitSeconds: integer(env, "ANALYZER_MAX_WAIT_SECONDS", 25, 0, 55),
-    analyzerRecycleMb: integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536),
+    analyzerRecycleMb,
+    analyzerMemoryMb,
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     analyzerTimeoutMemorySeconds: integer(env, "ANALYZER_TIMEOUT_MEMORY_SECONDS", 600, 0, 86400),
     trustedProxies: trustedProxies(env, "TRUSTED_PROXIES"),
     clientMaxAnalyses: integer(env, "CLIENT_MAX_ANALYSES", defaultClientShare(analyzerWorkers, analyzerQueue), 1, 10000),
     clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),
+    requestMemoryBytes: integer(env, "REQUEST_MEMORY_MB", 256, 16, 65536) * 1024 * 1024,
+    clientMaxReads: integer(env, "CLIENT_MAX_READS", 4, 1, 10000),
+    sendTimeoutSeconds: integer(env, "SEND_TIMEOUT_SECONDS", 30, 1, 3600),
+    maxPipelinedRequests: integer(env, "MAX_PIPELINED_REQUESTS", 16, 1, 1000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),
     ...databaseSettings(env),

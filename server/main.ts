@@ -10,6 +10,7 @@ import { createServerHandlers } from "./app.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
+import { watchDescriptors } from "./http/descriptor-watch.ts";
 import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
@@ -21,6 +22,8 @@ import { packageVersion } from "./version.ts";
 import { uploadsDir } from "./paths.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** What wait plus analysis may take, inside a load balancer's 60 s idle timeout (the limit of ANALYZER_TIMEOUT_SECONDS). */
+const REQUEST_BUDGET_SECONDS = 55;
 
 function fatal(code: number, message: string): never {
   process.stderr.write(`codedetect: ${message}\n`);
@@ -39,8 +42,11 @@ async function start(config: ServerConfig): Promise<void> {
     workers: config.analyzerWorkers,
     queueLimit: config.analyzerQueue,
     timeoutMs: config.analyzerTimeoutSeconds * 1000,
+    // a file slowed by a busy machine may take what is left of the 55 s a request may last after its longest wait
+    wallLimitMs: Math.max(config.analyzerTimeoutSeconds, REQUEST_BUDGET_SECONDS - config.analyzerMaxWaitSeconds) * 1000,
     maxWaitMs: config.analyzerMaxWaitSeconds * 1000,
     recycleRssMb: config.analyzerRecycleMb,
+    memoryMb: config.analyzerMemoryMb,
     logger,
   });
   const analyzerStatus = analyzers.status();
@@ -66,7 +72,8 @@ async function start(config: ServerConfig): Promise<void> {
     config,
     logger,
     store,
-    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds) }),
+    files,
+    service: createAnalysisService({ store, files, analyzers, logger, timeouts: new TimeoutMemory(config.analyzerTimeoutMemorySeconds, undefined, config.analyzerTimeoutSeconds) }),
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
@@ -108,7 +115,15 @@ async function start(config: ServerConfig): Promise<void> {
   // an in-place update (compose/swap.ts): the new version serves the shared port, this one hands it over and ends
   process.on("SIGUSR2", () => void lifecycle?.shutdown("SIGUSR2", HANDOVER_MS, true));
 
+  const descriptors = watchDescriptors(logger);
+  let listening = false;
   server.on("error", (error: NodeJS.ErrnoException) => {
+    // once listening, an error here is an accept that failed (out of descriptors): logged, and the server goes on
+    if (listening) {
+      if (error.code === "EMFILE" || error.code === "ENFILE") descriptors.report(error, "a connection could not be accepted");
+      else logger.error({ err: error.message, code: error.code }, "server error; still listening");
+      return;
+    }
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
     fatal(1, `cannot listen: ${reason}`);
   });
@@ -117,6 +132,7 @@ async function start(config: ServerConfig): Promise<void> {
   if (config.reusePort) await untilHealthy(monitor, logger, isDraining);
   if (isDraining()) return;
   server.listen({ port: config.port, host: config.host, reusePort: config.reusePort }, () => {
+    listening = true;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     logger.info({ host: config.host, port, reuse_port: config.reusePort, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");

@@ -48,6 +48,7 @@ try {
   if (error instanceof SourceError) fail(error.message);
   throw error;
 }
+if (snapshot.upgradedFrom !== null) say(`read ${databaseFile(options.from)} at schema version ${snapshot.upgradedFrom} through a private copy brought to the current schema (the file itself is unchanged)`);
 const client = new pg.Client(target.config);
 client.on("error", () => undefined); // a lost connection fails the query in flight, which is reported below
 let outcome: Outcome | undefined;

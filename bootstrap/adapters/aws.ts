@@ -1,5 +1,6 @@
 // The AWS calls the agent makes (EFS mount targets, EC2 tags, target health; signal, instance health, lifecycle, targets), behind one small interface; SDK modules load only when used.
 import pRetry, { AbortError } from "p-retry";
+import { DEFAULT_SDK_TIMEOUTS, describeSdkError, endpointOf, sdkClientConfig, type SdkTimeouts } from "./sdk-client.ts";
 
 export interface MountTargetState {
   mountTargetId: string;
@@ -32,8 +33,13 @@ export interface AwsOptions {
   endpoint: string | null;
   /** Retries of `perform` (p-retry): attempts in all and the delays between them. */
   retry?: { attempts: number; minDelayMs: number; maxDelayMs: number; deadlineMs: number };
+  /** Each SDK attempt's connection and request timeouts (sdk-client.ts). */
+  timeouts?: SdkTimeouts;
   log?: (line: string) => void;
 }
+
+/** Each call's service, by its endpoint's host name (for messages that name the endpoint that did not answer). */
+const SERVICE_HOSTS: Record<string, string> = { cloudformation: "cloudformation", autoscaling: "autoscaling", elbv2: "elasticloadbalancing", efs: "elasticfilesystem", ec2: "ec2" };
 
 export const DEFAULT_AWS_RETRY = { attempts: 6, minDelayMs: 500, maxDelayMs: 8000, deadlineMs: 90_000 };
 
@@ -47,17 +53,21 @@ export function retryable(error: unknown): boolean {
   return status >= 500 || status === 429;
 }
 
-function describeError(error: unknown): string {
-  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  return `${e.name ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${e.message ?? String(error)}`;
-}
-
 export function createAwsAdapter(options: AwsOptions): AwsAdapter {
-  const common = { region: options.region, maxAttempts: 5, ...(options.endpoint ? { endpoint: options.endpoint } : {}) };
+  const timeouts = options.timeouts ?? DEFAULT_SDK_TIMEOUTS;
+  const common = sdkClientConfig({ region: options.region, endpoint: options.endpoint, maxAttempts: 5, timeouts });
   // `perform` retries with p-retry itself, so each SDK send is one attempt: the attempts and the deadline are ours.
-  const once = { ...common, maxAttempts: 1 };
+  const once = sdkClientConfig({ region: options.region, endpoint: options.endpoint, maxAttempts: 1, timeouts });
   const policy = options.retry ?? DEFAULT_AWS_RETRY;
+  const describeError = (call: string, error: unknown) => describeSdkError(error, endpointOf(SERVICE_HOSTS[call.split(":")[0]!] ?? call, options), timeouts);
+  /** A read's failure as one line naming the call, and the endpoint when it did not answer. */
+  const reading = async <T>(call: string, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (error) {
+      throw new Error(`${call}: ${describeError(call, error)}`);
+    }
+  };
 
   async function send(call: AwsCall, input: never): Promise<void> {
     switch (call) {
@@ -90,7 +100,7 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
   }
 
   return {
-    async mountTargets(fileSystemId) {
+    mountTargets: (fileSystemId) => reading("efs:DescribeMountTargets", async () => {
       const { EFSClient, DescribeMountTargetsCommand } = await import("@aws-sdk/client-efs");
       const client = new EFSClient(common);
       const targets: MountTargetState[] = [];
@@ -103,8 +113,8 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
         marker = page.NextMarker;
       } while (marker);
       return targets;
-    },
-    async instanceTags(instanceId) {
+    }),
+    instanceTags: (instanceId) => reading("ec2:DescribeTags", async () => {
       const { EC2Client, DescribeTagsCommand } = await import("@aws-sdk/client-ec2");
       const client = new EC2Client(common);
       const tags: Record<string, string> = {};
@@ -115,8 +125,8 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
         token = page.NextToken;
       } while (token);
       return tags;
-    },
-    async targetHealth(targetGroupArn, target) {
+    }),
+    targetHealth: (targetGroupArn, target) => reading("elbv2:DescribeTargetHealth", async () => {
       const { ElasticLoadBalancingV2Client, DescribeTargetHealthCommand } = await import("@aws-sdk/client-elastic-load-balancing-v2");
       const answer = await new ElasticLoadBalancingV2Client(common).send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: target.id, Port: target.port }] }));
       const description = (answer.TargetHealthDescriptions ?? []).find((d) => d.Target?.Id === target.id && (d.Target?.Port ?? target.port) === target.port);
@@ -125,7 +135,7 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
       // ELBv2 answers an unregistered target with state "unused" and reason Target.NotRegistered.
       if (description.TargetHealth.Reason === "Target.NotRegistered") return { state: "unregistered", reason };
       return { state: description.TargetHealth.State, reason: reason || null };
-    },
+    }),
     async perform(call, input) {
       if (!(AWS_CALLS as readonly string[]).includes(call)) throw new Error(`the AWS call ${call} is not one this agent makes (${AWS_CALLS.join(", ")})`);
       let attempts = 0;
@@ -136,8 +146,8 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
             try {
               await send(call as AwsCall, input as never);
             } catch (error) {
-              if (!retryable(error)) throw new AbortError(describeError(error));
-              throw new Error(describeError(error));
+              if (!retryable(error)) throw new AbortError(describeError(call, error));
+              throw new Error(describeError(call, error));
             }
           },
           {

@@ -1,13 +1,13 @@
 // The one fstab line for the shared file system: computed, and merged into fstab's text idempotently (pure functions).
-
-export const NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport";
+//
+// Always amazon-efs-utils' type efs with TLS: this stack's file system policy refuses any transport without TLS, so a
+// plain NFS mount could only fail (issue 13). efs-utils adds the NFS options EFS recommends itself (nfsvers=4.1,
+// rsize/wsize 1048576, hard, timeo=600, retrans=2; noresvport given here).
 
 export interface MountSpec {
   fileSystemId: string;
   region: string;
   mountPoint: string;
-  /** amazon-efs-utils is installed: mount type efs with TLS. */
-  efsUtils: boolean;
 }
 
 export function efsDnsName(spec: Pick<MountSpec, "fileSystemId" | "region">): string {
@@ -20,16 +20,12 @@ function escapePath(text: string): string {
 }
 
 export function fstabLine(spec: MountSpec): string {
-  return spec.efsUtils
-    ? `${spec.fileSystemId}:/ ${escapePath(spec.mountPoint)} efs _netdev,tls,noresvport 0 0`
-    : `${efsDnsName(spec)}:/ ${escapePath(spec.mountPoint)} nfs4 ${NFS_OPTIONS},_netdev 0 0`;
+  return `${spec.fileSystemId}:/ ${escapePath(spec.mountPoint)} efs _netdev,tls,noresvport 0 0`;
 }
 
 /** The argv that mounts it now, with the same options as the fstab line. */
 export function mountArgv(spec: MountSpec): string[] {
-  return spec.efsUtils
-    ? ["mount", "-t", "efs", "-o", "tls,noresvport", `${spec.fileSystemId}:/`, spec.mountPoint]
-    : ["mount", "-t", "nfs4", "-o", NFS_OPTIONS, `${efsDnsName(spec)}:/`, spec.mountPoint];
+  return ["mount", "-t", "efs", "-o", "tls,noresvport", `${spec.fileSystemId}:/`, spec.mountPoint];
 }
 
 /** fstab's text with exactly one line for the mount point: ours. Returns the text unchanged when it already is so. */

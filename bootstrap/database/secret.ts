@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { z } from "zod";
+import { sdkClientConfig } from "../adapters/sdk-client.ts";
 
 /** What RDS keeps in a master user secret it manages (ManageMasterUserPassword). */
 export const DatabaseSecretSchema = z.object({ username: z.string().min(1).max(63), password: z.string().min(1).max(1024) }).strict();
@@ -78,7 +79,7 @@ export function writeRootOnlyFile(file: string, text: string): void {
 }
 
 export async function handOverDatabase(options: DatabaseHandOver): Promise<void> {
-  const client = new SecretsManagerClient({ region: options.region, ...(options.awsEndpoint ? { endpoint: options.awsEndpoint } : {}) });
+  const client = new SecretsManagerClient(sdkClientConfig({ region: options.region, endpoint: options.awsEndpoint ?? null, maxAttempts: 3 }));
   try {
     const secret = await readDatabaseSecret(client, options.secretArn);
     writeRootOnlyFile(options.envFile, databaseEnvironment(secret, options.endpoint, options.caFile, options.database));

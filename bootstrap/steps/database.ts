@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { AgentAction } from "../../compose/actions.ts";
-import type { Config } from "../config.ts";
+import { sdkClientConfig } from "../adapters/sdk-client.ts";
+import { sdkTimeouts, type Config } from "../config.ts";
 import type { Step } from "../step.ts";
 
 /** Where the server finds the CA bundle inside its container (bound read-only from the host). */
@@ -72,7 +73,7 @@ export const databaseStep: Step<DatabaseSeen> = {
     const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
     const region = ctx.config.region ?? ctx.identity?.region;
     if (!region || region === "local") throw new Error("no region for Secrets Manager: set region (CODEDETECT_REGION) in local mode");
-    const client = new SecretsManagerClient({ region, ...(ctx.config.awsEndpoint ? { endpoint: ctx.config.awsEndpoint } : {}) });
+    const client = new SecretsManagerClient(sdkClientConfig({ region, endpoint: ctx.config.awsEndpoint, maxAttempts: 3, timeouts: sdkTimeouts(ctx.config) }));
     try {
       const secret = await readDatabaseSecret(client, secretArn);
       const wantedEnv = databaseEnvironment(secret, endpoint, CONTAINER_CA_FILE);

@@ -95,7 +95,10 @@ export const identify: Step<IdentifySeen> = {
         step: "identify",
         action: `ec2:DescribeTags for ${seen.imds.identity.instanceId}`,
         cause: seen.tags.detail,
-        next: "grant ec2:DescribeTags to the instance role (or check the region), then re-run `npm run bootstrap`",
+        // a timeout or a refused connection is the network's, not a permission's (adapters/sdk-client.ts words it so)
+        next: /: (no connection to|no answer from|cannot reach) /.test(seen.tags.detail)
+          ? "check this instance's route to the EC2 API (NAT gateway or VPC endpoint, security group egress on 443, awsEndpoint), then re-run `npm run bootstrap`"
+          : "grant ec2:DescribeTags to the instance role (or check the region), then re-run `npm run bootstrap`",
       });
     }
     const tags = seen.tags.state === "ok" ? codedetectTags(seen.tags.tags) : {};

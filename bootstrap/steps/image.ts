@@ -49,10 +49,10 @@ export function hashBuildInputs(dir: string): string {
 export function planImage(seen: ImageSeen, config: Config): AgentAction[] {
   if (seen.configured) return [];
   if (seen.mode === "aws") {
-    throw new StepError({ step: "image", action: "choose the image", cause: "no image is configured", next: 'set image ("repository:tag@sha256:…") in the config file, a codedetect:image tag or CODEDETECT_IMAGE' });
+    throw new StepError({ step: "image", action: "choose the image", cause: "no image is configured", next: 'set image ("repository[:tag]@sha256:…") in the config file, a codedetect:image tag or CODEDETECT_IMAGE' });
   }
   if (!seen.context) {
-    throw new StepError({ step: "image", action: "build the image", cause: `no Dockerfile in ${process.cwd()}`, next: "run from the repository (npm run bootstrap -- --local), or pass --image repository:tag@sha256:…" });
+    throw new StepError({ step: "image", action: "build the image", cause: `no Dockerfile in ${process.cwd()}`, next: "run from the repository (npm run bootstrap -- --local), or pass --image repository[:tag]@sha256:…" });
   }
   if (seen.recorded && seen.recorded.contextHash === seen.context.hash && seen.recordedPresent) return [];
   const tag = `${LOCAL_REPOSITORY}:${seen.context.hash.slice(0, 12)}`;

@@ -1,9 +1,10 @@
-// Step 2, mount: wait for this zone's EFS mount target, mount it (efs-utils TLS or NFS 4.1), one fstab line, then prove it in mountinfo.
+// Step 2, mount: wait for this zone's EFS mount target, mount it (amazon-efs-utils, TLS), one fstab line, then prove it in mountinfo.
 import fs from "node:fs";
 import type { AgentAction } from "../../compose/actions.ts";
 import type { Probe } from "../../compose/executor.ts";
 import type { MountTargetState } from "../adapters/aws.ts";
 import { efsDnsName, fstabLine, fstabWithLine, mountArgv, type MountSpec } from "../adapters/fstab.ts";
+import { mountDiagnoses } from "../adapters/mount-errors.ts";
 import { describeEntry, observeMount, type ExpectedMount, type MountCheck, type MountEntry } from "../adapters/mountinfo.ts";
 import type { Config } from "../config.ts";
 import { StepError } from "../errors.ts";
@@ -14,6 +15,8 @@ export type MountSeen =
   | {
       mode: "aws";
       spec: MountSpec;
+      /** amazon-efs-utils' mount helper where mount(8) looks for it, or null when it is not installed. */
+      mountHelper: string | null;
       zone: string;
       /** This zone's mount target; null when the file system has none there. */
       target: MountTargetState | null;
@@ -32,7 +35,7 @@ export function expectedMount(spec: MountSpec, target: MountTargetState | null):
     matches(entry: MountEntry) {
       const host = entry.source.replace(/:\/.*$/, "").replace(/:\/$/, "");
       if (host === efsDnsName(spec) || (target?.ipAddress && host === target.ipAddress)) return true;
-      if (host !== "127.0.0.1" || !spec.efsUtils) return false;
+      if (host !== "127.0.0.1") return false;
       const prefix = `${spec.fileSystemId}.${spec.mountPoint.replace(/^\//, "").replaceAll("/", ".")}.`;
       try {
         return fs.readdirSync(EFS_UTILS_STATE).some((name) => name.startsWith(prefix));
@@ -43,8 +46,17 @@ export function expectedMount(spec: MountSpec, target: MountTargetState | null):
   };
 }
 
-function efsUtilsInstalled(): boolean {
-  return ["/sbin/mount.efs", "/usr/sbin/mount.efs"].some((file) => fs.existsSync(file));
+/**
+ * Where mount(8) looks for a type's helper (util-linux: /sbin, /sbin/fs.d, /sbin/fs; /usr/sbin on merged-/usr systems).
+ * BOOTSTRAP_TEST_MOUNT_HELPER_DIR: a test's directory instead (this machine has no amazon-efs-utils).
+ */
+function helperDirs(): string[] {
+  const testDir = process.env.BOOTSTRAP_TEST_MOUNT_HELPER_DIR;
+  return testDir ? [testDir] : ["/sbin", "/usr/sbin", "/sbin/fs.d", "/sbin/fs"];
+}
+
+function findMountHelper(): string | null {
+  return helperDirs().map((dir) => `${dir}/mount.efs`).find((file) => fs.existsSync(file)) ?? null;
 }
 
 function readText(file: string): string {
@@ -66,6 +78,15 @@ export function planMount(seen: MountSeen, config: Config): AgentAction[] {
   const line = fstabLine(spec);
   const fstab = fstabWithLine(seen.fstab, line, spec.mountPoint);
   const writeFstab: AgentAction[] = fstab === seen.fstab ? [] : [{ kind: "write", path: config.fstab, content: fstab, mode: 0o644 }];
+  // Before anything changes: without amazon-efs-utils there is no TLS mount, and this stack's file system refuses
+  // every other (its policy denies aws:SecureTransport false); a plain NFS mount would fail as if the network did.
+  if (seen.mountHelper === null && (seen.mount.state !== "mounted" || writeFstab.length > 0)) {
+    throw failure(
+      `mount ${spec.fileSystemId} on ${spec.mountPoint}`,
+      "amazon-efs-utils is not installed (no mount.efs where mount looks for it): the file system accepts only TLS mounts, which need it",
+      "dnf install -y amazon-efs-utils (the launcher installs it at boot), then re-run",
+    );
+  }
   if (seen.mount.state === "mounted") return writeFstab;
   if (seen.mount.state === "other") {
     throw failure(`mount ${spec.fileSystemId} on ${spec.mountPoint}`, `${spec.mountPoint} is already a mount of ${describeEntry(seen.mount.entry)}, not ${spec.fileSystemId}`, `unmount it (umount ${spec.mountPoint}) or set sharedDir elsewhere, then re-run`);
@@ -93,7 +114,8 @@ export function planMount(seen: MountSeen, config: Config): AgentAction[] {
     timeoutMs: 60_000,
     retry: MOUNT_RETRY,
     purpose: `mount ${spec.fileSystemId} on ${spec.mountPoint}`,
-    next: `check the security group allows NFS (2049) from this instance to the mount target, then re-run \`npm run bootstrap\``,
+    next: `look at /var/log/amazon/efs/mount.log (amazon-efs-utils' own log), then re-run \`npm run bootstrap\``,
+    diagnoses: mountDiagnoses({ fileSystemId: spec.fileSystemId, zone: seen.zone }),
   });
   actions.push({ kind: "wait", until: `mounted:${spec.mountPoint}`, deadlineMs: 5000, next: `the mount command succeeded but ${spec.mountPoint} is not a mount of ${spec.fileSystemId}: look at \`findmnt ${spec.mountPoint}\`` });
   return actions;
@@ -103,10 +125,10 @@ async function observeMountStep(ctx: Context): Promise<MountSeen> {
   const config = ctx.config;
   if (config.mode === "local") return { mode: "local", exists: fs.existsSync(config.sharedDir) };
   if (!ctx.identity) throw new Error("identity unknown (the identify step did not run)");
-  const spec: MountSpec = { fileSystemId: config.fileSystemId!, region: ctx.identity.region, mountPoint: config.sharedDir, efsUtils: efsUtilsInstalled() };
+  const spec: MountSpec = { fileSystemId: config.fileSystemId!, region: ctx.identity.region, mountPoint: config.sharedDir };
   const targets = await (await ctx.aws()).mountTargets(spec.fileSystemId);
   const target = targets.find((candidate) => candidate.zone === ctx.identity!.zone) ?? null;
-  return { mode: "aws", spec, zone: ctx.identity.zone, target, mount: observeMount(spec.mountPoint, expectedMount(spec, target)), fstab: readText(config.fstab) };
+  return { mode: "aws", spec, mountHelper: findMountHelper(), zone: ctx.identity.zone, target, mount: observeMount(spec.mountPoint, expectedMount(spec, target)), fstab: readText(config.fstab) };
 }
 
 function probe(name: string, ctx: Context): Probe | undefined {

@@ -3,7 +3,8 @@ import type { AgentAction } from "../../compose/actions.ts";
 import { imageRefString, type StackModel } from "../../compose/model.ts";
 import { createRunner } from "../../compose/runner.ts";
 import type { Config } from "../config.ts";
-import { stackModel, wantedImage } from "../stack.ts";
+import { observePort, portRefusal, type PortSeen } from "../port-check.ts";
+import { observeHostResources, stackModel, wantedImage } from "../stack.ts";
 import type { Step } from "../step.ts";
 
 /** In a dry run of a fresh local instance the image is not built yet: the plan shows this placeholder. */
@@ -13,6 +14,8 @@ export interface StartSeen {
   model: StackModel;
   /** Why an `up` is needed, or null when the stack already runs this model, healthy, and it is recorded. */
   reason: string | null;
+  /** Who holds the port the stack publishes (with the instance tags applied): someone else's is refused before `up`. */
+  port: PortSeen;
 }
 
 /** Pure: what the runner's own plan says, as one reason (or none). */
@@ -25,16 +28,19 @@ export function upReason(plan: { pull: unknown[]; start: unknown[]; record: Agen
 
 export function planStart(seen: StartSeen, config: Config): AgentAction[] {
   if (seen.reason === null) return [];
+  const refusal = portRefusal(seen.port, config);
+  if (refusal) throw refusal;
   return [{ kind: "stack-up", stateDir: config.stateDir, model: seen.model, purpose: seen.reason }];
 }
 
 export const startStep: Step<StartSeen> = {
   name: "start",
   async observe(ctx) {
-    const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT);
-    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above" };
+    const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT, observeHostResources());
+    const port = await observePort(ctx.config, model.project);
+    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above", port };
     const { observed, plan } = await createRunner({ stateDir: ctx.config.stateDir }).plan(model);
-    return { model, reason: upReason(plan, observed.service) };
+    return { model, reason: upReason(plan, observed.service), port };
   },
   plan: planStart,
 };

@@ -3,7 +3,7 @@
 # Any failure of this script signals FAILURE to CloudFormation, so a broken boot fails the deploy at once instead of timing out.
 set -eu
 
-: "${CODEDETECT_LAUNCHER_IMAGE:?CODEDETECT_LAUNCHER_IMAGE is not set (repository:tag@sha256:…)}"
+: "${CODEDETECT_LAUNCHER_IMAGE:?CODEDETECT_LAUNCHER_IMAGE is not set (repository[:tag]@sha256:…)}"
 : "${CODEDETECT_LAUNCHER_REGION:?CODEDETECT_LAUNCHER_REGION is not set}"
 STACK="${CODEDETECT_LAUNCHER_STACK:-}"
 LOGICAL_ID="${CODEDETECT_LAUNCHER_LOGICAL_ID:-}"
@@ -44,12 +44,16 @@ step() { log "$1"; STEP_STARTED=$(date +%s); }
 done_step() { log "done in $(( $(date +%s) - STEP_STARTED )) s"; }
 
 case "$CODEDETECT_LAUNCHER_IMAGE" in
-  *:*@sha256:*) ;;
-  *) log "CODEDETECT_LAUNCHER_IMAGE must be repository:tag@sha256:<digest>, got $CODEDETECT_LAUNCHER_IMAGE"; exit 2 ;;
+  *@sha256:*) ;;
+  *) log "CODEDETECT_LAUNCHER_IMAGE must be repository[:tag]@sha256:<digest>, got $CODEDETECT_LAUNCHER_IMAGE"; exit 2 ;;
 esac
 DIGEST="${CODEDETECT_LAUNCHER_IMAGE##*@}"
 NAME_TAG="${CODEDETECT_LAUNCHER_IMAGE%@*}"
-REPOSITORY="${NAME_TAG%:*}"
+# a colon after the last slash starts the tag (optional); one before it is the registry's port
+case "${NAME_TAG##*/}" in
+  *:*) REPOSITORY="${NAME_TAG%:*}" ;;
+  *) REPOSITORY="$NAME_TAG" ;;
+esac
 PINNED="$REPOSITORY@$DIGEST"
 
 step "OS packages: $PACKAGES (no update of the rest)"

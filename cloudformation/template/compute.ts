@@ -63,7 +63,10 @@ export const compute: Record<string, Resource> = {
         InstanceType: ref("InstanceType"),
         IamInstanceProfile: { Arn: getAtt("InstanceProfile", "Arn") },
         SecurityGroupIds: [ref("InstanceSecurityGroup")],
-        MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpEndpoint: "enabled", InstanceMetadataTags: "enabled" },
+        // Hop limit 1: IMDS answers the host only. A container on Docker's bridge network is one hop further, so the analysis
+        // container (untrusted uploads) cannot take the instance role; nothing in it calls AWS (the agent and the awslogs
+        // driver run on the host, in dockerd). The Compose stack uses the bridge network, never network_mode: host.
+        MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled", InstanceMetadataTags: "enabled" },
         Monitoring: { Enabled: true },
         BlockDeviceMappings: [{ DeviceName: "/dev/xvda", Ebs: { VolumeType: "gp3", VolumeSize: 20, Encrypted: true, DeleteOnTermination: true } }],
         UserData: "(set by the generator)",
@@ -76,13 +79,14 @@ export const compute: Record<string, Resource> = {
   },
   AutoScalingGroup: {
     Type: "AWS::AutoScaling::AutoScalingGroup",
-    DependsOn: ["FileSystemMountTargetA", "FileSystemMountTargetB", "InstancesFromLoadBalancer", "InstancesToFileSystem", "FileSystemFromInstances"],
+    DependsOn: ["FileSystemMountTargetA", "FileSystemMountTargetB", "InstancesFromLoadBalancer", "InstancesToFileSystem", "FileSystemFromInstances", "ListenersReady"],
     CreationPolicy: {
       ResourceSignal: { Count: ref("DesiredCapacity"), Timeout: "PT15M" },
       AutoScalingCreationPolicy: { MinSuccessfulInstancesPercent: 100 },
     },
     UpdatePolicy: {
       AutoScalingRollingUpdate: {
+        // One at a time, never below MinSize: the update borrows one instance of headroom, hence MaxSize > MinSize (a rule).
         MaxBatchSize: 1,
         MinInstancesInService: ref("MinSize"),
         MinSuccessfulInstancesPercent: 100,

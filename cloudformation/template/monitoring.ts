@@ -2,6 +2,7 @@
 import { loadBalancerFullName, ref, sub, targetGroupFullName, type Json, type Resource } from "./intrinsics.ts";
 
 const GROUP = [{ Name: "AutoScalingGroupName", Value: ref("AutoScalingGroup") }];
+const LOAD_BALANCER = [{ Name: "LoadBalancer", Value: loadBalancerFullName }];
 const TARGETS = [
   { Name: "TargetGroup", Value: targetGroupFullName },
   { Name: "LoadBalancer", Value: loadBalancerFullName },
@@ -47,6 +48,11 @@ export const alarms: Record<string, Resource> = {
   StatusCheckFailedAlarm: alarm({ description: "An instance failed its EC2 status checks", namespace: "AWS/EC2", metric: "StatusCheckFailed", dimensions: GROUP, statistic: "Maximum", period: 60, evaluationPeriods: 2, threshold: 1, comparison: "GreaterThanOrEqualToThreshold", missing: "missing" }),
   NetworkOutHighAlarm: alarm({ description: "More than 100 MB out of the group in 5 minutes", namespace: "AWS/EC2", metric: "NetworkOut", dimensions: GROUP, statistic: "Sum", period: 300, evaluationPeriods: 1, threshold: 100_000_000, comparison: "GreaterThanThreshold", missing: "notBreaching" }),
   UnhealthyHostsAlarm: alarm({ description: "A target failed the load balancer's health check for 2 minutes", namespace: "AWS/ApplicationELB", metric: "UnHealthyHostCount", dimensions: TARGETS, statistic: "Maximum", period: 60, evaluationPeriods: 2, threshold: 1, comparison: "GreaterThanOrEqualToThreshold", missing: "notBreaching" }),
+  // UnHealthyHostCount is 0 when no target is registered at all; HealthyHostCount < 1 catches that too, and no data
+  // (nothing reporting) counts as breaching: the service is down either way.
+  NoHealthyHostAlarm: alarm({ description: "No healthy target for 2 min: the load balancer answers 503", namespace: "AWS/ApplicationELB", metric: "HealthyHostCount", dimensions: TARGETS, statistic: "Minimum", period: 60, evaluationPeriods: 2, threshold: 1, comparison: "LessThanThreshold", missing: "breaching" }),
+  // The load balancer's own errors (503 without healthy targets, 502 on a closed back-end connection, 504): never in the targets' 5xx.
+  LoadBalancer5xxAlarm: alarm({ description: "Over 10 errors from the load balancer itself (502/503/504) in 5 min", namespace: "AWS/ApplicationELB", metric: "HTTPCode_ELB_5XX_Count", dimensions: LOAD_BALANCER, statistic: "Sum", period: 300, evaluationPeriods: 1, threshold: 10, comparison: "GreaterThanThreshold", missing: "notBreaching" }),
   Target5xxAlarm: alarm({ description: "More than 10 server errors from the targets in 5 minutes", namespace: "AWS/ApplicationELB", metric: "HTTPCode_Target_5XX_Count", dimensions: TARGETS, statistic: "Sum", period: 300, evaluationPeriods: 1, threshold: 10, comparison: "GreaterThanThreshold", missing: "notBreaching" }),
   TargetResponseTimeAlarm: alarm({ description: "p95 response time above 10 s for 15 minutes (an analysis may take up to 45 s; most take 1-3 s)", namespace: "AWS/ApplicationELB", metric: "TargetResponseTime", dimensions: TARGETS, extendedStatistic: "p95", period: 300, evaluationPeriods: 3, threshold: 10, comparison: "GreaterThanThreshold", missing: "notBreaching" }),
 };

@@ -36,10 +36,10 @@ export const securityGroups: Record<string, Resource> = {
       Tags: nameTag("efs"),
     },
   },
-  // A resource of its own rather than an Fn::If in the list above: one rule, present only with a certificate.
+  // A resource of its own rather than an Fn::If in the list above: one rule, present only with HTTPS.
   HttpsFromAnywhere: {
     Type: "AWS::EC2::SecurityGroupIngress",
-    Condition: "HasDomain",
+    Condition: "UseHttps",
     Properties: { GroupId: ref("LoadBalancerSecurityGroup"), IpProtocol: "tcp", FromPort: 443, ToPort: 443, CidrIp: WORLD, Description: "HTTPS" },
   },
   LoadBalancerToInstances: {
@@ -104,7 +104,7 @@ export const loadBalancing: Record<string, Resource> = {
       Protocol: "HTTP",
       DefaultActions: [
         ifCondition(
-          "HasDomain",
+          "UseHttps",
           { Type: "redirect", RedirectConfig: { Protocol: "HTTPS", Port: "443", Host: "#{host}", Path: "/#{path}", Query: "#{query}", StatusCode: "HTTP_301" } },
           { Type: "forward", TargetGroupArn: ref("TargetGroup") },
         ),
@@ -113,24 +113,32 @@ export const loadBalancing: Record<string, Resource> = {
   },
   HttpsListener: {
     Type: "AWS::ElasticLoadBalancingV2::Listener",
-    Condition: "HasDomain",
+    Condition: "UseHttps",
     Properties: {
       LoadBalancerArn: ref("LoadBalancer"),
       Port: 443,
       Protocol: "HTTPS",
       SslPolicy: S.TLS_POLICY,
-      Certificates: [{ CertificateArn: ref("Certificate") }],
+      // the operator's certificate when given (no Route 53 needed), else the one this stack creates
+      Certificates: [{ CertificateArn: ifCondition("HasCertificateArn", ref("CertificateArn"), ref("Certificate")) }],
       DefaultActions: [{ Type: "forward", TargetGroupArn: ref("TargetGroup") }],
     },
   },
+  // The group depends on this: it exists once every listener of this variant does (HTTP, and HTTPS with it), so no
+  // instance registers with a target group that no listener uses (targets "unused", verify waiting in vain).
+  // A DependsOn cannot name a resource whose condition is false; a Ref in Fn::If makes the dependency only when it is true.
+  ListenersReady: {
+    Type: "AWS::CloudFormation::WaitConditionHandle",
+    Metadata: { HttpListener: ref("HttpListener"), HttpsListener: ifCondition("UseHttps", ref("HttpsListener"), "none: Protocol=http") },
+  },
   Certificate: {
     Type: "AWS::CertificateManager::Certificate",
-    Condition: "HasDomain",
+    Condition: "CreateCertificate",
     Properties: { DomainName: ref("DomainName"), ValidationMethod: "DNS", DomainValidationOptions: [{ DomainName: ref("DomainName"), HostedZoneId: ref("HostedZoneId") }] },
   },
   DnsRecord: {
     Type: "AWS::Route53::RecordSet",
-    Condition: "HasDomain",
+    Condition: "HasDnsRecord",
     Properties: {
       HostedZoneId: ref("HostedZoneId"),
       Name: ref("DomainName"),

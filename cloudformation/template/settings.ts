@@ -1,4 +1,5 @@
 // The figures the template shares with the server and the agent, each with the reason it has its value.
+import { IMAGE_REF } from "../../compose/stack-schema.ts";
 
 // Shared with the user data (the agent's configuration), defined beside it: the image's build compiles bootstrap/ without cloudformation/.
 export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS } from "../../bootstrap/user-data/values.ts";
@@ -22,5 +23,5 @@ export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 export const GROUP_LOGICAL_ID = "AutoScalingGroup";
 /** Amazon Linux 2023, x86_64, resolved at each deploy from AWS's public SSM parameter. */
 export const AL2023_SSM_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-/** "repository:tag@sha256:<64 hex>": the form the agent's Compose model accepts (tag kept for humans, digest is what runs). */
-export const IMAGE_PATTERN = "^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[a-f0-9]{64}$";
+/** "repository[:tag]@sha256:<64 hex>": exactly the form the agent's Compose model accepts (one definition; the tag is optional, for humans; the digest is what runs). */
+export const IMAGE_PATTERN = IMAGE_REF.source;

@@ -9,8 +9,11 @@ const mountTarget = (subnet: string): Resource => ({
 export const storage: Record<string, Resource> = {
   FileSystem: {
     Type: "AWS::EFS::FileSystem",
-    // The database and uploads outlive the stack: deleting or replacing it keeps the file system (and its backups).
-    DeletionPolicy: "Retain",
+    // The database and uploads outlive the stack: deleting it keeps the file system (and its backups), except when the
+    // create itself fails and rolls back (nothing was stored yet: Retain would leave an empty file system per attempt).
+    // A replacement (an update changing a property that replaces it) keeps the old one: UpdateReplacePolicy has no
+    // RetainExceptOnCreate, and the old one holds the data.
+    DeletionPolicy: "RetainExceptOnCreate",
     UpdateReplacePolicy: "Retain",
     Properties: {
       Encrypted: true,

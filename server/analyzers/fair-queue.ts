@@ -64,6 +64,17 @@ export class FairQueue<Job extends QueuedJob> {
     this.#runningCount--;
   }
 
+  /** Takes a waiting job out of the line (it will not run); false when it was not waiting. */
+  remove(job: Job): boolean {
+    const line = this.#waiting.get(job.client);
+    const at = line?.indexOf(job) ?? -1;
+    if (!line || at === -1) return false;
+    line.splice(at, 1);
+    if (line.length === 0) this.#waiting.delete(job.client);
+    this.#waitingCount--;
+    return true;
+  }
+
   /** Empties the line; returns the jobs that were waiting. */
   clear(): Job[] {
     const jobs = [...this.#waiting.values()].flat();

@@ -1,8 +1,18 @@
 // Public interface of the analyzers: a pool of warm pylint/bandit/radon processes, its errors, and the report.
 export { createAnalyzerPool } from "./pool.ts";
-export { AnalyzerFailedError, AnalyzerTimeoutError, AnalyzerUnavailableError, QueueFullError, RecentlyTimedOutError } from "./errors.ts";
+export {
+  AnalyzerFailedError,
+  AnalyzerLimitError,
+  AnalyzerMemoryError,
+  AnalyzerOverloadedError,
+  AnalyzerTimeoutError,
+  AnalyzerUnavailableError,
+  ClientPenaltyError,
+  QueueFullError,
+  RecentlyTimedOutError,
+} from "./errors.ts";
 export { TimeoutMemory } from "./timeout-memory.ts";
-export { buildReport, type AnalysisReport } from "./score.ts";
+export { buildReport, QUALITY_ISSUES_LIMIT, type AnalysisReport, type ParseError } from "./score.ts";
 export { toolFileName } from "./tool-file-name.ts";
 export type {
   AnalyzeInput,

@@ -20,6 +20,8 @@ import {
 
 interface Job extends QueuedJob {
   queuedAt: number;
+  /** Set when a lane takes it: a job not started on arrival has to wait. */
+  started?: boolean;
   input: AnalyzeInput;
   resolve(outputs: ToolOutputs): void;
   reject(error: unknown): void;
@@ -32,6 +34,7 @@ function checkOptions(opts: AnalyzerPoolOptions): void {
   if (!whole(opts.workers, 1)) throw new RangeError(`workers must be a whole number >= 1 (got ${opts.workers})`);
   if (!whole(opts.queueLimit, 0)) throw new RangeError(`queueLimit must be a whole number >= 0 (got ${opts.queueLimit})`);
   if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0 (got ${opts.timeoutMs})`);
+  if (opts.memoryMb !== undefined && !whole(opts.memoryMb, 64)) throw new RangeError(`memoryMb must be a whole number >= 64 (got ${opts.memoryMb})`);
 }
 
 /** Per tool: what the workers found at start (version, or why it cannot run). */
@@ -39,10 +42,17 @@ function toolStatuses(lanes: Lane[], fallbackError: string | null): Record<ToolN
   const statuses = {} as Record<ToolName, ToolStatus>;
   for (const tool of TOOL_NAMES) {
     const workers = lanes.map((lane) => lane.workers[tool]);
-    const failed = workers.find((worker) => worker.state === "failed");
+    const conditions = workers.map((worker) => worker.condition());
+    const failed = conditions.find((condition) => condition.state === "failed") ?? conditions.find((condition) => condition.state === "restarting");
     const version = workers.find((worker) => worker.version)?.version;
     const error = failed?.error ?? (workers.length === 0 ? (fallbackError ?? undefined) : undefined);
-    statuses[tool] = { ok: !error, ...(version ? { version } : {}), ...(error ? { error } : {}) };
+    const restarting = conditions.filter((condition) => condition.state === "restarting").length;
+    statuses[tool] = {
+      ok: !error,
+      ...(restarting > 0 ? { state: "restarting" as const, detail: `${restarting} of ${workers.length} ${tool} processes being replaced: ${failed?.error}` } : {}),
+      ...(version ? { version } : {}),
+      ...(error ? { error } : {}),
+    };
   }
   return statuses;
 }
@@ -55,7 +65,8 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   const stale = await clearStaleScratch();
   if (stale.length > 0) logger.info({ directories: stale.length }, "removed temporary directories of analyzers whose server has ended");
   const scratch = await createScratch();
-  const lanes = python ? Array.from({ length: workers }, () => new Lane(python, logger, scratch, opts.recycleRssMb)) : [];
+  const laneOptions = { python: python ?? "", logger, scratchDir: scratch, recycleRssMb: opts.recycleRssMb, memoryMb: opts.memoryMb, restartDelayMs: opts.restartDelayMs };
+  const lanes = python ? Array.from({ length: workers }, () => new Lane(laneOptions)) : [];
   await Promise.all(lanes.map((lane) => lane.start()));
 
   const noPython = python ? null : `no Python interpreter found (tried ${DEFAULT_INTERPRETERS.join(", ")})`;
@@ -69,7 +80,7 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     logger.error({ python, tools: startup }, `analyzers unavailable: ${unavailable}`);
     await Promise.all(lanes.map((lane) => lane.stop())); // keep no half-working processes
   } else {
-    logger.info({ python, workers, queueLimit, timeoutMs, versions: Object.fromEntries(TOOL_NAMES.map((t) => [t, startup[t].version])) }, "analyzers warm");
+    logger.info({ python, workers, queueLimit, timeoutMs, memoryMb: opts.memoryMb ?? null, versions: Object.fromEntries(TOOL_NAMES.map((t) => [t, startup[t].version])) }, "analyzers warm");
   }
 
   const laneCap = opts.clientLanes ?? Math.max(1, workers - 1);
@@ -80,14 +91,16 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
   let seq = 0;
 
   const maxWaitMs = opts.maxWaitMs ?? Infinity;
+  const limits = { cpuMs: timeoutMs, wallMs: Math.max(timeoutMs, opts.wallLimitMs ?? timeoutMs) };
   const runJob = async (job: Job, lane: Lane): Promise<ToolOutputs> => {
     const waited = performance.now() - job.queuedAt;
-    if (waited > maxWaitMs) {
+    // (with maxWaitMs 0 a job never waits: it is refused on arrival below, so one taken by a lane at once runs)
+    if (maxWaitMs > 0 && waited > maxWaitMs) {
       throw new QueueFullError(`waited ${Math.round(waited / 1000)} s for a free analyzer (limit ${Math.round(maxWaitMs / 1000)} s)`);
     }
     const started = performance.now();
     const { input } = job;
-    const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), timeoutMs);
+    const { outputs, runs } = await lane.analyze(input, toolFileName(input.filename), limits);
     const tools = Object.fromEntries(
       TOOL_NAMES.map((t) => [t, { ms: Math.round(runs[t].finished - runs[t].started), cpuMs: Math.round(runs[t].cpuMs), started: runs[t].started, finished: runs[t].finished }]),
     );
@@ -100,7 +113,10 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
     while (freeLanes.length > 0) {
       const job = queue.take();
       if (!job) return;
-      const lane = freeLanes.pop()!;
+      // a lane whose process is being replaced after failed attempts would refuse the job (503): another one takes it
+      const ready = freeLanes.findLastIndex((free) => !free.restarting());
+      const lane = freeLanes.splice(ready === -1 ? freeLanes.length - 1 : ready, 1)[0]!;
+      job.started = true;
       const run = runJob(job, lane).then(job.resolve, job.reject).finally(() => {
         freeLanes.push(lane);
         queue.done(job);
@@ -119,8 +135,14 @@ export async function createAnalyzerPool(opts: AnalyzerPoolOptions): Promise<Ana
         throw new QueueFullError(`analysis queue is full: ${workers} running, ${queueLimit} waiting`);
       }
       return new Promise<ToolOutputs>((resolve, reject) => {
-        queue.push({ client: input.client ?? "", seq: seq++, queuedAt: performance.now(), input, resolve, reject });
+        const job: Job = { client: input.client ?? "", seq: seq++, queuedAt: performance.now(), input, resolve, reject };
+        queue.push(job);
         dispatch();
+        // maxWaitMs 0: no waiting in the line; an idle lane is used at once, else the job is refused at once
+        if (maxWaitMs === 0 && !job.started) {
+          queue.remove(job);
+          reject(new QueueFullError("no analyzer is free and jobs do not wait (ANALYZER_MAX_WAIT_SECONDS=0)"));
+        }
       });
     },
 

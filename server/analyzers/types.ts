@@ -69,6 +69,9 @@ export interface ToolOutputs {
 
 export interface ToolStatus {
   ok: boolean;
+  /** Set while a retired process's replacement keeps failing: it is retried with backoff, `detail` says how it goes. */
+  state?: "restarting";
+  detail?: string;
   version?: string;
   error?: string;
 }
@@ -96,8 +99,14 @@ export interface AnalyzerPoolOptions {
   workers: number;
   /** Jobs allowed to wait for a lane; beyond that analyze() rejects with QueueFullError. */
   queueLimit: number;
-  /** Per tool and file; a tool over it is killed and replaced, and the job fails. */
+  /** Per tool and file, in processor time: a tool that spends it is killed and replaced, the job fails (422). */
   timeoutMs: number;
+  /**
+   * Per tool and file, in wall-clock time (at least timeoutMs, its default): a tool that reaches it before spending
+   * timeoutMs in CPU had the machine busy elsewhere; it is stopped without blaming the file (503), unless it spent
+   * most of timeoutMs. Above timeoutMs, a file gets more time when the machine is busy.
+   */
+  wallLimitMs?: number;
   /**
    * A job that waited longer than this for a lane is refused with QueueFullError when its turn comes, so that
    * wait plus analysis stays inside a load balancer's idle timeout. Default: no limit.
@@ -105,6 +114,13 @@ export interface AnalyzerPoolOptions {
   maxWaitMs?: number;
   /** A worker whose resident memory passes this after a job is replaced by a fresh one (default 512). */
   recycleRssMb?: number;
+  /**
+   * Each process's hard memory ceiling in MiB (its address space, RLIMIT_AS): a file that needs more fails with
+   * AnalyzerMemoryError (422) instead of taking the machine's memory. Default: none.
+   */
+  memoryMb?: number;
+  /** First and longest delay between attempts to replace a retired process (default 1 s doubling to 30 s). */
+  restartDelayMs?: { min: number; max: number };
   /**
    * How many lanes one client's jobs may hold at once (default: all but one, at least one), so that a client
    * whose files are slow leaves a lane for the others; waiting jobs are started fewest-running-client first.

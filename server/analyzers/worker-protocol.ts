@@ -24,6 +24,9 @@ export interface WorkerReply {
   finished?: number;
   cpuMs?: number;
   rssMb?: number;
+  /** The job ran into the process's memory ceiling; peakMb: the largest address space it had. */
+  memoryLimit?: boolean;
+  peakMb?: number;
   ready?: boolean;
   version?: string;
   reason?: string;

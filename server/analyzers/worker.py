@@ -1,11 +1,14 @@
 # CodeDetect analyzer worker: one warm pylint, bandit or radon process answering line-delimited JSON jobs.
 #
 # Started by server/analyzers/tool-worker.ts as
-#   python3 -I -B -X utf8 worker.py --tool pylint|bandit|radon   (or --probe)
-# with its cwd set to an empty private directory. Protocol (one JSON object per line):
+#   python3 -I -B -X utf8 worker.py --tool pylint|bandit|radon [--memory-mb N]   (or --probe)
+# with its cwd set to an empty private directory. With --memory-mb, the process's address space is capped at N MiB
+# (RLIMIT_AS) before the tool is even imported: an allocation past it fails with MemoryError instead of taking the
+# machine's memory. Protocol (one JSON object per line):
 #   worker -> server, once:  {"ready": true, "tool", "version", "python"} or {"ready": false, "reason", "detail"}
 #   server -> worker:        {"id", "source" (the file's bytes, base64), "filename"}
 #   worker -> server:        {"id", "ok": true, "result", "started", "finished", "cpuMs", "rssMb"} or {"id", "ok": false, "error"}
+#                            or {"id", "ok": false, "memoryLimit": true, "peakMb"} when the job ran into the memory ceiling
 # "result" is exactly what the tool's command line prints for a file named `filename`:
 #   pylint --output-format=json FILE (the list), bandit -f json FILE ("results"), radon cc -j FILE (FILE's value).
 # Works with Debian bookworm's tools (Python 3.11, pylint 2.16, bandit 1.6, radon 5.1) and trixie's
@@ -18,6 +21,7 @@ import json
 import linecache
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -61,6 +65,38 @@ def rss_mb():
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def peak_address_space_mb():
+    """The largest address space the process has had (VmPeak): the ceiling is on address space, not on RSS."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+# A job whose address space came this close to the ceiling ran into it: the tools catch MemoryError themselves
+# (pylint turns it into an "astroid-error" message, bandit into an entry of its "errors"), so the peak tells it.
+MEMORY_LIMIT_MARGIN = 0.95
+
+
+def cap_memory(limit_mb):
+    """RLIMIT_AS, not RSS: Linux has no enforced RSS limit for a process. Address space counts what is reserved
+    (thread stacks, malloc arenas, mapped libraries) as well as what is touched, so the cap is set on a process
+    whose reservations are kept small (one malloc arena: MALLOC_ARENA_MAX from the server) and sized above its
+    warm footprint. The kernel's OOM killer is told to pick this process before the server if the container's
+    own limit is reached anyway."""
+    limit = int(limit_mb) << 20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
 
 
 def check_filename(filename):
@@ -369,10 +405,14 @@ def load_tool(tool, workdir):
     except ModuleNotFoundError as error:
         reason = "is not installed" if error.name == tool else "cannot be imported"
         return None, {"ready": False, "reason": reason, "detail": str(error)}
+    except MemoryError:
+        return None, {"ready": False, "reason": "does not fit in its memory limit", "detail": "MemoryError while importing"}
     except Exception as error:
         return None, {"ready": False, "reason": "cannot be imported", "detail": describe(error)}
     try:
         instance.analyze(WARMUP_CODE, WARMUP_NAME)
+    except MemoryError:
+        return None, {"ready": False, "reason": "does not fit in its memory limit", "detail": "MemoryError during the warm-up run"}
     except Exception as error:
         traceback.print_exc()
         return None, {"ready": False, "reason": "failed its warm-up run", "detail": describe(error)}
@@ -431,8 +471,10 @@ def send(proto_out, message):
     proto_out.flush()
 
 
-def serve(tool_name):
+def serve(tool_name, memory_mb=None):
     proto_in, proto_out = take_protocol_streams()
+    if memory_mb is not None:
+        cap_memory(memory_mb)
     watch_parent()
     workdir = os.getcwd()
     tool, ready = load_tool(tool_name, workdir)
@@ -444,13 +486,19 @@ def serve(tool_name):
             continue
         request = json.loads(line)
         started, cpu = now_ms(), time.process_time()
+        result = None
         try:
             result = tool.analyze(base64.b64decode(request["source"], validate=True), check_filename(request["filename"]))
             cpu_ms = (time.process_time() - cpu) * 1000.0
             reply = {"id": request["id"], "ok": True, "result": result, "started": started, "finished": now_ms(), "cpuMs": cpu_ms, "rssMb": rss_mb()}
+        except MemoryError:
+            reply = {"id": request["id"], "ok": False, "memoryLimit": True}
         except Exception as error:
             traceback.print_exc()
             reply = {"id": request["id"], "ok": False, "error": describe(error)}
+        result = None  # what the job allocated is freed before the reply is built
+        if memory_mb is not None and (reply.get("memoryLimit") or peak_address_space_mb() >= memory_mb * MEMORY_LIMIT_MARGIN):
+            reply = {"id": request["id"], "ok": False, "memoryLimit": True, "peakMb": round(peak_address_space_mb())}
         send(proto_out, reply)
     return 0
 
@@ -461,7 +509,9 @@ def main(argv):
         return 0
     if len(argv) == 2 and argv[0] == "--tool" and argv[1] in TOOLS:
         return serve(argv[1])
-    sys.stderr.write("usage: worker.py --tool {pylint,bandit,radon} | --probe\n")
+    if len(argv) == 4 and argv[0] == "--tool" and argv[1] in TOOLS and argv[2] == "--memory-mb" and argv[3].isdigit():
+        return serve(argv[1], int(argv[3]))
+    sys.stderr.write("usage: worker.py --tool {pylint,bandit,radon} [--memory-mb N] | --probe\n")
     return 64
 
 

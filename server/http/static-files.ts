@@ -1,4 +1,4 @@
-// Serves the web page's files from memory: loaded once at start, with ETag and the page's content security policy.
+// Serves the web page's files from memory: loaded once at start, with validators (ETag, Last-Modified → 304) and the page's content security policy.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -19,7 +19,20 @@ const TYPES: Record<string, string> = {
 interface Asset {
   body: Buffer;
   type: string;
+  /** Weak: the bytes sent differ with the encoding the compression negotiates, the content does not. */
   etag: string;
+  lastModified: string;
+}
+
+/** Whether the client's copy is current: If-None-Match decides when sent (RFC 9110 13.2.2), else If-Modified-Since. */
+function notModified(req: IncomingMessage, asset: Asset): boolean {
+  const ifNoneMatch = req.headers["if-none-match"];
+  if (ifNoneMatch !== undefined) {
+    const strip = (tag: string) => tag.trim().replace(/^W\//, "");
+    return ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => strip(tag) === strip(asset.etag));
+  }
+  const since = Date.parse(req.headers["if-modified-since"] ?? "");
+  return !Number.isNaN(since) && Date.parse(asset.lastModified) <= since;
 }
 
 export interface StaticFiles {
@@ -32,8 +45,10 @@ export function loadStaticFiles(dir: string): StaticFiles {
   for (const entry of entries) {
     const type = TYPES[path.extname(entry.name)];
     if (!entry.isFile() || !type) continue;
-    const body = fs.readFileSync(path.join(dir, entry.name));
-    assets.set(entry.name, { body, type, etag: `"${createHash("sha1").update(body).digest("base64url")}"` });
+    const file = path.join(dir, entry.name);
+    const body = fs.readFileSync(file);
+    const lastModified = new Date(Math.floor(fs.statSync(file).mtimeMs / 1000) * 1000).toUTCString();
+    assets.set(entry.name, { body, type, etag: `W/"${createHash("sha1").update(body).digest("base64url")}"`, lastModified });
   }
   return {
     serve(name, req, res) {
@@ -44,9 +59,10 @@ export function loadStaticFiles(dir: string): StaticFiles {
       }
       res.setHeader("Content-Type", asset.type);
       res.setHeader("ETag", asset.etag);
+      res.setHeader("Last-Modified", asset.lastModified);
       res.setHeader("Cache-Control", name.endsWith(".html") ? "no-cache" : "public, max-age=300");
       if (asset.type.startsWith("text/html")) res.setHeader("Content-Security-Policy", PAGE_CSP);
-      if (req.headers["if-none-match"] === asset.etag) {
+      if (notModified(req, asset)) {
         res.statusCode = 304;
         res.end();
         return;

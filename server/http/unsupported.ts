@@ -32,6 +32,13 @@ export function missingHost(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined;
 }
 
+/** Host given more than once (Node keeps the first and drops the others silently; RFC 9112 §3.2 requires a 400). */
+export function duplicateHost(req: IncomingMessage): boolean {
+  let seen = 0;
+  for (let index = 0; index < req.rawHeaders.length; index += 2) if (req.rawHeaders[index]!.toLowerCase() === "host") seen++;
+  return seen > 1;
+}
+
 /** Bodies past this size (or chunked, of unknown size) on a route that does not read them end the connection after the answer. */
 const UNREAD_BODY_LIMIT = 64 * 1024;
 

@@ -2,8 +2,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import os from "node:os";
 import type { ServerConfig } from "../config.ts";
-import { sendError, sendJson, sendJsonText } from "../http/respond.ts";
+import { parseStoredAnswer } from "../analysis-service.ts";
+import { sendAnswerWithCode } from "../http/code-answer.ts";
+import type { InFlightLimit } from "../http/fair-share.ts";
+import { budgetExceededMessage, type MemoryBudget } from "../http/memory-budget.ts";
+import { sendError, sendJson } from "../http/respond.ts";
 import type { Store } from "../store/store.ts";
+import type { FileStore } from "../uploads/file-store.ts";
+import { decodePythonSource } from "../uploads/source-encoding.ts";
 
 const TREND_LENGTH = 10;
 const HASH = /^[0-9a-f]{64}$/;
@@ -22,13 +28,39 @@ export function statsRoute(store: Store) {
   return async (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, await store.stats(TREND_LENGTH));
 }
 
-export function analysisRoute(store: Store) {
+export interface AnalysisReadOptions {
+  store: Store;
+  /** Where the code is: the stored result does not carry it. */
+  files: FileStore;
+  clientOf: (req: IncomingMessage) => string;
+  /** Reads of stored analyses one client may have in flight at once: fair per client, like analyses. */
+  perClient: InFlightLimit;
+  /** The server's budget for bytes in memory: a read reserves the file's bytes and their text before reading them. */
+  memory: MemoryBudget;
+  sendTimeoutMs: number;
+  retryAfterSeconds: number;
+}
+
+/** GET /api/analysis/:file_hash: the stored answer (findings) with the code read from the stored upload, sent a slice at a time. */
+export function analysisRoute(options: AnalysisReadOptions) {
+  const { store, files } = options;
+  const retryAfter = { "Retry-After": String(options.retryAfterSeconds) };
+  const gone = (hash: string) => `No stored analysis for ${hash} (never analysed, or removed after the retention period)`;
   return async (req: IncomingMessage & { params: Record<string, string> }, res: ServerResponse) => {
     const hash = (req.params.file_hash ?? "").toLowerCase();
     if (!HASH.test(hash)) return sendError(res, 400, "file_hash must be 64 hexadecimal characters (a sha256)");
+    const release = options.perClient.tryEnter(options.clientOf(req));
+    if (!release) return sendError(res, 429, `Too many reads from your address at once (at most ${options.perClient.max}); try again shortly`, undefined, retryAfter);
+    res.once("close", release);
     const stored = await store.findResult(hash);
-    if (!stored) return sendError(res, 404, `No stored analysis for ${hash} (never analysed, or removed after the retention period)`);
-    sendJsonText(res, 200, stored.resultJson);
+    const size = stored && (await files.size(hash));
+    if (!stored || size === null) return sendError(res, 404, gone(hash));
+    const releaseMemory = options.memory.tryReserve(2 * size);
+    if (!releaseMemory) return sendError(res, 503, budgetExceededMessage, undefined, retryAfter);
+    res.once("close", releaseMemory);
+    const bytes = await files.read(hash);
+    if (bytes === null) return sendError(res, 404, gone(hash));
+    await sendAnswerWithCode(req, res, 200, parseStoredAnswer(stored.resultJson), decodePythonSource(bytes), options.sendTimeoutMs);
   };
 }
 

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { SCHEMA_VERSION } from "./migrations.ts";
+import { migrate, SCHEMA_VERSION } from "./migrations.ts";
 import { backupSqlite } from "./sqlite.ts";
 
 export interface Figures {
@@ -42,6 +42,8 @@ export interface ReportSourceRow {
 }
 
 export interface Snapshot {
+  /** The schema version the source was at when its copy had to be brought up to date first; null: it was current. */
+  upgradedFrom: number | null;
   /** Rows with id above `after`, at most `limit`, in id order. */
   analyses(after: number, limit: number): AnalysisSourceRow[];
   results(afterHash: string, limit: number): ResultSourceRow[];
@@ -56,7 +58,7 @@ export class SourceError extends Error {
   override name = "SourceError";
 }
 
-/** Takes the online backup into a private temp dir and opens it read-only; close() removes it. */
+/** Takes the online backup into a private temp dir, brings the copy's schema up to date, and reads it; close() removes it. */
 export async function snapshotSqlite(file: string): Promise<Snapshot> {
   if (!fs.existsSync(file)) throw new SourceError(`no SQLite database at ${file} (is --from the server's DATA_DIR?)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codedetect-migrate-"));
@@ -64,21 +66,32 @@ export async function snapshotSqlite(file: string): Promise<Snapshot> {
   let db: Database.Database;
   try {
     await backupSqlite(file, copy);
-    db = new Database(copy, { readonly: true, fileMustExist: true });
+    db = new Database(copy, { fileMustExist: true });
   } catch (error) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new SourceError(`cannot take an online backup of ${file}: ${(error as Error).message}`);
   }
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version !== SCHEMA_VERSION) {
+  const from = db.pragma("user_version", { simple: true }) as number;
+  const refuse = (message: string): never => {
     db.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    throw new SourceError(`${file} is at schema version ${version}, this tool copies version ${SCHEMA_VERSION}: start a server of this version on it once first`);
+    throw new SourceError(message);
+  };
+  if (from > SCHEMA_VERSION) refuse(`${file} is at schema version ${from}, newer than this tool's ${SCHEMA_VERSION}: run migrate-db from the version of CodeDetect that wrote it`);
+  // The copy is private: an older schema (the old single-instance application's is version 0) is brought up to date on it
+  // with the server's own migrations, so an old database goes straight to PostgreSQL; the live file is never written.
+  if (from < SCHEMA_VERSION) {
+    try {
+      migrate(db);
+    } catch (error) {
+      refuse(`${file} is at schema version ${from} and its copy could not be brought to version ${SCHEMA_VERSION}: ${(error as Error).message}`);
+    }
   }
   const selectAnalyses = db.prepare("SELECT id, file_hash, timestamp, score, total_issues, security_issues, complexity_issues FROM analysis WHERE id > ? ORDER BY id LIMIT ?");
   const selectResults = db.prepare("SELECT file_hash, result_json, created_at, last_seen_at FROM results WHERE file_hash > ? ORDER BY file_hash LIMIT ?");
   const selectReports = db.prepare("SELECT id, email, type, message, created_at FROM reports WHERE id > ? ORDER BY id LIMIT ?");
   return {
+    upgradedFrom: from === SCHEMA_VERSION ? null : from,
     analyses: (after, limit) => selectAnalyses.all(after, limit) as AnalysisSourceRow[],
     results: (afterHash, limit) => selectResults.all(afterHash, limit) as ResultSourceRow[],
     reports: (after, limit) => selectReports.all(after, limit) as ReportSourceRow[],

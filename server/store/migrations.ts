@@ -86,8 +86,17 @@ function v1(db: Db): void {
   `);
 }
 
+/**
+ * v2: stored results no longer carry the file's code (it is in uploads/<sha256>.py, and escaped in JSON it could take
+ * six times the file's size in the row): removed from the rows that have it. Pages freed are reused by later rows.
+ */
+function v2(db: Db): void {
+  db.exec(`UPDATE results SET result_json = json_remove(result_json, '$.original_code')
+    WHERE json_valid(result_json) AND json_type(result_json, '$.original_code') IS NOT NULL`);
+}
+
 /** Index i holds the migration that brings user_version from i to i + 1. */
-export const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [v1];
+export const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [v1, v2];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

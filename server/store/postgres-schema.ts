@@ -73,8 +73,14 @@ const V1 = `
   );
 `;
 
+/** v2: as SQLite's v2, stored results no longer carry the file's code (it is in uploads/<sha256>.py). */
+const V2 = `
+  UPDATE results SET result_json = (result_json::jsonb - 'original_code')::text
+    WHERE result_json::jsonb ? 'original_code';
+`;
+
 /** Index i holds the migration that brings the version from i to i + 1. */
-export const PG_MIGRATIONS: readonly string[] = [V1];
+export const PG_MIGRATIONS: readonly string[] = [V1, V2];
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
 
 /**

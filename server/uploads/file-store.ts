@@ -14,6 +14,10 @@ export interface FileStore {
   /** Stores bytes under their sha256; "existing" when the same content was already there (its age is refreshed). */
   put(sha256: string, bytes: Buffer): Promise<"created" | "existing">;
   remove(sha256: string): Promise<void>;
+  /** The stored file's size in bytes, or null when there is none (never stored, or swept). */
+  size(sha256: string): Promise<number | null>;
+  /** The stored file's bytes, or null when there is none. */
+  read(sha256: string): Promise<Buffer | null>;
   /** Hashes of the stored files last written before the cutoff. */
   writtenBefore(cutoff: Date): Promise<string[]>;
   /**
@@ -58,6 +62,16 @@ async function unlinkQuietly(file: string): Promise<boolean> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw error;
+  }
+}
+
+/** What a read gives, null when the file is absent; any other failure is the storage's (503), in words without the path. */
+async function readOrAbsent<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new StoreUnavailableError(`upload storage read failed: ${describeFsError(error)}`, { cause: error });
   }
 }
 
@@ -124,6 +138,8 @@ export async function openFileStore(dir: string): Promise<FileStore> {
     async remove(sha256) {
       await unlinkQuietly(fileOf(dir, sha256));
     },
+    size: (sha256) => readOrAbsent(() => fs.stat(fileOf(dir, sha256)).then((stat) => stat.size)),
+    read: (sha256) => readOrAbsent(() => fs.readFile(fileOf(dir, sha256))),
     async writtenBefore(cutoff) {
       const hashes: string[] = [];
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {

@@ -26,6 +26,8 @@ export function renderInfo(info) {
   replace(
     byId('deployment-info'),
     row('Version', show(info?.version), 'version'),
+    row('Environment', show(d.active_environment), 'active_environment'),
+    row('Deployed by', show(d.deployed_by), 'deployed_by'),
     row('Image tag', code(d.image_tag), 'image_tag'),
     row('Image digest', shortId(d.image_digest, 12), 'image_digest'),
     row('Git commit', shortId(d.git_commit, 10), 'git_commit'),

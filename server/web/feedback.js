@@ -67,5 +67,7 @@ export function initFeedback() {
       submit.disabled = false;
       submit.textContent = 'Send';
     }
+    // the Send button was disabled meanwhile, which drops focus to <body>: put it on the outcome
+    (error.hidden ? status : error).focus();
   });
 }

@@ -1,4 +1,4 @@
-// Reads an /api/analyze answer defensively into plain lists of findings, shared by the on-page result and the text report.
+// Reads an /api/analyze answer defensively into plain lists of findings with their documentation links, shared by the on-page result and the text report.
 
 const SEVERITY_ORDER = { HIGH: 0, MEDIUM: 1, LOW: 2 };
 
@@ -9,17 +9,82 @@ const asText = (v) => (v === null || v === undefined ? '' : String(v));
 /** @param {unknown} v */
 const asNumber = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-/** pylint messages, in the server's order. */
+/** pylint's message types, most severe first, with the heading of each group. */
+export const QUALITY_TYPES = [
+  ['fatal', 'Fatal errors'],
+  ['error', 'Errors'],
+  ['warning', 'Warnings'],
+  ['refactor', 'Refactoring suggestions'],
+  ['convention', 'Conventions'],
+  ['info', 'Information'],
+];
+const TYPE_RANK = Object.fromEntries(QUALITY_TYPES.map(([type], i) => [type, i]));
+
+/** pylint's page for one message (one per symbol, under its type): how to fix it. Null for a shape it does not publish. */
+export function pylintDocUrl(type, symbol) {
+  if (!(type in TYPE_RANK) || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(symbol)) return null;
+  return `https://pylint.readthedocs.io/en/stable/user_guide/messages/${type}/${symbol}.html`;
+}
+
+/**
+ * bandit's page for one test: the `more_info` bandit gives when it is bandit's own documentation, else built from
+ * the test id and name (plugins/<id>_<name>.html). Null when neither fits.
+ */
+export function banditDocUrl(moreInfo, testId, testName) {
+  try {
+    const url = new URL(moreInfo);
+    if (url.protocol === 'https:' && url.hostname === 'bandit.readthedocs.io') return url.href;
+  } catch {
+    // not a URL: built below
+  }
+  if (!/^B\d{3}$/.test(testId) || !/^[a-z0-9_]+$/.test(testName) || testName === 'blacklist') return null;
+  return `https://bandit.readthedocs.io/en/latest/plugins/${testId.toLowerCase()}_${testName}.html`;
+}
+
+/** pylint messages, most severe first then by line (the server sends them so; old stored answers are sorted here). */
 export function qualityIssues(result) {
-  return asArray(result?.analysis?.quality_issues).map((q) => ({
-    line: asNumber(q?.line),
-    column: asNumber(q?.column),
-    type: asText(q?.type),
-    symbol: asText(q?.symbol),
-    messageId: asText(q?.['message-id']),
-    message: asText(q?.message),
-    obj: asText(q?.obj),
-  }));
+  return asArray(result?.analysis?.quality_issues)
+    .map((q) => {
+      const type = asText(q?.type);
+      const symbol = asText(q?.symbol);
+      return {
+        line: asNumber(q?.line),
+        column: asNumber(q?.column),
+        type,
+        symbol,
+        messageId: asText(q?.['message-id']),
+        message: asText(q?.message),
+        obj: asText(q?.obj),
+        docUrl: pylintDocUrl(type, symbol),
+      };
+    })
+    .sort((a, b) => (TYPE_RANK[a.type] ?? 99) - (TYPE_RANK[b.type] ?? 99) || (a.line ?? 0) - (b.line ?? 0));
+}
+
+/**
+ * The pylint messages in groups by type, most severe first; `count` is every message of the type (the server
+ * counts those beyond its listing bound too), `issues` the listed ones.
+ * @returns {Array<{type: string, label: string, count: number, issues: ReturnType<typeof qualityIssues>}>}
+ */
+export function qualityGroups(result) {
+  const issues = qualityIssues(result);
+  const counted = result?.summary?.quality_by_type;
+  const known = new Map(QUALITY_TYPES);
+  const types = [...new Set([...QUALITY_TYPES.map(([t]) => t), ...issues.map((q) => q.type)])];
+  return types
+    .map((type) => {
+      const listed = issues.filter((q) => q.type === type);
+      const count = asNumber(counted?.[type]) ?? listed.length;
+      return { type, label: known.get(type) ?? (type || 'Other'), count: Math.max(count, listed.length), issues: listed };
+    })
+    .filter((group) => group.count > 0);
+}
+
+/** pylint's reason the file could not be parsed (message and line), or null. */
+export function parseError(result) {
+  const p = result?.parse_error;
+  if (!p || typeof p !== 'object') return null;
+  return { message: asText(p.message), line: asNumber(p.line), column: asNumber(p.column) };
 }
 
 /** bandit results, most severe first, then by line. */
@@ -34,6 +99,7 @@ export function securityIssues(result) {
       line: asNumber(s?.line_number),
       code: asText(s?.code),
       moreInfo: asText(s?.more_info),
+      docUrl: banditDocUrl(asText(s?.more_info), asText(s?.test_id), asText(s?.test_name)),
     }))
     .sort(
       (a, b) =>

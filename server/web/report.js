@@ -1,6 +1,6 @@
 // Builds the plain-text report of an analysis in the browser and offers it as a `<file>-report.txt` download.
 
-import { complexityEntries, qualityIssues, securityIssues, summaryCounts } from './findings.js';
+import { complexityEntries, parseError, qualityIssues, securityIssues, summaryCounts } from './findings.js';
 
 const rule = (title, ch = '-') => `${title}\n${ch.repeat(title.length)}`;
 const val = (v) => (v === null || v === undefined || v === '' ? '-' : String(v));
@@ -15,13 +15,16 @@ export function buildReport(result, now = new Date()) {
   const quality = qualityIssues(result);
   const security = securityIssues(result);
   const { entries, errors } = complexityEntries(result);
+  const unparsed = parseError(result);
 
   const lines = [
     rule('CodeDetect analysis report', '='),
     `File:       ${val(result?.filename)}`,
     `SHA-256:    ${val(result?.file_hash)}`,
     `Analyzed:   ${val(result?.timestamp)}`,
-    `Score:      ${val(result?.score)}/100`,
+    unparsed
+      ? `Score:      not scored: pylint could not parse the file (line ${val(unparsed.line)}: ${val(unparsed.message)})`
+      : `Score:      ${val(result?.score)}/100`,
     `Generated:  ${now.toISOString()}`,
     '',
     rule('Summary'),
@@ -29,11 +32,12 @@ export function buildReport(result, now = new Date()) {
     `Security issues (bandit):          ${secCount}`,
     `Complex functions (radon, > 10):   ${highComplexity}`,
     '',
-    rule(`Quality issues (pylint)${totalIssues > quality.length ? ` - first ${quality.length} of ${totalIssues}` : ''}`),
+    rule(`Quality issues (pylint), most severe first${totalIssues > quality.length ? ` - first ${quality.length} of ${totalIssues}` : ''}`),
   ];
   if (quality.length === 0) lines.push('None.');
   for (const q of quality) {
     lines.push(`Line ${val(q.line)}:${q.column ?? 0}  [${val(q.type)}] ${val(q.messageId)} ${val(q.symbol)}: ${val(q.message)}`);
+    if (q.docUrl) lines.push(`    How to fix: ${q.docUrl}`);
   }
 
   lines.push('', rule('Security issues (bandit)'));
@@ -41,7 +45,7 @@ export function buildReport(result, now = new Date()) {
   for (const s of security) {
     lines.push(`Line ${val(s.line)}  ${val(s.testId)} ${val(s.testName)}  severity ${val(s.severity)}, confidence ${val(s.confidence)}`);
     lines.push(`    ${val(s.text)}`);
-    if (s.moreInfo) lines.push(`    More info: ${s.moreInfo}`);
+    if (s.docUrl) lines.push(`    How to fix: ${s.docUrl}`);
     if (s.code) for (const codeLine of s.code.replace(/\n$/, '').split('\n')) lines.push(`    | ${codeLine}`);
   }
 

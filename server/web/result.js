@@ -1,7 +1,26 @@
-// Renders one analysis result: score, summary, quality/security/complexity tables and the uploaded code (all text via textContent).
+// Renders one analysis result: score (or why the file could not be parsed), summary, findings grouped with their documentation links, and the uploaded code whose lines the findings jump to (all text via textContent).
 
 import { BAND_LABEL, byId, h, replace, safeHttpUrl, scoreBand, show, timeEl } from './dom.js';
-import { complexityEntries, qualityIssues, securityIssues, summaryCounts } from './findings.js';
+import { complexityEntries, parseError, qualityGroups, qualityIssues, securityIssues, summaryCounts } from './findings.js';
+
+/** The code shown in the code view (null when the page does not have it, e.g. a result reloaded from its address). */
+let shownCode = null;
+let shownLines = 0;
+
+/** A documentation link that opens in a new tab; the CSP is not involved (nothing is loaded from it). */
+function docLink(href, text, about) {
+  const safe = safeHttpUrl(href);
+  if (!safe) return h('span', { text: '—' });
+  return h('a', { href: safe, target: '_blank', rel: 'noopener noreferrer', class: 'doc-link' }, text, h('span', { class: 'visually-hidden', text: ` ${about} (opens in a new tab)` }));
+}
+
+/** A line number: a link into the code view when the code is on the page, else plain text. */
+function lineRef(line, column) {
+  if (line === null) return h('span', { text: '—' });
+  const text = column === null ? String(line) : `${line}:${column}`;
+  if (shownCode === null || line < 1 || line > shownLines) return h('span', { text });
+  return h('a', { href: `#code-line-${line}`, class: 'line-link', 'data-line': line }, h('span', { class: 'visually-hidden', text: 'Line ' }), text);
+}
 
 /** A table in a keyboard-scrollable wrapper; each cell carries its column name for the stacked phone layout. */
 function table(caption, headers, rows) {
@@ -24,19 +43,32 @@ function table(caption, headers, rows) {
 const empty = (text) => h('p', { class: 'empty', text });
 
 function qualityTable(result) {
-  const issues = qualityIssues(result);
-  if (issues.length === 0) return empty('No quality issues found.');
-  return table(
-    'Quality issues',
-    ['Line', 'Type', 'Symbol', 'Message'],
-    issues.map((q) =>
+  const groups = qualityGroups(result);
+  if (groups.length === 0) return empty('No quality issues found.');
+  return h(
+    'div',
+    { class: 'quality-groups' },
+    ...groups.map((group) =>
       h(
-        'tr',
-        { 'data-type': q.type },
-        h('td', { class: 'num', text: q.line === null ? '—' : `${q.line}:${q.column ?? 0}` }),
-        h('td', {}, h('span', { class: `tag type-${q.type || 'unknown'}`, text: show(q.type) })),
-        h('td', {}, h('code', { text: show(q.symbol) }), q.messageId ? h('span', { class: 'muted id', text: ` ${q.messageId}` }) : null),
-        h('td', { class: 'message', text: show(q.message) }),
+        'section',
+        { class: 'quality-group', 'data-type': group.type, 'aria-labelledby': `quality-group-${group.type}` },
+        h('h4', { id: `quality-group-${group.type}` }, h('span', { class: `tag type-${group.type || 'unknown'}`, text: group.label }), h('span', { class: 'group-count', text: ` ${group.count}` })),
+        group.issues.length === 0
+          ? empty(`Not listed: only the first ${qualityIssues(result).length} messages, most severe first, are sent.`)
+          : table(
+              `${group.label} (pylint)`,
+              ['Line', 'Symbol', 'Message', 'How to fix'],
+              group.issues.map((q) =>
+                h(
+                  'tr',
+                  { 'data-type': q.type },
+                  h('td', { class: 'num' }, lineRef(q.line, q.column)),
+                  h('td', {}, h('code', { text: show(q.symbol) }), q.messageId ? h('span', { class: 'muted id', text: ` ${q.messageId}` }) : null),
+                  h('td', { class: 'message', text: show(q.message) }),
+                  h('td', {}, docLink(q.docUrl, 'Docs', `for pylint ${q.symbol}`)),
+                ),
+              ),
+            ),
       ),
     ),
   );
@@ -47,19 +79,15 @@ function securityTable(result) {
   if (issues.length === 0) return empty('No security issues found.');
   return table(
     'Security issues',
-    ['Severity', 'Confidence', 'Line', 'Issue', 'More'],
+    ['Severity', 'Confidence', 'Line', 'Issue', 'How to fix'],
     issues.map((s) => {
-      const href = safeHttpUrl(s.moreInfo);
-      const link = href
-        ? h('a', { href, target: '_blank', rel: 'noopener noreferrer', text: 'Details' },
-            h('span', { class: 'visually-hidden', text: ` about ${s.testId} (opens in a new tab)` }))
-        : h('span', { text: '—' });
+      const link = docLink(s.docUrl, 'Docs', `for bandit ${s.testId}`);
       return h(
         'tr',
         { 'data-severity': s.severity },
         h('td', {}, h('span', { class: `tag sev-${s.severity.toLowerCase() || 'unknown'}`, text: show(s.severity) })),
         h('td', { text: show(s.confidence) }),
-        h('td', { class: 'num', text: s.line === null ? '—' : String(s.line) }),
+        h('td', { class: 'num' }, lineRef(s.line, null)),
         h(
           'td',
           { class: 'message' },
@@ -89,7 +117,7 @@ function complexityTable(result) {
           { class: (c.complexity ?? 0) > 10 ? 'high' : null },
           h('td', {}, h('code', { text: show(c.name) })),
           h('td', { text: show(c.type) }),
-          h('td', { class: 'num', text: c.lineno === null ? '—' : `${c.lineno}–${c.endline ?? c.lineno}` }),
+          h('td', { class: 'num' }, lineRef(c.lineno, null), c.lineno === null ? null : `–${c.endline ?? c.lineno}`),
           h('td', {}, h('span', { class: `rank rank-${(c.rank || 'x').toLowerCase()}`, text: show(c.rank) })),
           h('td', { class: 'num', text: c.complexity === null ? '—' : String(c.complexity) }),
         ),
@@ -109,25 +137,67 @@ function summaryItems(result) {
   ];
 }
 
-/** Fills the code view lazily (only when opened) — a 5 MB file is a lot of text to lay out. */
-function prepareCodeView(result) {
+/** Lays the code out once, one element per line (so a finding's line can be jumped to); only when first needed. */
+function fillCode() {
+  const codeEl = byId('code-text');
+  if (shownCode === null || codeEl.childElementCount > 0 || shownLines === 0) return;
+  const lines = shownCode.replace(/\n$/, '').split('\n');
+  const fragment = document.createDocumentFragment();
+  lines.forEach((line, i) => fragment.append(h('span', { class: 'code-line', id: `code-line-${i + 1}` }, `${line}\n`)));
+  codeEl.replaceChildren(fragment);
+  byId('code-gutter').textContent = Array.from({ length: lines.length }, (_, i) => i + 1).join('\n');
+}
+
+/** Opens the code view at `line`, marks it and moves keyboard focus there. */
+export function jumpToLine(line) {
+  if (shownCode === null) return;
   const details = /** @type {HTMLDetailsElement} */ (byId('code-view'));
-  const code = typeof result?.original_code === 'string' ? result.original_code : '';
-  const lines = code === '' ? 0 : code.replace(/\n$/, '').split('\n').length;
+  details.open = true;
+  fillCode();
+  const target = document.getElementById(`code-line-${line}`);
+  if (!target) return;
+  for (const old of document.querySelectorAll('#code-text .target')) {
+    old.classList.remove('target');
+    old.removeAttribute('tabindex');
+  }
+  target.classList.add('target');
+  target.setAttribute('tabindex', '-1');
+  const reduce = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  target.scrollIntoView({ block: 'center', behavior: reduce ? 'auto' : 'smooth' });
+  target.focus({ preventScroll: true });
+}
+
+/** Prepares the code view (filled only when opened: a 5 MB file is a lot of text to lay out). */
+function prepareCodeView(code) {
+  const details = /** @type {HTMLDetailsElement} */ (byId('code-view'));
+  shownCode = typeof code === 'string' ? code : null;
+  shownLines = !shownCode ? 0 : shownCode.replace(/\n$/, '').split('\n').length;
   details.open = false;
-  details.hidden = code === '';
-  byId('code-summary').textContent = `Show the uploaded code (${lines} line${lines === 1 ? '' : 's'})`;
-  byId('code-text').textContent = '';
+  details.hidden = shownCode === null;
+  byId('code-summary').textContent = `Show the uploaded code (${shownLines} line${shownLines === 1 ? '' : 's'})`;
+  byId('code-text').replaceChildren();
   byId('code-gutter').textContent = '';
   details.ontoggle = () => {
-    if (!details.open || byId('code-text').textContent) return;
-    byId('code-text').textContent = code;
-    byId('code-gutter').textContent = Array.from({ length: lines }, (_, i) => i + 1).join('\n');
+    if (details.open) fillCode();
   };
 }
 
-/** Shows a result in the #result section. */
-export function renderResult(result) {
+/** Marks the result on screen as an earlier one when a later upload failed (or unmarks it). */
+export function markResultStale(failedName) {
+  const note = byId('result-stale');
+  note.hidden = !failedName;
+  note.textContent = failedName ? `This is the earlier result: the upload of “${failedName}” failed (see the message above).` : '';
+  byId('result').classList.toggle('stale', Boolean(failedName));
+}
+
+/**
+ * Shows a result in the #result section.
+ * @param {any} result an analysis answer
+ * @param {string | null} code the file's text when the page has it (line links jump into it)
+ */
+export function renderResult(result, code = null) {
+  prepareCodeView(typeof result?.original_code === 'string' ? result.original_code : code);
+  markResultStale('');
   const section = byId('result');
   const score = typeof result?.score === 'number' ? result.score : null;
   const band = scoreBand(score);
@@ -141,10 +211,22 @@ export function renderResult(result) {
   );
 
   const scoreBox = byId('score');
-  scoreBox.dataset.band = band;
-  byId('score-value').textContent = score === null ? '—' : String(score);
-  byId('score-band').textContent = BAND_LABEL[band];
-  scoreBox.setAttribute('aria-label', score === null ? 'Score unavailable' : `Score ${score} out of 100: ${BAND_LABEL[band]}`);
+  const unparsed = parseError(result);
+  scoreBox.dataset.band = unparsed ? 'unparsed' : band;
+  byId('score-value').textContent = score === null || unparsed ? '—' : String(score);
+  byId('score-band').textContent = unparsed ? 'Could not be parsed' : BAND_LABEL[band];
+  scoreBox.setAttribute(
+    'aria-label',
+    unparsed ? 'Not scored: the file could not be parsed' : score === null ? 'Score unavailable' : `Score ${score} out of 100: ${BAND_LABEL[band]}`,
+  );
+  replace(
+    byId('parse-error'),
+    unparsed
+      ? h('p', {}, h('strong', { text: 'pylint could not parse this file' }), unparsed.line === null ? '' : h('span', {}, ' (', lineRef(unparsed.line, unparsed.column), ')'), `: ${show(unparsed.message)}`)
+      : null,
+    unparsed ? h('p', { class: 'small', text: 'Nothing could check its quality, security or complexity, so it gets no band. Fix the syntax and upload it again.' }) : null,
+  );
+  byId('parse-error').hidden = !unparsed;
 
   replace(byId('summary'), ...summaryItems(result));
 
@@ -152,12 +234,13 @@ export function renderResult(result) {
   const { totalIssues } = summaryCounts(result);
   const note = byId('quality-note');
   note.hidden = !(totalIssues > shown);
-  note.textContent = totalIssues > shown ? `Showing the first ${shown} of ${totalIssues} pylint messages; the score counts them all.` : '';
+  note.textContent = totalIssues > shown
+    ? `Listing the first ${shown} of ${totalIssues} pylint messages, most severe first; the counts and the score include them all.`
+    : '';
 
   replace(byId('quality-body'), qualityTable(result));
   replace(byId('security-body'), securityTable(result));
   replace(byId('complexity-body'), complexityTable(result));
-  prepareCodeView(result);
 
   section.hidden = false;
 }

@@ -1,5 +1,6 @@
 // Shared by the analyzer tests: fixtures, the tools' own command lines for comparison, and a look at the worker processes.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,11 +71,11 @@ async function processInfo(pid: number): Promise<ProcessInfo | null> {
   }
 }
 
-/** The analyzer worker processes this test process started (children running worker.py). */
-export async function workerProcesses(): Promise<ProcessInfo[]> {
+/** The analyzer worker processes `parent` started (children running worker.py); default: this test process's. */
+export async function workerProcesses(parent = process.pid): Promise<ProcessInfo[]> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
   const infos = await Promise.all(pids.map(processInfo));
-  return infos.filter((info): info is ProcessInfo => !!info && info.ppid === process.pid && info.cmdline.includes("worker.py --tool"));
+  return infos.filter((info): info is ProcessInfo => !!info && info.ppid === parent && info.cmdline.includes("worker.py --tool"));
 }
 
 /** Whether the process exists at all (a zombie counts: it was not reaped). */
@@ -94,4 +95,26 @@ export async function waitFor(condition: () => Promise<boolean> | boolean, timeo
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The largest resident memory seen in any of the server's analyzer processes while `during` runs (sampled). */
+export async function peakWorkerRssMb<T>(serverPid: number, during: Promise<T>): Promise<{ result: T; peakMb: number }> {
+  let peakMb = 0;
+  let done = false;
+  const sampling = (async () => {
+    while (!done) {
+      for (const worker of await workerProcesses(serverPid)) {
+        try {
+          const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, "utf8"));
+          if (rss) peakMb = Math.max(peakMb, Number(rss[1]) / 1024);
+        } catch {
+          // exited between the listing and the read
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const result = await during.finally(() => (done = true));
+  await sampling;
+  return { result, peakMb };
 }

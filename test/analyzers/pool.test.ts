@@ -59,6 +59,19 @@ describe("analyzer pool", () => {
     }
   });
 
+  test("maxWaitMs 0: an idle lane takes a job at once; a job that would have to wait is refused at once", async () => {
+    const pool = await startPool({ workers: 1, queueLimit: 4, maxWaitMs: 0 });
+    try {
+      const first = pool.analyze({ code: "import os\n", filename: "first.py" });
+      await assert.rejects(pool.analyze({ code: "x = 1\n", filename: "second.py" }), (error: Error) => error instanceof QueueFullError && /jobs do not wait/.test(error.message));
+      assert.deepEqual([pool.status().running, pool.status().waiting], [1, 0], "the refused job left no place taken in the line");
+      assert.ok(symbols(await first).includes("unused-import"), "the job that found the lane idle ran");
+      assert.ok(symbols(await pool.analyze({ code: "import os\n", filename: "third.py" })).includes("unused-import"), "idle again: the next job runs");
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("jobs beyond the lanes wait in a bounded queue; beyond it analyze rejects at once with QueueFullError", async () => {
     const pool = await startPool({ workers: 1, queueLimit: 1 });
     try {
@@ -82,7 +95,8 @@ describe("analyzer pool", () => {
   });
 
   test("a tool over its timeout is killed and replaced, and the job fails naming the tool and the timeout", async () => {
-    const pool = await startPool({ timeoutMs: 400 });
+    // the limit is processor time; the wall-clock cap is far, so that a busy test machine cannot make it the judge
+    const pool = await startPool({ timeoutMs: 400, wallLimitMs: 60_000 });
     try {
       const before = await workerProcesses();
       const error = await pool.analyze({ code: stdlibSource("tarfile"), filename: "large.py" }).then(

@@ -54,6 +54,15 @@ describe("the stack model built from the configuration", () => {
     assert.equal(stackModel(local, null, IMAGE).port.bind, "127.0.0.1");
     assert.equal(stackModel(local, null, IMAGE).drainSeconds, 0);
   });
+
+  it("limits the container's memory to the instance's, less the host's reserve, with an analyzer ceiling for its processors (issue 14)", () => {
+    const small = stackModel(aws, identity, IMAGE, { memoryMb: 1986, cpus: 2 }); // a t3.small as the kernel reports it
+    assert.deepEqual(small.memory, { limitMb: 1474, analyzerMb: 545 });
+    assert.equal(small.environment.ANALYZER_MEMORY_MB, "545");
+    const large = stackModel(aws, identity, IMAGE, { memoryMb: 15_880, cpus: 4 });
+    assert.deepEqual(large.memory, { limitMb: 15_368, analyzerMb: 1024 });
+    assert.equal(stackModel(aws, identity, IMAGE).memory, undefined, "without an observation of the host (tests, dry runs of old state), no limit");
+  });
 });
 
 describe("image", () => {
@@ -91,14 +100,14 @@ describe("start", () => {
     assert.match(upReason({ pull: [], start: [1], record: [] }, { state: "exited", health: "unhealthy", image: IMAGE })!, /the service is exited, health unhealthy/);
     assert.equal(upReason({ pull: [1], start: [], record: [] }, null), "the image is not in the local image store");
     assert.match(upReason({ pull: [], start: [], record: [write] }, null)!, /not recorded as the rollback target/);
-    const actions = planStart({ model, reason: "no container yet" }, aws);
+    const actions = planStart({ model, reason: "no container yet", port: { state: "free" } }, aws);
     assert.deepEqual(actions, [{ kind: "stack-up", stateDir: "/var/lib/codedetect", model, purpose: "no container yet" }]);
   });
 
   it("runs healthy and recorded (pruning aside): nothing to do", () => {
     const prune: AgentAction = { kind: "run", argv: ["docker", "rmi", "old"] };
     assert.equal(upReason({ pull: [], start: [], record: [prune] }, null), null);
-    assert.deepEqual(planStart({ model, reason: null }, aws), []);
+    assert.deepEqual(planStart({ model, reason: null, port: { state: "free" } }, aws), []);
   });
 });
 

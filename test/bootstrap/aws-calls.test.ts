@@ -149,6 +149,7 @@ describe("the agent as a process on \"EC2\": a failed step signals FAILURE at on
     fs.mkdirSync(bin);
     // Stand-in for `mount` (this kernel has no NFS client): it succeeds and mounts nothing, so the mount step must fail.
     fs.writeFileSync(path.join(bin, "mount"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, "mount.efs"), "#!/bin/sh\nexit 1\n", { mode: 0o755 }); // amazon-efs-utils, as the agent looks for it
     fs.writeFileSync(path.join(root, "fstab"), "");
     const config = {
       fileSystemId,
@@ -163,7 +164,7 @@ describe("the agent as a process on \"EC2\": a failed step signals FAILURE at on
       logicalResourceId: "WebGroup",
     };
     fs.writeFileSync(path.join(root, "bootstrap.json"), JSON.stringify(config));
-    const result = await runAgent(["--config", path.join(root, "bootstrap.json")], { PATH: `${bin}:${process.env.PATH}` }, { full: true });
+    const result = await runAgent(["--config", path.join(root, "bootstrap.json")], { PATH: `${bin}:${process.env.PATH}`, BOOTSTRAP_TEST_MOUNT_HELPER_DIR: bin }, { full: true });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^bootstrap: step mount: wait mounted:.* is a plain directory, not a mount point/);
     assert.deepEqual(recorder.calls, [{ action: "SignalResource", params: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: instanceId, Status: "FAILURE" } }]);

@@ -56,19 +56,23 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
     assert.deepEqual(await aws.instanceTags(instanceId), { "codedetect:port": "5123", Name: "web" });
   });
 
-  async function instance(zone: string, mountStandIn: string) {
+  // amazon-efs-utils stands in as an (unused) mount.efs in a directory the agent is told to look in (BOOTSTRAP_TEST_MOUNT_HELPER_DIR).
+  async function instance(zone: string, mountStandIn: string, options: { efsUtils?: boolean } = {}) {
     const imds = await startImds({ instanceId, zone, region: REGION });
     stops.push(imds.stop);
     const root = tempDir("aws-agent");
     const bin = path.join(root, "bin");
     fs.mkdirSync(bin);
-    fs.writeFileSync(path.join(bin, "mount"), `#!/bin/sh\n${mountStandIn}\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, "mount"), `#!/bin/sh\necho "$@" >> ${path.join(root, "mount-calls")}\n${mountStandIn}\n`, { mode: 0o755 });
+    const helpers = path.join(root, "sbin");
+    fs.mkdirSync(helpers);
+    if (options.efsUtils !== false) fs.writeFileSync(path.join(helpers, "mount.efs"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
     const mountPoint = path.join(root, "mnt", "efs");
     fs.writeFileSync(path.join(root, "fstab"), "UUID=abc / ext4 defaults 0 1\n");
     const config = { fileSystemId, stateDir: path.join(root, "state"), sharedDir: mountPoint, fstab: path.join(root, "fstab"), migrateFrom: null, awsEndpoint: moto.url, imdsEndpoint: imds.url };
     fs.writeFileSync(path.join(root, "bootstrap.json"), JSON.stringify(config));
-    const env = { ...CREDENTIALS, PATH: `${bin}:${process.env.PATH}` };
-    return { root, mountPoint, run: (extra: string[] = []) => runAgent(["--config", path.join(root, "bootstrap.json"), ...extra], env) };
+    const env = { ...CREDENTIALS, PATH: `${bin}:${process.env.PATH}`, BOOTSTRAP_TEST_MOUNT_HELPER_DIR: helpers };
+    return { root, mountPoint, env, run: (extra: string[] = []) => runAgent(["--config", path.join(root, "bootstrap.json"), ...extra], env) };
   }
 
   it("a mount that reports success but leaves a plain directory is refused; fstab keeps one line across re-runs", async () => {
@@ -79,7 +83,7 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, new RegExp(`^bootstrap: step mount: wait mounted:${agent.mountPoint}: ${agent.mountPoint} is a plain directory, not a mount point; next: the mount command succeeded but .* is not a mount of ${fileSystemId}.*\\n$`));
       const lines = fs.readFileSync(path.join(agent.root, "fstab"), "utf8").split("\n").filter((line) => line.includes(agent.mountPoint));
-      assert.deepEqual(lines, [`${fileSystemId}.efs.${REGION}.amazonaws.com:/ ${agent.mountPoint} nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev 0 0`]);
+      assert.deepEqual(lines, [`${fileSystemId}:/ ${agent.mountPoint} efs _netdev,tls,noresvport 0 0`]);
       assert.deepEqual(fs.readdirSync(agent.mountPoint), [], "nothing laid out in the plain directory");
     }
     const status = JSON.parse((await agent.run(["status", "--json"])).stdout);
@@ -94,7 +98,7 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
     // Stand-in: `mount` takes a while and mounts nothing, so the kills land before, during and after it.
     const agent = await instance(`${REGION}b`, "sleep 1; exit 0");
     for (const delay of [300, 700, 1100, 1500, 1900, 2600]) {
-      await runAgent(["--config", path.join(agent.root, "bootstrap.json")], { ...CREDENTIALS, PATH: `${path.join(agent.root, "bin")}:${process.env.PATH}` }, { killAfterMs: delay });
+      await runAgent(["--config", path.join(agent.root, "bootstrap.json")], agent.env, { killAfterMs: delay });
       const lines = fs.readFileSync(path.join(agent.root, "fstab"), "utf8").split("\n").filter((line) => line.includes(agent.mountPoint));
       assert.ok(lines.length <= 1, `after a kill at ${delay} ms: ${lines.length} lines`);
     }
@@ -118,7 +122,7 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
       logLevel: "silent",
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
     });
-    const result = await runAgent(["--config", path.join(agent.root, "bootstrap.json")], { ...CREDENTIALS, PATH: `${path.join(agent.root, "bin")}:${process.env.PATH}`, NODE_PATH: "" }, { script: bundle, cwd: path.dirname(bundle) });
+    const result = await runAgent(["--config", path.join(agent.root, "bootstrap.json")], { ...agent.env, NODE_PATH: "" }, { script: bundle, cwd: path.dirname(bundle) });
     assert.equal(result.code, 1, "refuses the plain directory, as the unbundled agent does");
     assert.match(result.stderr, /^bootstrap: step mount: wait mounted:.* is a plain directory, not a mount point/);
     assert.match(fs.readFileSync(path.join(agent.root, "state", "identity.json"), "utf8"), new RegExp(`"instanceId":"${instanceId}"`));
@@ -145,11 +149,30 @@ describe("the agent against moto and a loopback IMDS", { skip: unavailable !== n
     assert.match(result.stderr, new RegExp(`^bootstrap: step mount: find the mount target of ${fileSystemId} in ${REGION}c: the file system has no mount target in ${REGION}c; next: add a mount target`));
   });
 
-  it("the mount command failing every time: retried, then the step fails with the command's error and what to check", async () => {
+  it("the mount command failing every time: retried, then the step fails with the real cause (the network) and what to check", async () => {
     // Stand-in: `mount` fails the way mount.nfs4 does when the security group blocks NFS.
     const agent = await instance(`${REGION}b`, "echo 'mount.nfs4: Connection timed out' >&2; exit 32");
     const result = await agent.run();
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /step mount: mount fs-\w+ on .* failed \(3 attempts over .* s\): mount.nfs4: Connection timed out; next: check the security group allows NFS \(2049\)/);
+    assert.match(result.stderr, new RegExp(`step mount: mount fs-\\w+ on .* failed \\(3 attempts over .* s\\): the mount target of fs-\\w+ in ${REGION}b does not answer on NFS \\(TCP 2049\\): .* \\(mount said: mount.nfs4: Connection timed out\\); next: check that the file system's security group allows 2049`));
+  });
+
+  it("refused by the file system policy: one attempt, and the cause is the policy, not the security group", async () => {
+    const agent = await instance(`${REGION}b`, "echo 'mount.nfs4: access denied by server while mounting 127.0.0.1:/' >&2; exit 32");
+    const result = await agent.run();
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /failed \(1 attempt over .* s\): EFS refused the mount of fs-\w+: its file system policy denies this client/);
+    assert.doesNotMatch(result.stderr, /security group/);
+  });
+
+  it("without amazon-efs-utils: refused before anything changes, naming the package (was: a plain NFS mount the TLS-only policy refuses)", async () => {
+    const agent = await instance(`${REGION}b`, "exit 0", { efsUtils: false });
+    const fstabBefore = fs.readFileSync(path.join(agent.root, "fstab"), "utf8");
+    const result = await agent.run();
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`^bootstrap: step mount: mount ${fileSystemId} on ${agent.mountPoint}: amazon-efs-utils is not installed \\(no mount\\.efs where mount looks for it\\): .*; next: dnf install -y amazon-efs-utils`));
+    assert.equal(fs.readFileSync(path.join(agent.root, "fstab"), "utf8"), fstabBefore, "fstab untouched");
+    assert.equal(fs.existsSync(agent.mountPoint), false, "no mount point made");
+    assert.equal(fs.existsSync(path.join(agent.root, "mount-calls")), false, "mount never run");
   });
 });

@@ -5,6 +5,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { describeConfig, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type Layers } from "../../bootstrap/config.ts";
 import { runAgent, tempDir } from "./helpers.ts";
+import { IMAGE_PATTERN } from "../../cloudformation/template/settings.ts";
 
 function configFile(content: unknown): string {
   const file = path.join(tempDir("config"), "bootstrap.json");
@@ -32,6 +33,15 @@ describe("resolveConfig", () => {
     assert.equal(withoutFlag.port, 5003, "environment over tags");
     const { config: withoutEnv } = resolveConfig(false, { ...layers, flags: {}, env: {} });
     assert.equal(withoutEnv.port, 5002, "tags over the file");
+  });
+
+  it("takes an image pinned by digest alone (a tag is optional) and refuses one without a digest, as the template's ImageUri pattern does", () => {
+    const digestOnly = `127.0.0.1:5000/codedetect@sha256:${"c".repeat(64)}`;
+    assert.equal(resolveConfig(true, { env: envLayer({ CODEDETECT_IMAGE: digestOnly }) }).config.image, digestOnly);
+    assert.throws(() => resolveConfig(true, { env: envLayer({ CODEDETECT_IMAGE: "127.0.0.1:5000/codedetect:latest" }) }), /image \(from environment CODEDETECT_IMAGE\): must be "repository\[:tag\]@sha256:<64 hex digits>"/);
+    const pattern = new RegExp(IMAGE_PATTERN);
+    for (const good of [digestOnly, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/codedetect:3.0.0@sha256:${"a".repeat(64)}`]) assert.ok(pattern.test(good), good);
+    for (const bad of ["codedetect:latest", `codedetect@sha256:${"A".repeat(64)}`, `codedetect:v1@sha256:abc`]) assert.ok(!pattern.test(bad), bad);
   });
 
   it("refuses a bad value naming the field and the source it came from", () => {
@@ -110,6 +120,30 @@ describe("the bootstrap command line", () => {
     assert.equal(report.steps.layout.outcome, "done");
     const text = await runAgent(["status", ...args], env);
     assert.match(text.stdout, /^ {2}registryAuth +"<redacted>" +\(env\)$/m);
+  });
+
+  it("status after a local run (npm start) reads what the state directory records: no flag restated, the run's own flags shown as flags", async () => {
+    const cwd = tempDir("status-local");
+    const ran = await runAgent(["--local", "--port", "5077", "--shared-dir", path.join(cwd, "efs")], {}, { cwd });
+    assert.equal(ran.code, 0, ran.stderr);
+    const status = await runAgent(["status", "--json"], {}, { cwd });
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout);
+    const row = (key: string) => report.config.find((entry: { key: string }) => entry.key === key);
+    assert.deepEqual(row("mode"), { key: "mode", value: "local", source: "flag" });
+    assert.deepEqual(row("port"), { key: "port", value: 5077, source: "flag" });
+    assert.deepEqual(row("sharedDir"), { key: "sharedDir", value: path.join(cwd, "efs"), source: "flag" });
+    assert.equal(row("stateDir").value, path.join(cwd, ".codedetect", "state"));
+    assert.equal(report.steps.layout.outcome, "done");
+    assert.equal(report.stack.url, "http://127.0.0.1:5077");
+  });
+
+  it("status with no run recorded where it looks says where it looked and what to give, in one line (exit 2)", async () => {
+    const cwd = tempDir("status-none");
+    const status = await runAgent(["status"], {}, { cwd });
+    if (fs.existsSync("/var/lib/codedetect/config.json")) return; // an instance's own record would be read: nothing to refuse on such a host
+    assert.equal(status.code, 2);
+    assert.match(status.stderr, /^bootstrap: bad configuration: status: no agent run is recorded in \/var\/lib\/codedetect or .*\/\.codedetect\/state \(fileSystemId: is required outside --local.*\); name the instance's state directory with --state-dir, or run `npm run bootstrap` first\n$/);
   });
 
   it("--only STEP refuses while an earlier step is not done (never migrates into an unmounted place), then applies only STEP", async () => {

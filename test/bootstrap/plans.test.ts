@@ -57,26 +57,31 @@ describe("identify", () => {
 });
 
 describe("mount", () => {
-  const spec = { fileSystemId: FS, region: "eu-west-1", mountPoint: "/mnt/efs", efsUtils: false };
+  const spec = { fileSystemId: FS, region: "eu-west-1", mountPoint: "/mnt/efs" };
   const target = { mountTargetId: "fsmt-1", zone: "eu-west-1b", state: "available", ipAddress: "10.0.1.5" };
-  const entry = { root: "/", mountPoint: "/mnt/efs", options: "rw", fsType: "nfs4", source: `${FS}.efs.eu-west-1.amazonaws.com:/` };
-  const seen = (over: Partial<Extract<MountSeen, { mode: "aws" }>>): MountSeen => ({ mode: "aws", spec, zone: "eu-west-1b", target, mount: { state: "missing" }, fstab: "UUID=1 / ext4 defaults 0 1\n", ...over });
+  const entry = { root: "/", mountPoint: "/mnt/efs", options: "rw", fsType: "nfs4", source: "127.0.0.1:/" };
+  const seen = (over: Partial<Extract<MountSeen, { mode: "aws" }>>): MountSeen => ({ mode: "aws", spec, mountHelper: "/sbin/mount.efs", zone: "eu-west-1b", target, mount: { state: "missing" }, fstab: "UUID=1 / ext4 defaults 0 1\n", ...over });
 
-  it("from nothing: mount point, one fstab line with _netdev, the NFS 4.1 mount with retries, then the mountinfo check", () => {
+  it("from nothing: mount point, one fstab line with _netdev, the efs-utils TLS mount with retries and diagnoses, then the mountinfo check", () => {
     const actions = planMount(seen({}), aws);
     assert.deepEqual(actions.map((action) => action.kind), ["mkdir", "write", "run", "wait"]);
     const write = actions[1]!;
-    assert.equal(write.kind === "write" && write.content, `UUID=1 / ext4 defaults 0 1\n${FS}.efs.eu-west-1.amazonaws.com:/ /mnt/efs nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev 0 0\n`);
+    assert.equal(write.kind === "write" && write.content, `UUID=1 / ext4 defaults 0 1\n${FS}:/ /mnt/efs efs _netdev,tls,noresvport 0 0\n`);
     const run = actions[2]!;
-    assert.deepEqual(run.kind === "run" && run.argv, ["mount", "-t", "nfs4", "-o", "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport", `${FS}.efs.eu-west-1.amazonaws.com:/`, "/mnt/efs"]);
+    assert.deepEqual(run.kind === "run" && run.argv, ["mount", "-t", "efs", "-o", "tls,noresvport", `${FS}:/`, "/mnt/efs"]);
     assert.deepEqual(run.kind === "run" && run.retry, MOUNT_RETRY);
+    assert.ok(run.kind === "run" && run.diagnoses!.length > 0);
     assert.equal(actions[3]!.kind === "wait" && actions[3]!.until, "mounted:/mnt/efs");
   });
 
-  it("with efs-utils installed: mount type efs with TLS", () => {
-    const actions = planMount(seen({ spec: { ...spec, efsUtils: true }, mount: { state: "plain", detail: "plain" } }), aws);
-    assert.match(describeAgentPlan(actions), new RegExp(`write /etc/fstab[\\s\\S]*run   mount -t efs -o tls,noresvport ${FS}:/ /mnt/efs`));
-    assert.equal(actions[0]!.kind === "write" && actions[0]!.content.endsWith(`${FS}:/ /mnt/efs efs _netdev,tls,noresvport 0 0\n`), true);
+  it("without amazon-efs-utils: refused before anything changes, naming the package (a plain NFS mount would be refused by the TLS-only policy)", () => {
+    for (const mount of [{ state: "missing" as const }, { state: "plain" as const, detail: "plain" }]) {
+      const error = stepError(() => planMount(seen({ mountHelper: null, mount }), aws), /amazon-efs-utils is not installed \(no mount\.efs where mount looks for it\): the file system accepts only TLS mounts/);
+      assert.match(error.next, /^dnf install -y amazon-efs-utils/);
+    }
+    // mounted by hand and fstab already right: nothing to change, nothing refused
+    assert.deepEqual(planMount(seen({ mountHelper: null, mount: { state: "mounted", entry }, fstab: `${fstabLine(spec)}\n` }), aws), []);
+    stepError(() => planMount(seen({ mountHelper: null, mount: { state: "mounted", entry } }), aws), /amazon-efs-utils is not installed/);
   });
 
   it("mount target still creating: waits for it (bounded) before mounting", () => {
@@ -103,7 +108,7 @@ describe("mount", () => {
 });
 
 describe("fstab", () => {
-  const spec = { fileSystemId: FS, region: "eu-west-1", mountPoint: "/mnt/efs", efsUtils: false };
+  const spec = { fileSystemId: FS, region: "eu-west-1", mountPoint: "/mnt/efs" };
   const line = fstabLine(spec);
 
   it("one line for the mount point whatever was there: replaced, deduplicated, comments kept; idempotent", () => {
@@ -116,7 +121,7 @@ describe("fstab", () => {
   });
 
   it("a mount point with a space is escaped as fstab wants", () => {
-    assert.match(fstabLine({ ...spec, mountPoint: "/mnt/my efs" }), / \/mnt\/my\\040efs nfs4 /);
+    assert.match(fstabLine({ ...spec, mountPoint: "/mnt/my efs" }), / \/mnt\/my\\040efs efs /);
   });
 });
 

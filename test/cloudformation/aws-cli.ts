@@ -3,6 +3,8 @@ import { execa } from "execa";
 
 export const REGION = "eu-west-1";
 export const FAKE_IMAGE = `127.0.0.1:5000/codedetect:3.0.0@sha256:${"a1".repeat(32)}`;
+/** Pinned by digest alone, as `docker inspect --format '{{index .RepoDigests 0}}'` prints it: a tag is optional. */
+export const FAKE_DIGEST_ONLY_IMAGE = `127.0.0.1:5000/codedetect@sha256:${"a1".repeat(32)}`;
 
 export function awsEnv(): NodeJS.ProcessEnv {
   return { ...process.env, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_DEFAULT_REGION: REGION, AWS_PAGER: "", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" };
@@ -60,6 +62,7 @@ export function parameterOverrides(network: Network, extra: Record<string, strin
     InstanceSubnetB: network.instanceB,
     LoadBalancerSubnets: network.loadBalancer.join(","),
     ImageUri: FAKE_IMAGE,
+    Protocol: "http",
     ...extra,
   };
   return Object.entries(values).map(([key, value]) => `${key}=${value}`);

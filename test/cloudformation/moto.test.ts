@@ -8,8 +8,10 @@
 // LifecycleHookSpecificationList and NotificationConfigurations, the file system's FileSystemPolicy, the target group's
 // TargetGroupAttributes and the load balancer's LoadBalancerAttributes (moto keeps its defaults), the role's
 // ManagedPolicyArns (Session Manager: checked in the template); and it does not
-// implement SignalResource, so CreationPolicy/UpdatePolicy are not exercised. The HTTPS branch (ACM, Route 53) is not
-// deployed: moto has no ACM model in CloudFormation and a certificate could not validate here anyway.
+// implement SignalResource, so CreationPolicy/UpdatePolicy are not exercised. The stack is deployed with Protocol=https
+// and an existing certificate (requested from moto's ACM API beforehand): the listeners and 443 are checked; the
+// branch that creates a certificate and a Route 53 record is not deployed (moto has no ACM model in CloudFormation,
+// and a certificate could not validate here anyway). Protocol=http is deployed by deploy.test.ts.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -31,18 +33,20 @@ let moto: Awaited<ReturnType<typeof startMoto>> | null = null;
 let aws: Cli;
 let network: Network;
 let physical: Record<string, string> = {};
+let certificateArn = "";
 
 before(async () => {
   if (skip) return;
   moto = await startMoto();
   aws = cli(moto.url);
   network = await twoZoneNetwork(aws);
+  certificateArn = (await aws.json("acm", "request-certificate", "--domain-name", "codedetect.example.com")).CertificateArn;
 });
 after(() => moto?.stop());
 
 test("aws cloudformation deploy creates the stack: CREATE_COMPLETE", { skip, timeout: 300_000 }, async () => {
   const deploy = await aws.run("cloudformation", "deploy", "--stack-name", STACK, "--template-file", TEMPLATE, "--capabilities", "CAPABILITY_IAM", "--parameter-overrides",
-    ...parameterOverrides(network, { InstanceType: "t3.small", MinSize: "2", DesiredCapacity: "3", MaxSize: "5", AlertEmail: "ops@example.com", LogRetentionDays: "14" }));
+    ...parameterOverrides(network, { InstanceType: "t3.small", MinSize: "2", DesiredCapacity: "3", MaxSize: "5", AlertEmail: "ops@example.com", LogRetentionDays: "14", Protocol: "https", CertificateArn: certificateArn, DomainName: "codedetect.example.com" }));
   assert.equal(deploy.exitCode, 0, deploy.stderr);
   const stack = (await aws.json("cloudformation", "describe-stacks", "--stack-name", STACK)).Stacks[0];
   assert.equal(stack.StackStatus, "CREATE_COMPLETE");
@@ -62,11 +66,11 @@ test("the group: sizes, ELB health with grace, both zones, the target group, ins
   assert.equal(group.LaunchTemplate.LaunchTemplateId, physical.LaunchTemplate);
 });
 
-test("the launch template: IMDSv2 with hop limit 2, encrypted gp3, detailed monitoring, the profile, the instance group only", { skip }, async () => {
+test("the launch template: IMDSv2 with hop limit 1, encrypted gp3, detailed monitoring, the profile, the instance group only", { skip }, async () => {
   const data = (await aws.json("ec2", "describe-launch-template-versions", "--launch-template-id", physical.LaunchTemplate!)).LaunchTemplateVersions[0].LaunchTemplateData;
   assert.equal(data.InstanceType, "t3.small");
   assert.equal(data.MetadataOptions.HttpTokens, "required");
-  assert.equal(data.MetadataOptions.HttpPutResponseHopLimit, 2);
+  assert.equal(data.MetadataOptions.HttpPutResponseHopLimit, 1);
   assert.deepEqual(data.BlockDeviceMappings.map((m: any) => [m.Ebs.VolumeType, m.Ebs.Encrypted]), [["gp3", true]]);
   assert.equal(data.Monitoring.Enabled, true);
   assert.deepEqual(data.SecurityGroupIds, [physical.InstanceSecurityGroup]);
@@ -102,17 +106,21 @@ test("the user data CloudFormation rendered carries this stack's values, the lau
   assert.equal(schema.exitCode, 0, `${schema.stdout}${schema.stderr}`);
 });
 
-test("the target group and load balancer: /api/health every 10 s, 2 and 2; HTTP forwards to it (no domain)", { skip }, async () => {
+test("the target group and load balancer: /api/health every 10 s, 2 and 2; HTTPS with the operator's certificate (no Route 53) forwards to it, HTTP redirects", { skip }, async () => {
   const tg = (await aws.json("elbv2", "describe-target-groups", "--target-group-arns", physical.TargetGroup!)).TargetGroups[0];
   assert.deepEqual([tg.Protocol, tg.Port, tg.HealthCheckPath, tg.HealthCheckIntervalSeconds, tg.HealthCheckTimeoutSeconds, tg.HealthyThresholdCount, tg.UnhealthyThresholdCount, tg.Matcher.HttpCode], ["HTTP", 5000, "/api/health", 10, 5, 2, 2, "200"]);
   const listeners = (await aws.json("elbv2", "describe-listeners", "--load-balancer-arn", physical.LoadBalancer!)).Listeners;
-  assert.deepEqual(listeners.map((l: any) => [l.Port, l.Protocol, l.DefaultActions[0].Type, l.DefaultActions[0].TargetGroupArn]), [[80, "HTTP", "forward", physical.TargetGroup]]);
+  const byPort = Object.fromEntries(listeners.map((l: any) => [l.Port, l]));
+  assert.deepEqual(Object.keys(byPort).sort(), ["443", "80"]);
+  assert.deepEqual([byPort[443].Protocol, byPort[443].SslPolicy, byPort[443].Certificates.map((c: any) => c.CertificateArn), byPort[443].DefaultActions[0].Type, byPort[443].DefaultActions[0].TargetGroupArn], ["HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06", [certificateArn], "forward", physical.TargetGroup]);
+  assert.deepEqual([byPort[80].Protocol, byPort[80].DefaultActions[0].Type, byPort[80].DefaultActions[0].RedirectConfig.Protocol, byPort[80].DefaultActions[0].RedirectConfig.StatusCode], ["HTTP", "redirect", "HTTPS", "HTTP_301"]);
+  assert.equal(physical.Certificate, undefined, "no certificate created: the operator's is used");
 });
 
-test("security groups: the world reaches port 80 of the load balancer only; instances only from it; EFS only from instances", { skip }, async () => {
+test("security groups: the world reaches ports 80 and 443 of the load balancer only; instances only from it; EFS only from instances", { skip }, async () => {
   const groups = (await aws.json("ec2", "describe-security-groups", "--group-ids", physical.LoadBalancerSecurityGroup!, physical.InstanceSecurityGroup!, physical.FileSystemSecurityGroup!)).SecurityGroups;
   const ingress = (id: string) => groups.find((g: any) => g.GroupId === id).IpPermissions.map((p: any) => [p.FromPort, p.ToPort, ...p.IpRanges.map((r: any) => r.CidrIp), ...p.UserIdGroupPairs.map((u: any) => u.GroupId)]);
-  assert.deepEqual(ingress(physical.LoadBalancerSecurityGroup!), [[80, 80, "0.0.0.0/0"]]);
+  assert.deepEqual(ingress(physical.LoadBalancerSecurityGroup!).sort(), [[443, 443, "0.0.0.0/0"], [80, 80, "0.0.0.0/0"]]);
   assert.deepEqual(ingress(physical.InstanceSecurityGroup!), [[5000, 5000, physical.LoadBalancerSecurityGroup]]);
   assert.deepEqual(ingress(physical.FileSystemSecurityGroup!), [[2049, 2049, physical.InstanceSecurityGroup]]);
 });

@@ -65,7 +65,8 @@ export function securityFindings(template: Node): string[] {
       const data = props.LaunchTemplateData as Node;
       const metadata = (data.MetadataOptions ?? {}) as Node;
       if (metadata.HttpTokens !== "required") findings.push(`${name}: IMDSv2 not required`);
-      if (metadata.HttpPutResponseHopLimit !== 2) findings.push(`${name}: hop limit is not 2`);
+      // 1: containers on a bridge network cannot reach IMDS (and so the instance role's credentials)
+      if (metadata.HttpPutResponseHopLimit !== 1) findings.push(`${name}: IMDS hop limit is ${String(metadata.HttpPutResponseHopLimit ?? "unset")}, not 1 (containers could take the instance role)`);
       if ("KeyName" in data) findings.push(`${name}: an SSH key pair`);
       for (const mapping of (data.BlockDeviceMappings ?? []) as Node[]) if ((mapping.Ebs as Node | undefined)?.Encrypted !== true) findings.push(`${name}: unencrypted volume ${String(mapping.DeviceName)}`);
     }
@@ -84,7 +85,7 @@ export function securityFindings(template: Node): string[] {
     if (resource.Type === "AWS::ElasticLoadBalancingV2::Listener" && props.Protocol === "HTTPS" && !/^ELBSecurityPolicy-TLS13-/.test(String(props.SslPolicy))) findings.push(`${name}: TLS policy ${String(props.SslPolicy)} is not a TLS 1.3 policy`);
     if (resource.Type === "AWS::ElasticLoadBalancingV2::Listener" && props.Protocol === "HTTP") {
       const actions = JSON.stringify(props.DefaultActions);
-      if (!/"Fn::If":\["HasDomain",\{"Type":"redirect","RedirectConfig":\{"Protocol":"HTTPS"/.test(actions)) findings.push(`${name}: HTTP is not redirected to HTTPS when a certificate exists`);
+      if (!/"Fn::If":\["UseHttps",\{"Type":"redirect","RedirectConfig":\{"Protocol":"HTTPS"/.test(actions)) findings.push(`${name}: HTTP is not redirected to HTTPS when a certificate exists`);
     }
     if (resource.Type === "AWS::ElasticLoadBalancingV2::LoadBalancer") {
       const attributes = (props.LoadBalancerAttributes ?? []) as Node[];

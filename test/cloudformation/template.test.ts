@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { execa } from "execa";
 import { parse, stringify } from "yaml";
 import { templateYaml } from "../../cloudformation/template/index.ts";
+import { brokenRule } from "../../scripts/aws/template-rules.ts";
 import { securityFindings } from "./security-rules.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -64,6 +65,7 @@ test("the security checker catches each rule broken on purpose", () => {
     ["SSH from anywhere", (t) => t.Resources.InstanceSecurityGroup.Properties.SecurityGroupIngress = [{ IpProtocol: "tcp", FromPort: 22, ToPort: 22, CidrIp: "0.0.0.0/0" }], /SSH \(22\) reachable/],
     ["instances open to the world", (t) => t.Resources.InstancesFromLoadBalancer.Properties = { ...t.Resources.InstancesFromLoadBalancer.Properties, SourceSecurityGroupId: undefined, CidrIp: "0.0.0.0/0" }, /world ingress on 5000-5000/],
     ["IMDSv1", (t) => t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpTokens = "optional", /IMDSv2 not required/],
+    ["IMDS reachable from containers", (t) => t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit = 2, /IMDS hop limit is 2, not 1/],
     ["unencrypted root volume", (t) => t.Resources.LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings[0].Ebs.Encrypted = false, /unencrypted volume/],
     ["EFS without TLS", (t) => t.Resources.FileSystem.Properties.FileSystemPolicy.Statement.shift(), /refuse transport without TLS/],
     ["EFS unencrypted", (t) => t.Resources.FileSystem.Properties.Encrypted = false, /not encrypted at rest/],
@@ -103,7 +105,50 @@ test("the template's figures: health every 10 s, 2 and 2, drain 30 s, idle above
   assert.equal(r.AutoScalingGroup.Properties.HealthCheckType, "ELB");
   assert.equal(r.AutoScalingGroup.Properties.LifecycleHookSpecificationList[0].LifecycleTransition, "autoscaling:EC2_INSTANCE_TERMINATING");
   const alarms = Object.values(r).filter((x: any) => x.Type === "AWS::CloudWatch::Alarm").map((x: any) => x.Properties.MetricName).sort();
-  assert.deepEqual(alarms, ["CPUUtilization", "CPUUtilization", "HTTPCode_Target_5XX_Count", "NetworkOut", "StatusCheckFailed", "TargetResponseTime", "UnHealthyHostCount"]);
+  assert.deepEqual(alarms, ["CPUUtilization", "CPUUtilization", "HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "HealthyHostCount", "NetworkOut", "StatusCheckFailed", "TargetResponseTime", "UnHealthyHostCount"]);
+});
+
+test("no healthy target alarms (UnHealthyHostCount is 0 with no target at all), and so do the load balancer's own 5xx", () => {
+  const r = load().Resources;
+  const none = r.NoHealthyHostAlarm.Properties;
+  assert.deepEqual([none.MetricName, none.Statistic, none.ComparisonOperator, none.Threshold, none.TreatMissingData], ["HealthyHostCount", "Minimum", "LessThanThreshold", 1, "breaching"]);
+  assert.deepEqual(none.Dimensions.map((d: any) => d.Name), ["TargetGroup", "LoadBalancer"]);
+  const elb = r.LoadBalancer5xxAlarm.Properties;
+  assert.deepEqual([elb.MetricName, elb.Statistic, elb.ComparisonOperator], ["HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanThreshold"]);
+  // the load balancer's own count has the LoadBalancer dimension only (no target group is involved in a 503 of its own)
+  assert.deepEqual(elb.Dimensions.map((d: any) => d.Name), ["LoadBalancer"]);
+  for (const alarm of [none, elb]) assert.deepEqual([alarm.AlarmActions, alarm.OKActions], [[{ Ref: "AlertTopic" }], [{ Ref: "AlertTopic" }]]);
+});
+
+test("the file system survives a stack delete and a replacement, but not a failed create (RetainExceptOnCreate)", () => {
+  const fs = load().Resources.FileSystem;
+  assert.equal(fs.DeletionPolicy, "RetainExceptOnCreate");
+  assert.equal(fs.UpdateReplacePolicy, "Retain");
+});
+
+test("the group is created after every listener of its variant: HTTP always, HTTPS when Protocol=https", () => {
+  const r = load().Resources;
+  assert.ok(r.AutoScalingGroup.DependsOn.includes("ListenersReady"));
+  const listeners = Object.entries(r).filter(([, x]: [string, any]) => x.Type === "AWS::ElasticLoadBalancingV2::Listener");
+  assert.deepEqual(listeners.map(([name]) => name).sort(), ["HttpListener", "HttpsListener"]);
+  const refs = JSON.stringify(r.ListenersReady.Metadata);
+  for (const [name, listener] of listeners as [string, any][]) {
+    // a conditional listener is referenced under its own condition (a DependsOn on it would fail when it is absent)
+    const expected = listener.Condition ? `{"Fn::If":["${listener.Condition}",{"Ref":"${name}"}` : `{"Ref":"${name}"}`;
+    assert.ok(refs.includes(expected), `${name}: ${refs}`);
+  }
+});
+
+test("HTTPS uses the operator's certificate when given, else the one created for the domain; HTTP is redirected only then", () => {
+  const r = load().Resources;
+  assert.equal(r.HttpsListener.Condition, "UseHttps");
+  assert.deepEqual(r.HttpsListener.Properties.Certificates, [{ CertificateArn: { "Fn::If": ["HasCertificateArn", { Ref: "CertificateArn" }, { Ref: "Certificate" }] } }]);
+  assert.equal(r.Certificate.Condition, "CreateCertificate");
+  assert.equal(r.DnsRecord.Condition, "HasDnsRecord");
+  assert.equal(r.HttpsFromAnywhere.Condition, "UseHttps");
+  assert.equal(load().Parameters.Protocol.Default, undefined, "plain HTTP is never the silent default");
+  // the Url output follows the choice (moto's change-set path reports no outputs, so it is checked here)
+  assert.deepEqual(load().Outputs.Url.Value, { "Fn::If": ["UseHttps", { "Fn::If": ["HasDomain", { "Fn::Sub": "https://${DomainName}" }, { "Fn::Sub": "https://${LoadBalancer.DNSName}" }] }, { "Fn::Sub": "http://${LoadBalancer.DNSName}" }] });
 });
 
 test("WAF (on by default) puts AWS managed rules on the load balancer; only body-inspecting rules merely count", () => {
@@ -115,4 +160,23 @@ test("WAF (on by default) puts AWS managed rules on the load balancer; only body
   assert.deepEqual(rules.map((r: any) => r.Statement.ManagedRuleGroupStatement.VendorName), ["AWS", "AWS", "AWS"]);
   const counted = rules.flatMap((r: any) => (r.Statement.ManagedRuleGroupStatement.RuleActionOverrides ?? []).map((o: any) => o.Name));
   assert.ok(counted.length > 0 && counted.every((name: string) => name.endsWith("_BODY")), counted.join(", "));
+});
+
+test("the template's rules refuse inconsistent HTTPS choices and MinSize = MaxSize, and accept each consistent one", () => {
+  const t = load();
+  const defaults = Object.fromEntries(Object.entries(t.Parameters).flatMap(([key, p]: [string, any]) => (p.Default === undefined ? [] : [[key, String(p.Default)]])));
+  const check = (values: Record<string, string>) => brokenRule(t.Rules, { ...defaults, ...values });
+  const cert = "arn:aws:acm:eu-west-1:111122223333:certificate/0b1c2d3e-aaaa-bbbb-cccc-0123456789ab";
+  assert.equal(check({ Protocol: "http" }), null);
+  assert.equal(check({ Protocol: "https", CertificateArn: cert }), null, "HTTPS without Route 53");
+  assert.equal(check({ Protocol: "https", CertificateArn: cert, DomainName: "codedetect.example.com" }), null, "a name the operator points at the load balancer");
+  assert.equal(check({ Protocol: "https", CertificateArn: cert, DomainName: "codedetect.example.com", HostedZoneId: "Z123" }), null);
+  assert.equal(check({ Protocol: "https", DomainName: "codedetect.example.com", HostedZoneId: "Z123" }), null, "a certificate created and validated in the zone");
+  assert.match(check({ Protocol: "https" })!, /^Protocol=https needs CertificateArn, or DomainName with HostedZoneId \(rule HttpsHasACertificate\)$/);
+  assert.match(check({ Protocol: "https", DomainName: "codedetect.example.com" })!, /Protocol=https needs CertificateArn/);
+  assert.match(check({ Protocol: "http", CertificateArn: cert })!, /^Protocol=http takes no CertificateArn, DomainName or HostedZoneId/);
+  assert.match(check({ Protocol: "http", DomainName: "codedetect.example.com", HostedZoneId: "Z123" })!, /^Protocol=http takes no/);
+  assert.match(check({ Protocol: "https", CertificateArn: cert, HostedZoneId: "Z123" })!, /^HostedZoneId needs DomainName/);
+  assert.match(check({ Protocol: "http", MinSize: "3", MaxSize: "3" })!, /^MaxSize must be above MinSize: a rolling update adds an instance before it removes one \(rule RollingUpdateHasRoom\)$/);
+  assert.equal(check({ Protocol: "http", MinSize: "3", MaxSize: "4" }), null);
 });

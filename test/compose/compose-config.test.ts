@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import YAML from "yaml";
 import { defineStack } from "../../compose/model.ts";
 import { renderCompose } from "../../compose/render.ts";
-import { docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { BASE_IMAGE, docker, dockerUnavailable, gate } from "./docker-harness.ts";
 import { DIGEST_1, REPO } from "./fixtures.ts";
 
 const { skip, mustFail } = gate(await dockerUnavailable({ engine: false }));
@@ -19,10 +19,10 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-config-"));
 
-  const check = async (name: string, input: Parameters<typeof defineStack>[0]) => {
+  const check = async (name: string, input: Parameters<typeof defineStack>[0], service = "app") => {
     const file = path.join(dir, `${name}.yaml`);
     fs.writeFileSync(file, renderCompose(defineStack(input)));
-    return YAML.parse(await docker(["compose", "--file", file, "config"])).services.app;
+    return YAML.parse(await docker(["compose", "--file", file, "config"])).services[service];
   };
 
   it("with json-file logs: image by digest, init, hardening, volumes, health check and grace period survive", async () => {
@@ -41,8 +41,44 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
     assert.equal(app.environment.DRAIN_SECONDS, "30");
   });
 
-  it("with awslogs", async () => {
+  it("with awslogs: non-blocking with a 4 MB buffer, so a throttled CloudWatch Logs never stalls the server's stdout", async () => {
     const app = await check("aws", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app", logRegion: "eu-west-1" });
-    assert.deepEqual(app.logging, { driver: "awslogs", options: { "awslogs-create-group": "false", "awslogs-group": "/codedetect/app", "awslogs-region": "eu-west-1" } });
+    assert.deepEqual(app.logging, { driver: "awslogs", options: { "awslogs-create-group": "false", "awslogs-group": "/codedetect/app", "awslogs-region": "eu-west-1", mode: "non-blocking", "max-buffer-size": "4m" } });
+    awslogsOptions = app.logging.options;
+  });
+
+  it("the rendered service stays on Compose's bridge network: never network_mode host, where IMDS hop limit 1 would not keep the container from the instance role", async () => {
+    const app = await check("network", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app" });
+    // the app joins its port holder's namespace (the in-place update, compose/README.md), which is on the bridge network
+    assert.equal(app.network_mode, "service:app-port");
+    const holder = await check("network", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app" }, "app-port");
+    assert.equal(holder.network_mode, undefined);
+    assert.deepEqual(Object.keys(holder.networks ?? {}), ["default"]);
+  });
+});
+
+let awslogsOptions: Record<string, string> | null = null;
+const engine = gate(await dockerUnavailable({ baseImage: true }));
+
+// `docker compose config` does not check log options; the engine does, when a container is created (dockerd
+// validates mode and max-buffer-size itself, then the driver's own options).
+describe("the engine accepts the awslogs delivery options", { skip: engine.skip }, () => {
+  it("creates a container with them, and refuses a mode it does not know", async () => {
+    if (engine.mustFail) assert.fail(String(await dockerUnavailable({ baseImage: true })));
+    assert.ok(awslogsOptions, "the awslogs case above ran first");
+    const name = `codedetect-logopts-${process.pid}`;
+    const create = (options: Record<string, string>) => docker(["create", "--name", name, "--log-driver", "awslogs", ...Object.entries(options).flatMap(([key, value]) => ["--log-opt", `${key}=${value}`]), BASE_IMAGE, "true"]);
+    try {
+      await create(awslogsOptions);
+      const config = JSON.parse(await docker(["inspect", "--format", "{{json .HostConfig.LogConfig}}", name]));
+      assert.deepEqual(config, { Type: "awslogs", Config: awslogsOptions });
+    } finally {
+      await docker(["rm", "--force", name]).catch(() => undefined);
+    }
+    try {
+      await assert.rejects(create({ ...awslogsOptions, mode: "sometimes" }), /logging mode not supported: sometimes/);
+    } finally {
+      await docker(["rm", "--force", name]).catch(() => undefined);
+    }
   });
 });

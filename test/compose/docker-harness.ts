@@ -8,7 +8,8 @@ import { execa } from "execa";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
 export const BASE_IMAGE = "node:24-trixie-slim";
-export const REGISTRY = process.env.TEST_REGISTRY ?? "127.0.0.1:5000";
+/** The tests' registry: scripts/setup.sh starts it here (never on the app's port 5000, so `npm start` works after `npm test`). */
+export const REGISTRY = process.env.TEST_REGISTRY ?? "127.0.0.1:5050";
 
 async function ok(file: string, args: string[]): Promise<string | null> {
   const result = await execa(file, args, { reject: false, timeout: 20_000 });

@@ -13,9 +13,17 @@ describe("image references", () => {
     assert.equal(imageRefString(parseImageRef(`${REPO}:3.0.0-rc.1@${DIGEST_1}`)), `${REPO}:3.0.0-rc.1@${DIGEST_1}`);
   });
 
-  it("refuses a reference without tag or digest, naming the fix", () => {
-    assert.throws(() => parseImageRef(`${REPO}:v1`), /has no digest; next: give the image as "repository:tag@sha256/);
-    assert.throws(() => parseImageRef(`127.0.0.1:5000/codedetect@${DIGEST_1}`), /has no tag/);
+  it("takes a reference pinned by digest alone (what `docker inspect --format '{{index .RepoDigests 0}}'` prints): no tag, the registry's port kept", () => {
+    const ref = parseImageRef(`127.0.0.1:5000/codedetect@${DIGEST_1}`);
+    assert.deepEqual(ref, { repository: "127.0.0.1:5000/codedetect", tag: null, digest: DIGEST_1 });
+    assert.equal(imageRefString(ref), `127.0.0.1:5000/codedetect@${DIGEST_1}`);
+    const model = defineStack({ image: `${REPO}@${DIGEST_1}`, efsRoot: "/mnt/efs" });
+    assert.equal(imageRefString(model.image), `${REPO}@${DIGEST_1}`);
+  });
+
+  it("refuses a reference without a digest, naming the fix", () => {
+    assert.throws(() => parseImageRef(`${REPO}:v1`), /has no digest; next: give the image as "repository\[:tag\]@sha256/);
+    assert.throws(() => parseImageRef(`127.0.0.1:5000/codedetect`), /has no digest/);
     assert.throws(() => parseImageRef(`${REPO}:v1@sha256:abc`), /is not a sha256 digest/);
     assert.throws(() => parseImageRef(`Registry/CodeDetect:v1@${DIGEST_1}`), /not a valid repository/);
   });

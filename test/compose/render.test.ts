@@ -67,7 +67,38 @@ describe("renderCompose", () => {
     const aws = YAML.parse(renderCompose(defineStack({ ...input, logGroup: "/codedetect/app", logRegion: "eu-west-1", logStream: "i-0abc" }))).services.app;
     assert.deepEqual(aws.logging, {
       driver: "awslogs",
-      options: { "awslogs-group": "/codedetect/app", "awslogs-create-group": "false", "awslogs-region": "eu-west-1", "awslogs-stream": "i-0abc" },
+      options: { "awslogs-group": "/codedetect/app", "awslogs-create-group": "false", "mode": "non-blocking", "max-buffer-size": "4m", "awslogs-region": "eu-west-1", "awslogs-stream": "i-0abc" },
     });
+  });
+});
+
+describe("memory limits that fit the instance (issue 14)", () => {
+  it("sets the container's mem_limit without swap, and an analyzer ceiling that fits its lanes beside the server", () => {
+    // a 4 GiB, 2-processor instance: the agent gives the container 4096 - 512 MB
+    const model = defineStack({ ...input, memoryLimitMb: 3584, instanceCpus: 2 });
+    const service = YAML.parse(renderCompose(model)).services.app;
+    assert.equal(service.mem_limit, "3584m");
+    assert.equal(service.memswap_limit, "3584m", "no swap beyond the limit: a file that needs more fails instead of thrashing the host");
+    assert.equal(service.environment.ANALYZER_MEMORY_MB, "1024", "(3584 - 384) / 2 lanes is 1600: capped at the default 1024");
+    assert.equal(service.environment.ANALYZER_RECYCLE_MB, undefined, "the server's default recycle (512) is already below the ceiling");
+  });
+
+  it("shares a small instance's memory between its lanes, with the recycle threshold below the ceiling", () => {
+    const service = YAML.parse(renderCompose(defineStack({ ...input, memoryLimitMb: 1280, instanceCpus: 2 }))).services.app;
+    assert.equal(service.environment.ANALYZER_MEMORY_MB, "448");
+    assert.equal(service.environment.ANALYZER_RECYCLE_MB, "224", "recycled by resident memory before the ceiling stops it");
+  });
+
+  it("keeps an operator's ceiling that fits and refuses one that does not, or an instance too small for its lanes", () => {
+    const kept = YAML.parse(renderCompose(defineStack({ ...input, environment: { ANALYZER_MEMORY_MB: "700" }, memoryLimitMb: 3584, instanceCpus: 2 }))).services.app;
+    assert.equal(kept.environment.ANALYZER_MEMORY_MB, "700");
+    assert.throws(() => defineStack({ ...input, environment: { ANALYZER_MEMORY_MB: "2048" }, memoryLimitMb: 3584, instanceCpus: 2 }), /ANALYZER_MEMORY_MB: 2048 MB per analyzer does not fit 2 lanes in 3584 MB/);
+    assert.throws(() => defineStack({ ...input, memoryLimitMb: 1024, instanceCpus: 4 }), /memoryLimitMb: 1024 MB leaves 160 MB per analyzer lane.*next: raise memoryLimitMb \(at least 1408 for 4 lanes\)/);
+  });
+
+  it("sets no limit when the stack file gives none (as before)", () => {
+    const service = YAML.parse(renderCompose(defineStack(input))).services.app;
+    assert.equal(service.mem_limit, undefined);
+    assert.equal(service.environment.ANALYZER_MEMORY_MB, undefined);
   });
 });

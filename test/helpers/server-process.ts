@@ -30,12 +30,18 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Start it as the leader of its own process group (so that a test can signal the whole group). */
   detached?: boolean;
+  /** A command that execs the server (e.g. ["prlimit", "--nofile=128:128"]): the server keeps its pid. */
+  prefix?: string[];
+  /** Another checkout of the repository to run the server from (a benchmark's baseline); default: this one. */
+  root?: string;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? tempDir();
-  const child = spawn(process.execPath, [path.join(ROOT, "server/main.ts")], {
-    cwd: ROOT,
+  const root = options.root ?? ROOT;
+  const [command, ...args] = [...(options.prefix ?? []), process.execPath, path.join(root, "server/main.ts")];
+  const child = spawn(command!, args, {
+    cwd: root,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DRAIN_SECONDS: "0", LOG_LEVEL: "info", ANALYZER_WORKERS: "2", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.detached ?? false,

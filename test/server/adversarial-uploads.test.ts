@@ -87,7 +87,7 @@ describe("file names and sizes", () => {
     const body = json(answer);
     assert.equal(body.score, 100);
     assert.equal(body.original_code, "");
-    assert.deepEqual(body.summary, { total_issues: 0, security_issues: 0, high_complexity_functions: 0 });
+    assert.deepEqual(body.summary, { total_issues: 0, security_issues: 0, high_complexity_functions: 0, quality_by_type: {} });
     const stored = await fetch(`${server.url}/api/analysis/${body.file_hash}`);
     assert.equal(stored.status, 200);
   });

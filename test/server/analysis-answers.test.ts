@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { orderQualityIssues } from "../../server/analyzers/score.ts";
 import { runCommandLines } from "../analyzers/helpers.ts";
 import { stdlibSource } from "../helpers/python-sources.ts";
 import { startServer, upload, type RunningServer } from "../helpers/server-process.ts";
@@ -52,7 +53,9 @@ describe("answers under the name given", () => {
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     const cli = await runCommandLines(code, "long_expression.py");
     assert.ok(cli.pylint.some((m) => m.type === "fatal"), "sanity: pylint's own command line reports its crash on this file");
-    assert.deepEqual(answer.body.analysis.quality_issues, cli.pylint.slice(0, 10).map((m) => ({ ...m, message: withoutCrashReport(m.message) })));
+    // every message, most severe first then by line (the fatal crash report first)
+    assert.deepEqual(answer.body.analysis.quality_issues, orderQualityIssues(cli.pylint.map((m) => ({ ...m, message: withoutCrashReport(m.message) }))));
+    assert.equal(answer.body.parse_error, null, "a pylint crash on valid Python is not a parse failure");
     assert.equal(answer.body.summary.total_issues, cli.pylint.length);
     assert.doesNotMatch(JSON.stringify(answer.body), /\/(tmp|root|home|usr)\//, "no path on the server in the answer");
   });

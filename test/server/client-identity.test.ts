@@ -84,6 +84,35 @@ test("timed-out contents are refused for the configured time, then analysed agai
   assert.equal(off.refusedFor("h"), null, "0 turns the memory off");
 });
 
+test("a file that ran into a limit is remembered with its near-duplicates, and its client waits longer with each strike (issue 14)", () => {
+  let now = 0;
+  const memory = new TimeoutMemory(600, () => now, 20);
+  const costly = "import os\n\ndef f():\n    return os.sep\n";
+  memory.remember("h1", costly, "client-a", "memory");
+  assert.deepEqual(memory.refusal("other-hash", `# a comment added\n${costly.replaceAll("\n", "  \n")}\n\n`), { seconds: 600, limit: "memory" }, "comments, blank lines and spaces do not make it another file");
+  assert.equal(memory.refusedFor("other-hash", `${costly}x = 1\n`), null, "a change to the code does");
+  assert.equal(memory.clientWait("client-a"), null, "a first strike costs the client nothing more");
+  memory.remember("h2", "y = 2\n", "client-a");
+  assert.deepEqual(memory.clientWait("client-a"), { seconds: 20, strikes: 2 }, "the second: the time limit's worth");
+  assert.equal(memory.clientWait("client-b"), null);
+  now = 20_000;
+  assert.equal(memory.clientWait("client-a"), null);
+  memory.remember("h2b", "y = 3\n", "client-a");
+  assert.deepEqual(memory.clientWait("client-a"), { seconds: 40, strikes: 3 }, "doubled");
+  for (let strike = 3; strike <= 10; strike++) memory.remember(`h${strike}`, `z = ${strike}\n`, "client-a");
+  assert.deepEqual(memory.clientWait("client-a"), { seconds: 600, strikes: 11 }, "at most the memory's period");
+  now = 20_000 + 600_000;
+  assert.equal(memory.clientWait("client-a"), null, "forgotten a period after the last strike");
+});
+
+test("ANALYZER_MEMORY_MB: 1024 by default, above the recycle threshold, refused when it is not (issue 14)", async () => {
+  const { loadConfig } = await import("../../server/config.ts");
+  assert.equal(loadConfig({}).analyzerMemoryMb, 1024);
+  assert.equal(loadConfig({ ANALYZER_MEMORY_MB: "400", ANALYZER_RECYCLE_MB: "300" }).analyzerMemoryMb, 400);
+  assert.throws(() => loadConfig({ ANALYZER_MEMORY_MB: "512" }), /^ConfigError: ANALYZER_MEMORY_MB \(512\) must be above ANALYZER_RECYCLE_MB \(512\)/);
+  assert.throws(() => loadConfig({ ANALYZER_MEMORY_MB: "100" }), /ANALYZER_MEMORY_MB must be between 256 and 65536/);
+});
+
 test("fair line (property): per client FIFO, never over the lane cap, and a free lane is never left idle while a client under its cap waits", () => {
   type Op = { kind: "push"; client: number } | { kind: "finish"; pick: number };
   const op = fc.oneof(fc.record({ kind: fc.constant("push" as const), client: fc.nat(3) }), fc.record({ kind: fc.constant("finish" as const), pick: fc.nat(20) }));

@@ -49,7 +49,7 @@ describe("analyze", () => {
     assert.equal(body.filename, "adder.py");
     assert.equal(body.original_code, CLEAN);
     assert.equal(body.score, 100);
-    assert.deepEqual(body.summary, { total_issues: 0, security_issues: 0, high_complexity_functions: 0 });
+    assert.deepEqual(body.summary, { total_issues: 0, security_issues: 0, high_complexity_functions: 0, quality_by_type: {} });
     assert.deepEqual(Object.keys(body.analysis.complexity), ["adder.py"]);
     assert.ok(filesUnder(uploadsDir()).includes(`${sha}.py`));
     const stored = await get(`/api/analysis/${sha}`);

@@ -1,6 +1,7 @@
 // migrate-db on 100,000 rows against a real PostgreSQL: equal counts and sums, a no-op re-run, refusal to merge, kill -9 mid-copy, catch-up by id.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import Database from "better-sqlite3";
@@ -163,6 +164,53 @@ test("switch-over: rows written to SQLite after the copy are caught up by id bes
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /nothing to catch up/);
   assert.equal((await pgSums("switch")).count, source.count + 2);
+});
+
+test("the old single-instance application's database (schema version 0) goes straight to PostgreSQL: its copy is brought up to date, the file itself is untouched", { skip: gate.skip }, async () => {
+  const oldDir = tempDir();
+  const file = databaseFile(oldDir);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const legacy = new Database(file);
+  legacy.exec(`CREATE TABLE analysis (id INTEGER PRIMARY KEY AUTOINCREMENT, file_hash TEXT, timestamp TEXT, score INTEGER,
+    total_issues INTEGER, security_issues INTEGER, complexity_issues INTEGER, result_json TEXT, filename TEXT);
+    CREATE INDEX idx_timestamp ON analysis(timestamp);`);
+  const insert = legacy.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues, result_json, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.run("a".repeat(64), "2025-01-09 10:00:00", 90, 3, 1, 0, JSON.stringify({ file_hash: "a".repeat(64), score: 90, summary: { total_issues: 3, security_issues: 1, high_complexity_functions: 0 } }), "old_name.py");
+  insert.run("b".repeat(64), "2025-01-09 11:00:00", 70, 5, 0, 1, null, "other.py");
+  legacy.close();
+  const before = fs.readFileSync(file);
+  postgres!.createDatabase("legacy");
+  const run = await migrateDb(["--from", oldDir, "--to", postgres!.url("legacy")]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^read .*codedetect\.db at schema version 0 through a private copy brought to the current schema \(the file itself is unchanged\)\nanalyses copied: 2\ncopied 2 analyses, 1 results and 0 reports into /);
+  assert.deepEqual(await pgSums("legacy"), { count: 2, score: 160, security: 1, quality: 8, complexity: 1, results: 1, reports: 0 });
+  assert.ok(fs.readFileSync(file).equals(before), "the old database file was changed");
+  const pgStore = await openPostgresStore({ target: databaseTarget(postgres!.url("legacy"), null), poolSize: 1, deadlineMs: 5000 });
+  try {
+    assert.equal((await pgStore.stats(10)).avg_score, 80);
+  } finally {
+    await pgStore.close();
+  }
+});
+
+test("a database written by a newer CodeDetect is refused with one line; nothing is written", { skip: gate.skip }, async () => {
+  const newerDir = tempDir();
+  const file = databaseFile(newerDir);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const newer = new Database(file);
+  newer.pragma("user_version = 999");
+  newer.close();
+  postgres!.createDatabase("newer");
+  const run = await migrateDb(["--from", newerDir, "--to", postgres!.url("newer")]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^codedetect migrate-db: .*codedetect\.db is at schema version 999, newer than this tool's \d+: run migrate-db from the version of CodeDetect that wrote it\n$/);
+  const client = new pg.Client({ connectionString: postgres!.url("newer") });
+  await client.connect();
+  try {
+    assert.equal(Number((await client.query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public'")).rows[0].n), 0, "tables were created");
+  } finally {
+    await client.end();
+  }
 });
 
 test("usage and bad input: exit 2 for usage, exit 1 with one line for a missing source or an unreachable target; never the password", async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
+import { orderQualityIssues } from "../../server/analyzers/score.ts";
 import { PYTHON, runCommandLines } from "../analyzers/helpers.ts";
 import { startServer, upload, type RunningServer } from "../helpers/server-process.ts";
 
@@ -61,7 +62,7 @@ describe("source encodings", () => {
     const cli = await runCommandLines(bytes, "latin.py");
     assert.ok(!cli.pylint.some((m) => m.symbol === "line-too-long"), "sanity: read as latin-1, no line is too long");
     assert.ok(cli.bandit.some((r) => r.code.includes("\u00e9".repeat(60))), "sanity: bandit's snippet shows the line as latin-1 text");
-    assert.deepEqual(answer.body.analysis.quality_issues, cli.pylint.slice(0, 10));
+    assert.deepEqual(answer.body.analysis.quality_issues, orderQualityIssues(cli.pylint), "every message, most severe first");
     assert.equal(answer.body.summary.total_issues, cli.pylint.length);
     assert.deepEqual(answer.body.analysis.security_issues, cli.bandit);
     // (radon's command line reads files as UTF-8 whatever they declare, and says so: the answer says the same)

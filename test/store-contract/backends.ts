@@ -23,6 +23,8 @@ export interface Fixture {
   block(): Promise<() => Promise<void>>;
   /** Rows of the analysis table, oldest first. */
   rows(): Promise<Array<{ file_hash: string; score: number }>>;
+  /** Puts a result row in as schema version 1 wrote it (with the code inside) and marks the database as version 1. */
+  storeAsVersion1(fileHash: string, resultJson: string): Promise<void>;
 }
 
 export interface Backend {
@@ -62,6 +64,11 @@ export const sqliteBackend: Backend = {
         return () => holder.release();
       },
       rows: async () => withDb((db) => db.prepare("SELECT file_hash, score FROM analysis ORDER BY id").all() as Array<{ file_hash: string; score: number }>),
+      storeAsVersion1: async (fileHash, resultJson) =>
+        withDb((db) => {
+          db.prepare("INSERT INTO results (file_hash, result_json, created_at, last_seen_at) VALUES (?, ?, 'x', 'x')").run(fileHash, resultJson);
+          db.pragma("user_version = 1");
+        }),
     };
   },
 };
@@ -93,6 +100,11 @@ export function postgresBackend(server: () => RunningPostgres): Backend {
           return async () => server().start();
         },
         rows: () => withClient(async (client) => (await client.query("SELECT file_hash, score FROM analysis ORDER BY id")).rows),
+        storeAsVersion1: (fileHash, resultJson) =>
+          withClient(async (client) => {
+            await client.query("INSERT INTO results (file_hash, result_json, created_at, last_seen_at) VALUES ($1, $2, 'x', 'x')", [fileHash, resultJson]);
+            await client.query("UPDATE codedetect_schema SET version = 1");
+          }),
       };
     },
   };

@@ -4,7 +4,7 @@
 // amazon-efs-utils and nodejs24), `dnf` (records a call and fails: it must not be reached when all is installed) and
 // `systemctl` (records `enable --now docker`; the Docker Engine here already runs). `node-24` is the host's Node.js 24.
 // Everything else is real: the application image built from the Dockerfile (whose build stage writes the agent bundle
-// with bootstrap/bundle.ts), the Docker Engine, the registry on 127.0.0.1:5000, `docker pull/create/cp`, the agent run
+// with bootstrap/bundle.ts), the Docker Engine, the tests' registry (127.0.0.1:5050), `docker pull/create/cp`, the agent run
 // from that bundle (local mode: a directory stands in for EFS) bringing the image up, the supervisor started with the
 // exact command line of the user data's unit, the AWS CLI (signalling a loopback endpoint that records the call, since
 // moto does not implement SignalResource) and IMDSv2 (a loopback server).
@@ -90,7 +90,8 @@ async function instance(name: string) {
   fs.symlinkSync(process.execPath, path.join(bin, "node-24"));
   const config = path.join(root, "bootstrap.json");
   const port = await freePort();
-  fs.writeFileSync(config, JSON.stringify({ mode: "local", image: `${repository}:${tag}@${pinned.split("@")[1]}`, project: PROJECT, port, stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared"), verifyWaitSeconds: 120 }));
+  // the image as the user data gives it: pinned by digest alone, exactly as `docker inspect` prints it (no tag)
+  fs.writeFileSync(config, JSON.stringify({ mode: "local", image: pinned, project: PROJECT, port, stateDir: path.join(root, "state"), sharedDir: path.join(root, "shared"), verifyWaitSeconds: 120 }));
   const run = (image: string) =>
     execa("sh", [LAUNCHER_SOURCE], {
       reject: false,
@@ -125,10 +126,11 @@ function superviseCommandFor(box: { bin: string; root: string; config: string })
   return execStart.map((word) => mapped[word] ?? word);
 }
 
-test("the launcher pulls by digest, copies the agent and the Compose plugin out of that image, the agent brings the image up, and the supervisor unit's command watches it and takes it down on SIGTERM", { skip, timeout: 900_000 }, async (t) => {
+test("the launcher pulls an image given by digest alone (repository@sha256:…, no tag), copies the agent and the Compose plugin out of that image, the agent brings the image up, and the supervisor unit's command watches it and takes it down on SIGTERM", { skip, timeout: 900_000 }, async (t) => {
   if (mustFail) assert.fail(`CI=true but ${reason}`);
   const box = await instance("good");
-  const result = await box.run(`${repository}:${tag}@${pinned.split("@")[1]}`);
+  // exactly what `docker inspect --format '{{index .RepoDigests 0}}'` prints: the agent and the Compose runner take it as it is
+  const result = await box.run(pinned);
   assert.equal(result.exitCode, 0, `${result.stderr}\n${result.stdout}`);
   assert.deepEqual(fs.readFileSync(path.join(box.root, "opt/agent.mjs")), fs.readFileSync(bundle), "the agent is the image's, byte for byte");
   assert.equal(fs.readFileSync(path.join(box.root, "opt/agent.source"), "utf8"), `${pinned}\n`);
@@ -144,6 +146,8 @@ test("the launcher pulls by digest, copies the agent and the Compose plugin out 
   assert.ok(fs.statSync(path.join(box.root, "shared/codedetect/database")).isDirectory(), "the agent laid out the shared tree");
   const health = await fetch(`http://127.0.0.1:${box.port}/api/health`);
   assert.equal(health.status, 200, "the image the launcher pulled serves");
+  const info = (await (await fetch(`http://127.0.0.1:${box.port}/api/info`)).json()) as { deployment: { image_digest: string } };
+  assert.equal(info.deployment.image_digest, pinned.split("@")[1], "the digest given is what runs");
   assert.equal(fs.readFileSync(box.calls, "utf8"), "systemctl enable --now docker\n", "no dnf: every package was installed");
   assert.deepEqual(signals, [], "no signal on success (the agent signals once the instance is healthy)");
   assert.match(String(result.stderr), /codedetect-launcher: pull .*@sha256:/);
@@ -188,7 +192,7 @@ test("an image reference without a digest is refused before anything runs, and s
   signals.length = 0;
   const result = await box.run(`${repository}:latest`);
   assert.equal(result.exitCode, 2);
-  assert.match(String(result.stderr), /CODEDETECT_LAUNCHER_IMAGE must be repository:tag@sha256:<digest>, got .*:latest/);
+  assert.match(String(result.stderr), /CODEDETECT_LAUNCHER_IMAGE must be repository\[:tag\]@sha256:<digest>, got .*:latest/);
   assert.ok(!fs.existsSync(box.calls), "no package tool touched");
   assert.equal(signals.length, 1);
 });

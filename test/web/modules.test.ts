@@ -23,8 +23,8 @@ const RESULT = {
       { type: "convention", symbol: "missing-docstring", message: "Missing module docstring", "message-id": "C0114", line: 1, column: 0 },
     ],
     security_issues: [
-      { test_id: "B404", test_name: "blacklist", issue_severity: "LOW", issue_confidence: "HIGH", issue_text: "subprocess imported", line_number: 2, code: "2 import subprocess\n", more_info: "https://example.org/b404" },
-      { test_id: "B602", test_name: "subprocess_popen_with_shell_equals_true", issue_severity: "HIGH", issue_confidence: "HIGH", issue_text: "shell=True", line_number: 9, code: "9 subprocess.call(x, shell=True)\n", more_info: "https://example.org/b602" },
+      { test_id: "B404", test_name: "blacklist", issue_severity: "LOW", issue_confidence: "HIGH", issue_text: "subprocess imported", line_number: 2, code: "2 import subprocess\n", more_info: "https://bandit.readthedocs.io/en/latest/blacklists/blacklist_imports.html#b404-import-subprocess" },
+      { test_id: "B602", test_name: "subprocess_popen_with_shell_equals_true", issue_severity: "HIGH", issue_confidence: "HIGH", issue_text: "shell=True", line_number: 9, code: "9 subprocess.call(x, shell=True)\n", more_info: "javascript:alert(1)" },
     ],
     complexity: {
       "demo.py": [
@@ -53,9 +53,14 @@ describe("error messages", () => {
     assert.equal(api.describeFailure(500, "", { error: "Analysis failed", details: { code: 1 } }, null), "Analysis failed.");
   });
 
-  it("says when to retry a busy server", () => {
-    assert.equal(api.describeFailure(503, "", { error: "Server busy" }, 5), "Server busy. Try again in 5 seconds.");
-    assert.equal(api.describeFailure(503, "", { error: "Server busy" }, 1), "Server busy. Try again in 1 second.");
+  it("says the server's message once: when to retry is the retry button's countdown", () => {
+    assert.equal(api.describeFailure(503, "", { error: "Server busy: too many analyses waiting; try again shortly" }), "Server busy: too many analyses waiting; try again shortly.");
+  });
+
+  it("names the server's upload limit on a 413 without a body", () => {
+    api.setMaxUploadBytes(2 * 1024 * 1024);
+    assert.equal(api.describeFailure(413, "Payload Too Large", null), "The file is larger than the server accepts (2 MB).");
+    api.setMaxUploadBytes(5 * 1024 * 1024);
   });
 
   it("never shows an object, and explains answers without a JSON body", () => {
@@ -72,7 +77,8 @@ describe("error messages", () => {
       assert.equal(err.name, "ApiError");
       assert.equal(err.status, 503);
       assert.equal(err.retryAfter, 7);
-      assert.equal(err.message, "Server busy: too many analyses waiting; try again shortly. Try again in 7 seconds.");
+      assert.equal(err.retryable, true);
+      assert.equal(err.message, "Server busy: too many analyses waiting; try again shortly.");
       return true;
     });
 
@@ -82,7 +88,7 @@ describe("error messages", () => {
     globalThis.fetch = async () => {
       throw new TypeError("fetch failed");
     };
-    await assert.rejects(api.getInfo(), { message: "Could not reach the server. Check your connection and try again." });
+    await assert.rejects(api.getInfo(), { message: "Could not reach the server. Check your connection.", retryable: true });
 
     // Health answers 503 with its JSON body when unhealthy: that body is the answer, not an error.
     globalThis.fetch = async () => new Response(JSON.stringify({ status: "unhealthy", checks: {} }), { status: 503, headers: { "content-type": "application/json" } });
@@ -108,6 +114,23 @@ describe("findings", () => {
     assert.deepEqual(errors, []);
   });
 
+  it("links every pylint message to its page and every bandit result to bandit's own documentation", () => {
+    assert.deepEqual(findings.qualityIssues(RESULT).map((q: { docUrl: string }) => q.docUrl), [
+      "https://pylint.readthedocs.io/en/stable/user_guide/messages/warning/unused-import.html",
+      "https://pylint.readthedocs.io/en/stable/user_guide/messages/convention/missing-docstring.html",
+    ]);
+    assert.deepEqual(findings.securityIssues(RESULT).map((s: { docUrl: string }) => s.docUrl), [
+      "https://bandit.readthedocs.io/en/latest/plugins/b602_subprocess_popen_with_shell_equals_true.html", // built: its more_info was not bandit's
+      "https://bandit.readthedocs.io/en/latest/blacklists/blacklist_imports.html#b404-import-subprocess",
+    ]);
+    assert.equal(findings.pylintDocUrl("warning", "../../x"), null);
+  });
+
+  it("groups pylint messages by type, most severe first, counting those the server did not list", () => {
+    const groups = findings.qualityGroups({ ...RESULT, summary: { ...RESULT.summary, quality_by_type: { warning: 4, convention: 10 } } });
+    assert.deepEqual(groups.map((g: { type: string; count: number; issues: unknown[] }) => [g.type, g.count, g.issues.length]), [["warning", 4, 1], ["convention", 10, 1]]);
+  });
+
   it("reads radon's error form and missing sections without throwing", () => {
     assert.deepEqual(findings.complexityEntries({ analysis: { complexity: { "x.py": { error: "invalid syntax (line 3)" } } } }), { entries: [], errors: ["invalid syntax (line 3)"] });
     assert.deepEqual(findings.complexityEntries({ analysis: { complexity: { error: "radon crashed" } } }).errors, ["radon crashed"]);
@@ -125,11 +148,12 @@ describe("text report", () => {
       "Analyzed:   2026-01-02T03:04:05.000Z",
       "Score:      71/100",
       "Quality issues (pylint):           14",
-      "Quality issues (pylint) - first 2 of 14",
+      "Quality issues (pylint), most severe first - first 2 of 14",
+      "    How to fix: https://pylint.readthedocs.io/en/stable/user_guide/messages/warning/unused-import.html",
       "Line 1:0  [warning] W0611 unused-import: Unused import os",
       "Line 1:0  [convention] C0114 missing-docstring: Missing module docstring",
       "Line 9  B602 subprocess_popen_with_shell_equals_true  severity HIGH, confidence HIGH",
-      "    More info: https://example.org/b404",
+      "    How to fix: https://bandit.readthedocs.io/en/latest/blacklists/blacklist_imports.html#b404-import-subprocess",
       "    | 9 subprocess.call(x, shell=True)",
       "C  12  method Job.run (lines 20-40)",
       "A   1  function main (lines 5-8)",
@@ -138,9 +162,14 @@ describe("text report", () => {
     }
   });
 
+  it("says a file that could not be parsed is not scored, with pylint's line and message", () => {
+    const text: string = report.buildReport({ ...RESULT, score: 97, parse_error: { message: "Parsing failed: 'invalid syntax'", line: 3, column: 7 } });
+    assert.ok(text.includes("Score:      not scored: pylint could not parse the file (line 3: Parsing failed: 'invalid syntax')"), text);
+  });
+
   it("says None for empty sections", () => {
     const text: string = report.buildReport({ filename: "clean.py", score: 100, analysis: { quality_issues: [], security_issues: [], complexity: { "clean.py": [] } }, summary: {} });
-    assert.match(text, /Quality issues \(pylint\)\n-+\nNone\./);
+    assert.match(text, /Quality issues \(pylint\), most severe first\n-+\nNone\./);
     assert.match(text, /Security issues \(bandit\)\n-+\nNone\./);
     assert.match(text, /No functions, methods or classes\./);
   });
