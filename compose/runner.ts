@@ -122,6 +122,16 @@ export function createRunner(options: RunnerOptions): Runner {
       .filter((line) => line.trim());
   };
 
+  /** The last log lines of the newest container on the model's image (the one the gate judged). */
+  const failedLogs = async (model: StackModel): Promise<string[]> => {
+    const container = gatedContainer(await projectServices(observeContext, model.project), model.service, imageRefString(model.image));
+    if (!container) return [];
+    const outcome = await runCommand([docker, "logs", "--tail", String(options.logTail ?? 40), container.id], { timeoutMs: 30_000 });
+    return stripVTControlCharacters(outcome.stdout + outcome.stderr)
+      .split("\n")
+      .filter((line) => line.trim());
+  };
+
   const plan = async (model: StackModel, healthDeadlineMs?: number) => {
     const observed = await observe(model, observeContext);
     const ctx = await context(model);
@@ -140,7 +150,8 @@ export function createRunner(options: RunnerOptions): Runner {
   const recover = async (model: StackModel, before: Observed, failure: ComposeError): Promise<never> => {
     const what = `up ${model.project} to ${imageRefString(model.image)}`;
     const reason = failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`;
-    const tail = await logs(model.project, model.service).catch(() => []);
+    // the failed container's own lines: beside it the old version runs in the same service, and `compose logs` would mix them in
+    const tail = await failedLogs(model).catch(() => []);
     const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${imageLabel(model.image)}:`, ...tail] : [];
     const evidence = details.length > 0 ? " (its last log lines follow)" : ` (\`docker compose --project-name ${model.project} logs ${model.service}\` shows its log)`;
     const good = rollbackTarget(before.state, before.service);
