@@ -97,7 +97,7 @@ export function planRestart(ctx: SuperviseContext): SuperviseAction[] {
     ...refresh,
     {
       kind: "run",
-      argv: [...ctx.compose, "--project-name", ctx.model.project, "--file", ctx.composeFile, "up", "--detach", "--pull", "never", "--force-recreate", ctx.model.service],
+      argv: [...ctx.compose, "--project-name", ctx.model.project, "--file", ctx.composeFile, "up", "--detach", "--pull", "never", "--force-recreate", "--no-deps", ctx.model.service],
       timeoutMs: (ctx.model.stopGraceSeconds + 120) * 1000,
       purpose: `restart ${ctx.model.project}/${ctx.model.service}`,
     },

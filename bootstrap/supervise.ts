@@ -3,6 +3,7 @@ import { healthVerdict } from "../compose/health-gate.ts";
 import { observeFiles, projectServices } from "../compose/observe.ts";
 import { parseHealthProbeName } from "../compose/plan.ts";
 import { createRunner } from "../compose/runner.ts";
+import { gatedContainer } from "../compose/swap.ts";
 import { runCommand } from "../compose/executor.ts";
 import { statePaths } from "../compose/state.ts";
 import { createImdsClient } from "./adapters/imds.ts";
@@ -72,7 +73,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     const health = parseHealthProbeName(name);
     if (health) {
       const observeContext = { run: runCommand, docker: "docker", paths: statePaths(config.stateDir) };
-      return async () => healthVerdict((await projectServices(observeContext, health.project)).find((s) => s.service === health.service) ?? null, health.image);
+      return async () => healthVerdict(gatedContainer(await projectServices(observeContext, health.project), health.service, health.image), health.image);
     }
     const target = parseTargetProbeName(name);
     if (target) {

@@ -44,6 +44,8 @@ export type Action =
       purpose?: string;
       /** The next thing to try when it fails, for the error message. */
       next?: string;
+      /** stderr patterns that mean the command's goal is already reached (a container already stopped or gone): success, not failure. */
+      alreadyDone?: string[];
       /** Known failures, recognised in stderr: their cause and next step replace the generic ones. */
       diagnoses?: Diagnosis[];
     }

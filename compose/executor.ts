@@ -67,7 +67,8 @@ async function performRun(action: RunAction, log: (line: string) => void): Promi
   const started = Date.now();
   const once = async () => {
     const outcome = await runCommand(action.argv, { env: action.env, timeoutMs: action.timeoutMs });
-    if (outcome.failure !== null || outcome.exitCode !== 0) throw new AttemptFailed(outcome);
+    const alreadyDone = outcome.failure === null && action.alreadyDone?.some((pattern) => outcome.stderr.includes(pattern)) === true;
+    if ((outcome.failure !== null || outcome.exitCode !== 0) && !alreadyDone) throw new AttemptFailed(outcome);
     return outcome;
   };
   const retry = action.retry;

@@ -71,7 +71,7 @@ export const IN_FLIGHT_GRACE_SECONDS = 30;
 /** The container's data directory. */
 const DATA_DIR = "/data";
 /** Environment the model sets itself (from its own fields). */
-export const MODEL_ENV_KEYS = ["DATA_DIR", "PORT", "HOST", "DRAIN_SECONDS", "IMAGE_TAG", "IMAGE_DIGEST"] as const;
+export const MODEL_ENV_KEYS = ["DATA_DIR", "PORT", "HOST", "DRAIN_SECONDS", "REUSE_PORT", "HEALTH_SOCKET", "IMAGE_TAG", "IMAGE_DIGEST"] as const;
 
 export function parseImageRef(text: string): ImageRef {
   const at = text.indexOf("@");

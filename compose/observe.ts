@@ -4,6 +4,8 @@ import { stripVTControlCharacters } from "node:util";
 import { ComposeError, configError, lastLine } from "./errors.ts";
 import type { RunOutcome } from "./executor.ts";
 import { imageRefString, type ImageRef, type StackModel } from "./model.ts";
+import { FINGERPRINT_LABEL } from "./render.ts";
+import { primaryContainer } from "./swap.ts";
 import { rollbackTarget, type LocalImage, type Observed, type ServiceStatus } from "./plan.ts";
 import { parseState, recordedProject, type DeployState, type StatePaths } from "./state.ts";
 
@@ -66,6 +68,8 @@ export function toServiceStatuses(inspected: InspectedContainer[], repoDigests: 
       exitCode: c.State.ExitCode,
       restartCount: c.RestartCount,
       startedAt: c.State.StartedAt,
+      createdAt: c.Created,
+      fingerprint: c.Config.Labels?.[FINGERPRINT_LABEL] ?? null,
       lastHealthOutput: stripVTControlCharacters(log.at(-1)?.Output ?? "").trim() || null,
     };
   });
@@ -133,12 +137,13 @@ export async function observe(model: StackModel, ctx: ObserveContext): Promise<O
   const files = await observeFiles(ctx.paths);
   const services = await projectServices(ctx, model.project);
   const present = async (image: ImageRef) => (await ctx.run([ctx.docker, "image", "inspect", "--format", "{{.Id}}", `${image.repository}@${image.digest}`], { timeoutMs: 30_000 })).exitCode === 0;
-  const service = services.find((s) => s.service === model.service) ?? null;
+  const service = primaryContainer(services, model.service);
   const target = rollbackTarget(files.state, service);
   return {
     ...files,
     missingRollbackImage: target && !(await present(target.image)) ? imageRefString(target.image) : null,
     service,
+    containers: services,
     imagePresent: await present(model.image),
     missingDirs: await missingDirs([model.storage.database, model.storage.uploads]),
     dockerConfig: await readOrNull(`${ctx.paths.dockerConfigDir}/config.json`),

@@ -1,11 +1,11 @@
 // Pure planning: from a model and what was observed, the Actions that bring the host to the model (and nothing more).
 import type { Action, RetryPolicy } from "./actions.ts";
 import { imageLabel, imageRefString, type StackModel } from "./model.ts";
-import { renderCompose } from "./render.ts";
 import { nextHistory, planPrune } from "./retention.ts";
+import { isRunningModel, planStart } from "./swap.ts";
 import { emptyState, serializeState, type DeployState, type StatePaths } from "./state.ts";
 
-export { nextHistory, planPrune };
+export { isRunningModel, nextHistory, planPrune, planStart };
 
 export interface ServiceStatus {
   service: string;
@@ -23,6 +23,10 @@ export interface ServiceStatus {
   exitCode: number;
   restartCount: number;
   startedAt: string;
+  /** When the container was created: the newest of a service's containers is the latest version started. */
+  createdAt: string;
+  /** The io.codedetect.fingerprint label: which model (app) or port layout (port holder) it was created from; null on containers from before it. */
+  fingerprint: string | null;
   lastHealthOutput: string | null;
 }
 
@@ -37,7 +41,10 @@ export interface Observed {
   composeFile: string | null;
   /** state.json as validated, or null when there is none. */
   state: DeployState | null;
+  /** The service's primary container: the newest one running healthy, else the newest one (see compose/swap.ts). */
   service: ServiceStatus | null;
+  /** Every container of the project: during an in-place update a service has two, and the port holder is one more. */
+  containers: ServiceStatus[];
   /** The model's image (by digest) is in the local image store. */
   imagePresent: boolean;
   /** The rollback target's image when it is not in the local image store (a rollback would depend on the registry), else null. */
@@ -142,39 +149,6 @@ export function planPull(model: StackModel, seen: Observed, ctx: PlanContext): A
     next: `check that ${model.image.repository.split("/")[0]} is reachable from this host${ctx.auth ? " and the credentials are current" : ""}, then re-run up; the running stack was not changed`,
   });
   return promote ? [...actions, promote] : actions;
-}
-
-export function isRunningModel(model: StackModel, seen: Observed): boolean {
-  const service = seen.service;
-  return (
-    seen.composeFile === renderCompose(model) &&
-    service !== null &&
-    service.state === "running" &&
-    service.health === "healthy" &&
-    service.image === imageRefString(model.image)
-  );
-}
-
-export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
-  if (isRunningModel(model, seen)) return [];
-  const rendered = renderCompose(model);
-  const actions: Action[] = [];
-  if (seen.composeFile !== rendered) actions.push({ kind: "write", path: ctx.paths.composeFile, content: rendered, mode: 0o644 });
-  actions.push(
-    {
-      kind: "run",
-      argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--remove-orphans"),
-      timeoutMs: (model.stopGraceSeconds + 120) * 1000,
-      purpose: `start ${model.project}/${model.service} on ${imageLabel(model.image)}`,
-      next: `look at \`${composeArgv(ctx, model.project, "logs", model.service).join(" ")}\``,
-    },
-    {
-      kind: "wait",
-      until: healthProbeName(model),
-      deadlineMs: ctx.healthDeadlineMs,
-    },
-  );
-  return actions;
 }
 
 /** After the gate: the model becomes the rollback target, the update in flight is settled, history keeps the last `keep` distinct versions. */

@@ -24,6 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
+import { gatedContainer } from "./swap.ts";
 import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
@@ -108,7 +109,7 @@ export function createRunner(options: RunnerOptions): Runner {
     if (!target) return undefined;
     return async () => {
       const services = await projectServices(observeContext, target.project);
-      return healthVerdict(services.find((s) => s.service === target.service) ?? null, target.image, restartBaselines.get(`${target.project}/${target.service}`) ?? null);
+      return healthVerdict(gatedContainer(services, target.service, target.image), target.image, restartBaselines.get(`${target.project}/${target.service}`) ?? null);
     };
   };
   const executor: Executor = createExecutor({ probe: probes, log, dryRun: options.dryRun });
@@ -116,6 +117,16 @@ export function createRunner(options: RunnerOptions): Runner {
   const logs = async (project: string, service: string): Promise<string[]> => {
     const { compose } = await tools();
     const outcome = await runCommand([...compose.argv, "--project-name", project, "logs", "--no-color", "--no-log-prefix", "--tail", String(options.logTail ?? 40), service], { timeoutMs: 30_000 });
+    return stripVTControlCharacters(outcome.stdout + outcome.stderr)
+      .split("\n")
+      .filter((line) => line.trim());
+  };
+
+  /** The last log lines of the newest container on the model's image (the one the gate judged). */
+  const failedLogs = async (model: StackModel): Promise<string[]> => {
+    const container = gatedContainer(await projectServices(observeContext, model.project), model.service, imageRefString(model.image));
+    if (!container) return [];
+    const outcome = await runCommand([docker, "logs", "--tail", String(options.logTail ?? 40), container.id], { timeoutMs: 30_000 });
     return stripVTControlCharacters(outcome.stdout + outcome.stderr)
       .split("\n")
       .filter((line) => line.trim());
@@ -139,7 +150,8 @@ export function createRunner(options: RunnerOptions): Runner {
   const recover = async (model: StackModel, before: Observed, failure: ComposeError): Promise<never> => {
     const what = `up ${model.project} to ${imageRefString(model.image)}`;
     const reason = failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`;
-    const tail = await logs(model.project, model.service).catch(() => []);
+    // the failed container's own lines: beside it the old version runs in the same service, and `compose logs` would mix them in
+    const tail = await failedLogs(model).catch(() => []);
     const details = tail.length > 0 ? [`last log lines of ${model.project}/${model.service} on ${imageLabel(model.image)}:`, ...tail] : [];
     const evidence = details.length > 0 ? " (its last log lines follow)" : ` (\`docker compose --project-name ${model.project} logs ${model.service}\` shows its log)`;
     const good = rollbackTarget(before.state, before.service);
@@ -154,9 +166,12 @@ export function createRunner(options: RunnerOptions): Runner {
     }
     const goodName = `${imageLabel(good.image)} (${good.image.digest.slice(0, 19)}…)`;
     log(`rolling back to ${imageRefString(good.image)}`);
+    let keptServing = false;
     try {
       // The rollback waits as long as the good version's own health settings need, whatever --health-deadline said for the new one.
       const { plan: back } = await plan(good, healthDeadlineSeconds(good) * 1000);
+      // the good version served beside the failed one all along when going back starts nothing
+      keptServing = !back.start.some((action) => action.kind === "run" && action.argv.includes("up"));
       await executor.performAll([...back.pull, ...back.claim, ...back.start]);
     } catch (error) {
       throw new ComposeError({
@@ -170,7 +185,7 @@ export function createRunner(options: RunnerOptions): Runner {
       () => "",
       (error: unknown) => ` (recording it failed: ${causeOf(error)}; re-run up with its stack to record it)`,
     );
-    throw new ComposeError({ what, cause: `${reason}; rolled back to ${goodName}, which is healthy again${recorded}`, next: `fix the new version${evidence} and deploy again`, details });
+    throw new ComposeError({ what, cause: `${reason}; ${keptServing ? `it was stopped alone: ${goodName} served throughout and still does` : `rolled back to ${goodName}, which is healthy again`}${recorded}`, next: `fix the new version${evidence} and deploy again`, details });
   };
 
   /** Validation first: the state directory's files, then the world, then the refusals the dry run shares. */

@@ -18,6 +18,7 @@ import { hostileLoadBench } from "./bench/hostile-load.ts";
 import { postgresBench } from "./bench/postgres.ts";
 import { REAL_WORLD, stdlibSource } from "../test/helpers/python-sources.ts";
 import { benchAgent } from "./bench/agent.ts";
+import { inPlaceUpdateBench } from "./bench/in-place-update.ts";
 
 const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-write": { type: "boolean", default: false }, only: { type: "string" } } });
 
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, (options: { quick: boolean; write: boolean }) =>
   "lock-health": lockHealthBench,
   agent: () => agentSection(),
   postgres: postgresBench,
+  "in-place-update": inPlaceUpdateBench,
   "hostile-load": hostileLoadBench,
   "fair-share": async ({ quick, write }) => {
     const fairShare = await fairShareScenario(quick ? 2 : 5);

@@ -33,6 +33,8 @@ export interface AppDeps {
   monitor: HealthMonitor;
   web: StaticFiles;
   isDraining: () => boolean;
+  /** Responses close their connections (any stop, a handover included); default: while draining. */
+  isLeaving?: () => boolean;
   /** Why the analyzers cannot take another job now (e.g. the queue is full), or null: asked before inviting an upload's body. */
   analyzersRefuse?: () => string | null;
 }
@@ -98,7 +100,7 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
     sendError(res, 500, "Internal server error", { request_id: reqId });
   };
   const app = polka({ onError: onError as never, onNoMatch: noMatch as never });
-  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isDraining, allowedMethods }));
+  app.use(createPrelude({ logger, corsOrigins: config.corsOrigins, isDraining: deps.isLeaving ?? deps.isDraining, allowedMethods }));
   // gzip/brotli for the page's files and JSON over 1 KB, as the client accepts (Vary: Accept-Encoding); /api/health
   // never gets here (requestListener answers it first), so a probe's answer stays small, uncompressed and fast.
   // An answer carrying a large file's code is gzipped by its own writer (server/http/code-answer.ts): this leaves it be.

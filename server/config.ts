@@ -9,6 +9,10 @@ import { DatabaseUrlError, validateDatabaseUrl } from "./store/postgres-url.ts";
 export interface ServerConfig {
   host: string;
   port: number;
+  /** SO_REUSEPORT on the listener (REUSE_PORT=1): a new version joins the port beside the old one during an in-place update (compose/README.md "In-place update"). Off by default, so that a second server on a taken port fails with EADDRINUSE. */
+  reusePort: boolean;
+  /** HEALTH_SOCKET: a Unix socket that answers like the port. Beside another version on the shared port, the container's health check must reach this process, not whichever listener the kernel picks. */
+  healthSocket: string | null;
   dataDir: string;
   drainSeconds: number;
   retentionDays: number;
@@ -87,6 +91,12 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function absolutePath(env: Env, name: string): string | null {
+  const value = text(env, name);
+  if (value !== null && !path.isAbsolute(value)) throw new ConfigError(`${name} must be an absolute path, got "${value}"`);
+  return value;
+}
+
 function origins(env: Env, name: string): string[] {
   const raw = text(env, name);
   if (raw === null) return [];
@@ -156,6 +166,8 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
   return {
     host: text(env, "HOST") ?? "0.0.0.0",
     port: integer(env, "PORT", 5000, 0, 65535),
+    reusePort: integer(env, "REUSE_PORT", 0, 0, 1) === 1,
+    healthSocket: absolutePath(env, "HEALTH_SOCKET"),
     dataDir: path.resolve(dataDir),
     drainSeconds: integer(env, "DRAIN_SECONDS", 30, 0, 3600),
     retentionDays: integer(env, "RETENTION_DAYS", 7, 1, 3650),

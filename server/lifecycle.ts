@@ -14,8 +14,16 @@ export interface LifecycleOptions {
 }
 
 export interface Lifecycle {
+  /** Health answers 503: a stop with a drain period (SIGTERM, SIGINT). */
   isDraining(): boolean;
-  shutdown(reason: string, drainMs?: number): Promise<void>;
+  /** Responses carry Connection: close: any stop, a handover included. */
+  isLeaving(): boolean;
+  /**
+   * `handover`: another version serves the same port (REUSE_PORT) and this one leaves it. Health stays 200 (the instance
+   * does not go away), responses close their connections during `drainMs`, so that clients reconnect (to the listener
+   * that stays) before the idle ones are closed; then the listener closes and in-flight requests finish as in any stop.
+   */
+  shutdown(reason: string, drainMs?: number, handover?: boolean): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -23,12 +31,15 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const { server, logger } = options;
   let draining = false;
+  let leaving = false;
   let skipDrain: (() => void) | null = null;
   let done: Promise<void> | null = null;
 
-  const run = async (reason: string, drainMs: number): Promise<void> => {
-    draining = true;
-    logger.info({ reason, drain_ms: drainMs }, "draining: health now answers 503, requests are still served");
+  const run = async (reason: string, drainMs: number, handover: boolean): Promise<void> => {
+    draining = !handover;
+    leaving = true;
+    if (handover) logger.info({ reason, handover_ms: drainMs }, "handing the port over: responses close their connections, health stays up");
+    else logger.info({ reason, drain_ms: drainMs }, "draining: health now answers 503, requests are still served");
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, drainMs);
       skipDrain = () => {
@@ -51,13 +62,16 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
 
   return {
     isDraining: () => draining,
-    shutdown(reason, drainMs = options.drainMs) {
+    isLeaving: () => leaving,
+    shutdown(reason, drainMs = options.drainMs, handover = false) {
       if (done) {
+        // `docker stop` follows a handover's signal at once: the short handover runs to its end
+        if (leaving && !draining) return done;
         logger.info({ reason }, "second stop signal: ending the drain period now");
         skipDrain?.();
         return done;
       }
-      done = run(reason, drainMs);
+      done = run(reason, drainMs, handover);
       return done;
     },
   };

@@ -1,4 +1,5 @@
 // Starts the CodeDetect server: `PORT=… DATA_DIR=… npm run server`. Config errors exit 2, start failures exit 1, one line each.
+import fs from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -67,6 +68,7 @@ async function start(config: ServerConfig): Promise<void> {
 
   let lifecycle: Lifecycle | undefined;
   const isDraining = () => lifecycle?.isDraining() ?? false;
+  const isLeaving = () => lifecycle?.isLeaving() ?? false;
   const { listener, checkContinue } = createServerHandlers({
     config,
     logger,
@@ -76,6 +78,7 @@ async function start(config: ServerConfig): Promise<void> {
     monitor,
     web: loadStaticFiles(path.join(here, "web")),
     isDraining,
+    isLeaving,
     analyzersRefuse: () => {
       const { running, waiting, workers, queueLimit } = analyzers.status();
       return running + waiting >= workers + queueLimit ? "Server busy: too many analyses waiting; try again shortly" : null;
@@ -111,6 +114,8 @@ async function start(config: ServerConfig): Promise<void> {
   process.on("SIGINT", () => void lifecycle?.shutdown("SIGINT", 0));
   // a closed terminal or ssh session (SIGHUP) stops the server as SIGTERM does, not by Node's default instant exit
   process.on("SIGHUP", () => void lifecycle?.shutdown("SIGHUP"));
+  // an in-place update (compose/swap.ts): the new version serves the shared port, this one hands it over and ends
+  process.on("SIGUSR2", () => void lifecycle?.shutdown("SIGUSR2", HANDOVER_MS, true));
 
   const descriptors = watchDescriptors(logger);
   let listening = false;
@@ -124,12 +129,40 @@ async function start(config: ServerConfig): Promise<void> {
     const reason = error.code === "EADDRINUSE" ? `port ${config.port} on ${config.host} is already in use (set PORT)` : error.message;
     fatal(1, `cannot listen: ${reason}`);
   });
-  server.listen(config.port, config.host, () => {
+  if (config.healthSocket) await listenOnHealthSocket(config.healthSocket, listener, logger);
+  // Beside another version on a shared port (REUSE_PORT), joining the port is taking traffic: join only once healthy.
+  if (config.reusePort) await untilHealthy(monitor, logger, isDraining);
+  if (isDraining()) return;
+  server.listen({ port: config.port, host: config.host, reusePort: config.reusePort }, () => {
     listening = true;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
-    logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000 }, "listening");
+    logger.info({ host: config.host, port, reuse_port: config.reusePort, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000 }, "listening");
   });
+}
+
+/** The container's own health check reaches this process here (a stale socket from a killed predecessor is replaced). It closes with the process. */
+async function listenOnHealthSocket(socket: string, listener: http.RequestListener, logger: ReturnType<typeof createLogger>): Promise<void> {
+  await fs.rm(socket, { force: true });
+  const server = http.createServer({ requireHostHeader: false }, listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new Error(`cannot listen on the health socket ${socket}: ${error.message}`)));
+    server.listen(socket, () => resolve());
+  }).catch((error: Error) => fatal(1, error.message));
+  server.unref();
+  logger.info({ socket }, "health socket listening");
+}
+
+/** Waits for the health monitor's checks to pass (logged once while they do not); a stop signal meanwhile ends the wait. */
+async function untilHealthy(monitor: { refresh(): Promise<{ ok: boolean; checksJson: string }> }, logger: ReturnType<typeof createLogger>, stopping: () => boolean): Promise<void> {
+  let said = false;
+  for (;;) {
+    const snapshot = await monitor.refresh();
+    if (snapshot.ok || stopping()) return;
+    if (!said) logger.warn({ checks: JSON.parse(snapshot.checksJson) as unknown }, "not healthy yet: the shared port is joined once the checks pass");
+    said = true;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /**
@@ -137,7 +170,9 @@ async function start(config: ServerConfig): Promise<void> {
  * yet, so it ends at once, but says so; Node's default would end it without a word. The analyzer processes follow
  * their parent out, and their scratch directory is cleared by the next start.
  */
-const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const;
+/** How long a handover (SIGUSR2) closes each connection after its response before the listener closes. */
+const HANDOVER_MS = 1500;
 function stopDuringStartUp(signal: NodeJS.Signals): void {
   fatal(0, `stopped by ${signal} during start-up, before serving`);
 }

@@ -217,7 +217,7 @@ describe("supervise", () => {
     const decisions = run([down, down, down]);
     assert.deepEqual(decisions.map((d) => d.actions.length), [0, 0, 2]);
     const [restart, gate] = decisions[2]!.actions;
-    assert.deepEqual(restart!.kind === "run" && restart!.argv, ["docker", "compose", "--project-name", "codedetect", "--file", "/var/lib/codedetect/compose.yaml", "up", "--detach", "--pull", "never", "--force-recreate", "app"]);
+    assert.deepEqual(restart!.kind === "run" && restart!.argv, ["docker", "compose", "--project-name", "codedetect", "--file", "/var/lib/codedetect/compose.yaml", "up", "--detach", "--pull", "never", "--force-recreate", "--no-deps", "app"]);
     assert.equal(gate!.kind === "wait" && gate!.until, `healthy:codedetect/app=${IMAGE}`);
     assert.deepEqual(run([down, healthy, down, down]).map((d) => d.actions.length), [0, 0, 0, 0], "a healthy poll resets the count");
   });

@@ -6,26 +6,13 @@ import type { ServiceStatus } from "../../compose/plan.ts";
 import { refuseUp } from "../../compose/preflight.ts";
 import { renderCompose } from "../../compose/render.ts";
 import { statePaths } from "../../compose/state.ts";
-import { DIGEST_1, nothingObserved, REPO } from "./fixtures.ts";
+import { DIGEST_1, appContainer, nothingObserved, REPO } from "./fixtures.ts";
 
 const v1 = defineStack({ image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs" });
 const paths = statePaths("/var/lib/codedetect");
 
 function healthy(model: StackModel): ServiceStatus {
-  return {
-    service: "app",
-    container: "codedetect-app-1",
-    id: "c1",
-    state: "running",
-    health: "healthy",
-    image: imageRefString(model.image),
-    imageId: "sha256:i1",
-    repoDigests: [],
-    exitCode: 0,
-    restartCount: 0,
-    startedAt: "",
-    lastHealthOutput: null,
-  };
+  return appContainer(model);
 }
 
 test("up with exactly the image that runs, in a state directory holding neither state.json nor compose.yaml: told to use the right --state-dir, not to run up with that image again", () => {

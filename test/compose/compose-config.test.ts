@@ -19,10 +19,10 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-config-"));
 
-  const check = async (name: string, input: Parameters<typeof defineStack>[0]) => {
+  const check = async (name: string, input: Parameters<typeof defineStack>[0], service = "app") => {
     const file = path.join(dir, `${name}.yaml`);
     fs.writeFileSync(file, renderCompose(defineStack(input)));
-    return YAML.parse(await docker(["compose", "--file", file, "config"])).services.app;
+    return YAML.parse(await docker(["compose", "--file", file, "config"])).services[service];
   };
 
   it("with json-file logs: image by digest, init, hardening, volumes, health check and grace period survive", async () => {
@@ -49,8 +49,11 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
 
   it("the rendered service stays on Compose's bridge network: never network_mode host, where IMDS hop limit 1 would not keep the container from the instance role", async () => {
     const app = await check("network", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app" });
-    assert.equal(app.network_mode, undefined);
-    assert.deepEqual(Object.keys(app.networks ?? {}), ["default"]);
+    // the app joins its port holder's namespace (the in-place update, compose/README.md), which is on the bridge network
+    assert.equal(app.network_mode, "service:app-port");
+    const holder = await check("network", { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs", logGroup: "/codedetect/app" }, "app-port");
+    assert.equal(holder.network_mode, undefined);
+    assert.deepEqual(Object.keys(holder.networks ?? {}), ["default"]);
   });
 });
 

@@ -58,6 +58,26 @@ export async function buildAppImage(tag: string, version: string): Promise<{ sec
   return { seconds: (Date.now() - started) / 1000 };
 }
 
+/**
+ * The real application in three versions, pushed to `repository` (tags v1, v2, bad): v2 differs by its version label
+ * only (it reuses every layer), bad is v2 with a health probe that always says no. One build per run is shared by
+ * every suite that asks (Docker's layer cache).
+ */
+export async function appVersions(repository: string): Promise<{ refs: { v1: string; v2: string; bad: string }; buildSeconds: number }> {
+  const build = await buildAppImage("codedetect-test-build:v1", "1.0.0-test");
+  await buildAppImage("codedetect-test-build:v2", "2.0.0-test");
+  await buildFromText(
+    "codedetect-test-build:bad",
+    `FROM codedetect-test-build:v2\nUSER root\nRUN echo 'console.error("deliberately unhealthy"); process.exit(1);' > /app/dist/server/healthcheck.js\nUSER node\n`,
+  );
+  const refs = {
+    v1: await push("codedetect-test-build:v1", `${repository}:v1`),
+    v2: await push("codedetect-test-build:v2", `${repository}:v2`),
+    bad: await push("codedetect-test-build:bad", `${repository}:bad`),
+  };
+  return { refs, buildSeconds: build.seconds };
+}
+
 /** Builds a derived image from a Dockerfile given as text (no context). */
 export async function buildFromText(tag: string, dockerfile: string): Promise<void> {
   await docker(["build", "--quiet", "-t", tag, "-"], { input: dockerfile, timeoutMs: 300_000 });

@@ -76,7 +76,7 @@ export async function testStack(name: string): Promise<TestStack> {
       }
     },
     async container() {
-      const ids = (await docker(["ps", "--all", "--quiet", "--no-trunc", "--filter", `label=com.docker.compose.project=${project}`])).split("\n").filter(Boolean);
+      const ids = (await docker(["ps", "--all", "--quiet", "--no-trunc", "--filter", `label=com.docker.compose.project=${project}`, "--filter", "label=com.docker.compose.service=app"])).split("\n").filter(Boolean);
       if (ids.length !== 1) return null;
       const [id, state, health] = (await docker(["inspect", "--format", "{{.Id}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", ids[0] ?? ""])).split(" ");
       return { id: id ?? "", state: state ?? "", health: health ?? "" };

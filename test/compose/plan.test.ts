@@ -8,28 +8,14 @@ import { defineStack, imageRefString } from "../../compose/model.ts";
 import { dockerConfigContent, flattenPlan, parseHealthProbeName, planDown, planUp, type ServiceStatus } from "../../compose/plan.ts";
 import { renderCompose } from "../../compose/render.ts";
 import { serializeState } from "../../compose/state.ts";
-import { DIGEST_1, DIGEST_2, DIGEST_3, DIGEST_4, nothingObserved, planContext, REPO } from "./fixtures.ts";
+import { DIGEST_1, DIGEST_2, DIGEST_3, DIGEST_4, appContainer, nothingObserved, planContext, REPO } from "./fixtures.ts";
 
 const v1 = defineStack({ image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs" });
 const v2 = defineStack({ image: `${REPO}:v2@${DIGEST_2}`, efsRoot: "/mnt/efs" });
 const ctx = planContext();
 
 function running(model = v1, overrides: Partial<ServiceStatus> = {}): ServiceStatus {
-  return {
-    service: "app",
-    container: "codedetect-app-1",
-    id: "c1",
-    state: "running",
-    health: "healthy",
-    image: imageRefString(model.image),
-    imageId: `sha256:${"a".repeat(64)}`,
-    repoDigests: [`${model.image.repository}@${model.image.digest}`],
-    exitCode: 0,
-    restartCount: 0,
-    startedAt: "2026-01-01T00:00:00Z",
-    lastHealthOutput: null,
-    ...overrides,
-  };
+  return appContainer(model, overrides);
 }
 
 const kinds = (actions: Action[]) => actions.map((a) => (a.kind === "run" ? `run ${a.argv.slice(a.argv[1] === "compose" ? 6 : 1, a.argv[1] === "compose" ? 7 : 2).join(" ")}` : `${a.kind} ${a.kind === "write" ? a.path : a.until.split("=")[0]}`));
@@ -73,16 +59,16 @@ describe("planUp", () => {
     assert.deepEqual(kinds(flattenPlan(plan)), ["write /var/lib/codedetect/state.json"]);
   });
 
-  it("a stopped container of the same model is started and gated, compose.yaml is not rewritten", () => {
+  it("a stopped container of the same model is replaced by a fresh one and gated, compose.yaml is not rewritten", () => {
     const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1, { state: "exited", health: "unhealthy" }), state: { project: "codedetect", pending: null, current: v1, history: [{ image: imageRefString(v1.image), deployedAt: "t" }] } });
-    assert.deepEqual(kinds(flattenPlan(planUp(v1, seen, ctx))), ["write /var/lib/codedetect/state.json", "run up", "wait healthy:codedetect/app"]);
+    assert.deepEqual(kinds(flattenPlan(planUp(v1, seen, ctx))), ["write /var/lib/codedetect/state.json", "run rm", "run up", "wait healthy:codedetect/app"]);
   });
 
   it("an update whose image is already local does not pull", () => {
     const seen = nothingObserved({ composeFile: renderCompose(v1), imagePresent: true, service: running(v1), state: { project: "codedetect", pending: null, current: v1, history: [] } });
     const plan = planUp(v2, seen, ctx);
     assert.deepEqual(plan.pull, []);
-    assert.deepEqual(kinds(plan.start), ["write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app"]);
+    assert.deepEqual(kinds(plan.start), ["write /var/lib/codedetect/compose.yaml", "run up", "wait healthy:codedetect/app", "run kill", "run stop", "run rm"]);
   });
 
   it("with registry credentials: new ones are tried from a candidate DOCKER_CONFIG and kept only after the pull, redacted in plans", () => {

@@ -28,7 +28,17 @@ describe("renderCompose", () => {
     assert.deepEqual(service.tmpfs, ["/tmp:size=256m,mode=1777"]);
     assert.deepEqual(service.cap_drop, ["ALL"]);
     assert.deepEqual(service.security_opt, ["no-new-privileges:true"]);
-    assert.deepEqual(service.ports, [{ target: 5000, published: "5000", host_ip: "0.0.0.0", protocol: "tcp" }]);
+    // the port belongs to the port holder; the versions join its network namespace and listen on it with SO_REUSEPORT
+    assert.equal(service.ports, undefined);
+    assert.equal(service.network_mode, "service:app-port");
+    assert.equal(service.environment.REUSE_PORT, "1");
+    assert.equal(service.environment.HEALTH_SOCKET, "/tmp/codedetect-health.sock");
+    const holder = YAML.parse(text).services["app-port"];
+    assert.deepEqual(holder.ports, [{ target: 5000, published: "5000", host_ip: "0.0.0.0", protocol: "tcp" }]);
+    assert.deepEqual(holder.entrypoint, ["sleep", "infinity"]);
+    assert.deepEqual(holder.sysctls, { "net.ipv4.tcp_migrate_req": "1" });
+    assert.equal(holder.read_only, true);
+    assert.deepEqual(holder.cap_drop, ["ALL"]);
   });
 
   it("binds the EFS directories into DATA_DIR, refusing to create them when the mount is missing", () => {

@@ -14,7 +14,7 @@ import { renderCompose } from "../../compose/render.ts";
 import { createRunner } from "../../compose/runner.ts";
 import { stackModelSchema } from "../../compose/stack-schema.ts";
 import { parseState, serializeState, statePaths, type DeployState } from "../../compose/state.ts";
-import { DIGEST_1, DIGEST_2, DIGEST_3, DIGEST_4, nothingObserved, planContext, REPO } from "./fixtures.ts";
+import { DIGEST_1, DIGEST_2, DIGEST_3, DIGEST_4, appContainer, nothingObserved, planContext, REPO } from "./fixtures.ts";
 import { stateContents } from "./state-contents.ts";
 
 const model = (tag: string, digest: string, extra: Record<string, unknown> = {}) => defineStack({ image: `${REPO}:${tag}@${digest}`, efsRoot: "/mnt/efs", ...extra });
@@ -27,21 +27,7 @@ const record = (m: StackModel, at = "2026-01-01T00:00:00.000Z") => ({ image: ima
 const state = (overrides: Partial<DeployState> = {}): DeployState => ({ project: "codedetect", current: v1, pending: null, history: [record(v1)], ...overrides });
 
 function healthy(m: StackModel, overrides: Partial<ServiceStatus> = {}): ServiceStatus {
-  return {
-    service: "app",
-    container: "codedetect-app-1",
-    id: "c1",
-    state: "running",
-    health: "healthy",
-    image: imageRefString(m.image),
-    imageId: "sha256:i1",
-    repoDigests: [],
-    exitCode: 0,
-    restartCount: 0,
-    startedAt: "",
-    lastHealthOutput: null,
-    ...overrides,
-  };
+  return appContainer(m, overrides);
 }
 
 const serving = (overrides: Partial<Observed> = {}) => nothingObserved({ composeFile: renderCompose(v1), service: healthy(v1), imagePresent: true, state: state(), ...overrides });

@@ -1,18 +1,26 @@
 // Small stand-ins for the application image, built in seconds from the base image: a server that turns healthy (at once or late), one that crashes.
 import { BASE_IMAGE, buildFromText, docker, push, REGISTRY } from "./docker-harness.ts";
 
-/** Serves {version, ready} on PORT; ready (200) only READY_AFTER_MS after start, 503 before. */
+/**
+ * Serves {version, ready} on PORT, beside another version when REUSE_PORT (SO_REUSEPORT, as the real server), and on
+ * HEALTH_SOCKET for its own health check; ready (200) only READY_AFTER_MS after start, 503 before.
+ */
 const SERVER = `const http = require("node:http");
+const fs = require("node:fs");
 const started = Date.now();
-http.createServer((request, response) => {
+const handler = (request, response) => {
   const ready = Date.now() - started >= Number(process.env.READY_AFTER_MS || 0);
   response.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
   response.end(JSON.stringify({ version: process.env.APP_VERSION, ready }));
-}).listen(Number(process.env.PORT), "0.0.0.0", () => console.log("listening on " + process.env.PORT));
+};
+http.createServer(handler).listen({ port: Number(process.env.PORT), host: "0.0.0.0", reusePort: process.env.REUSE_PORT === "1" }, () => console.log("listening on " + process.env.PORT));
+if (process.env.HEALTH_SOCKET) { fs.rmSync(process.env.HEALTH_SOCKET, { force: true }); http.createServer(handler).listen(process.env.HEALTH_SOCKET).unref(); }
 process.on("SIGTERM", () => process.exit(0));
 `;
-/** The path the rendered compose.yaml's health check runs (compose/render.ts HEALTH_COMMAND). */
-const HEALTHCHECK = `fetch("http://127.0.0.1:" + process.env.PORT + "/").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));\n`;
+/** The path the rendered compose.yaml's health check runs (compose/render.ts HEALTH_COMMAND): this container's own server, by its socket. */
+const HEALTHCHECK = `const socketPath = process.env.HEALTH_SOCKET;
+require("node:http").get(socketPath ? { socketPath, path: "/" } : { host: "127.0.0.1", port: process.env.PORT, path: "/" }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1));
+`;
 /** Prints a line with terminal colour codes (unless SILENT), then exits with EXIT_CODE. */
 const CRASH = `if (!process.env.SILENT) console.log("\\u001b[31mfatal: cannot start\\u001b[0m"); process.exit(Number(process.env.EXIT_CODE));\n`;
 

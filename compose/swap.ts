@@ -1,0 +1,127 @@
+// In-place update as data: the new version starts beside the old one in the port holder's network namespace, is gated on its health, and only then the old one drains and stops. Pure.
+import type { Action } from "./actions.ts";
+import { imageLabel, imageRefString, type StackModel } from "./model.ts";
+import { composeArgv, healthProbeName, type Observed, type PlanContext, type ServiceStatus } from "./plan.ts";
+import { appFingerprint, portHolderFingerprint, portHolderService, renderCompose } from "./render.ts";
+
+const byNewest = (a: ServiceStatus, b: ServiceStatus) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0);
+
+/** A service's containers, newest first. */
+export function containersOf(containers: ServiceStatus[], service: string): ServiceStatus[] {
+  return containers.filter((c) => c.service === service).sort(byNewest);
+}
+
+/** The container that stands for the service: the newest one running healthy, else the newest one. */
+export function primaryContainer(containers: ServiceStatus[], service: string): ServiceStatus | null {
+  const mine = containersOf(containers, service);
+  return mine.find((c) => c.state === "running" && c.health === "healthy") ?? mine[0] ?? null;
+}
+
+/** The container a health gate judges: the newest one on the gated image (an older version beside it does not count), else the service's primary one. */
+export function gatedContainer(containers: ServiceStatus[], service: string, image: string): ServiceStatus | null {
+  return containersOf(containers, service).find((c) => c.image === image) ?? primaryContainer(containers, service);
+}
+
+export function portHolderOf(seen: Observed, model: StackModel): ServiceStatus | null {
+  return containersOf(seen.containers, portHolderService(model))[0] ?? null;
+}
+
+/** The port holder runs and publishes the model's port: a new version can join it. */
+export function holderFits(model: StackModel, holder: ServiceStatus | null): boolean {
+  return holder !== null && holder.state === "running" && holder.fingerprint === portHolderFingerprint(model);
+}
+
+/** The container was created from this model (its fingerprint covers everything Compose got for it). */
+export function runsModel(model: StackModel, container: ServiceStatus): boolean {
+  return container.fingerprint === appFingerprint(model) && container.image === imageRefString(model.image);
+}
+
+/** Nothing to do: compose.yaml is the model's, its port holder runs, and exactly one container serves, this model's, healthy. */
+export function isRunningModel(model: StackModel, seen: Observed): boolean {
+  const apps = containersOf(seen.containers, model.service);
+  const only = apps[0];
+  return (
+    seen.composeFile === renderCompose(model) &&
+    holderFits(model, portHolderOf(seen, model)) &&
+    apps.length === 1 &&
+    only !== undefined &&
+    runsModel(model, only) &&
+    only.state === "running" &&
+    only.health === "healthy"
+  );
+}
+
+const names = (containers: ServiceStatus[]) => containers.map((c) => c.container).join(", ");
+const ids = (containers: ServiceStatus[]) => containers.map((c) => c.id.slice(0, 12));
+
+/** Docker's answers when a container is already where a retirement takes it. */
+const GONE = ["is not running", "No such container"];
+
+/**
+ * The old version's way out, once the new one serves beside it: SIGUSR2, the server's handover (server/lifecycle.ts):
+ * for 1.5 s each response closes its connection, so keep-alive clients reconnect (to the listener that stays), health
+ * stays 200; then the listener closes (the connections waiting in its queue move to the new listener), in-flight
+ * requests finish, it exits 0. `docker stop` then waits for that exit within the container's stop grace; then it is
+ * removed. Not SIGTERM's drain: its health 503 for DRAIN_SECONDS is for a load balancer to stop routing to an instance
+ * that goes away, while here the port stays open and a health check answered by the old one would only report the
+ * instance unhealthy (compose/README.md). With `drainPeriod` (the port closes: the old way, below) it is SIGTERM's full
+ * drain, as before.
+ */
+function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, ctx: PlanContext, why: string, drainPeriod = false): Action[] {
+  if (containers.length === 0) return [];
+  const grace = Math.max(model.stopGraceSeconds, seen.state?.current?.stopGraceSeconds ?? 0, seen.state?.pending?.stopGraceSeconds ?? 0);
+  const running = containers.filter((c) => c.state === "running");
+  return [
+    ...(running.length > 0 && !drainPeriod
+      ? [{ kind: "run", argv: [ctx.tools.docker, "kill", "--signal", "SIGUSR2", ...ids(running)], timeoutMs: 60_000, purpose: `hand the port over: ${names(running)} closes its connections and listener (${why})`, alreadyDone: GONE } satisfies Action]
+      : []),
+    { kind: "run", argv: [ctx.tools.docker, "stop", ...ids(containers)], timeoutMs: (grace + 30) * 1000, purpose: `wait for ${names(containers)} to finish its requests and stop`, alreadyDone: GONE },
+    { kind: "run", argv: [ctx.tools.docker, "rm", ...ids(containers)], timeoutMs: 60_000, purpose: `remove ${names(containers)}`, alreadyDone: GONE },
+  ];
+}
+
+/**
+ * The Actions that bring the service to the model. With a fitting port holder, the in-place update: containers that no
+ * longer run are removed, the model's container is started beside the ones that serve (`--scale` one more,
+ * `--no-recreate`: the old one and the holder are left as they are), gated on its health, then the old ones drain and
+ * stop. Each step is planned from what runs, so a re-run after a kill at any point continues where it stopped. Without
+ * one (the first start, a changed port, the layout before the holder), the old way: stop what runs, then start.
+ */
+export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
+  if (isRunningModel(model, seen)) return [];
+  const rendered = renderCompose(model);
+  const write: Action[] = seen.composeFile === rendered ? [] : [{ kind: "write", path: ctx.paths.composeFile, content: rendered, mode: 0o644 }];
+  const apps = containersOf(seen.containers, model.service);
+  const gate: Action = { kind: "wait", until: healthProbeName(model), deadlineMs: ctx.healthDeadlineMs };
+  const timeoutMs = (model.stopGraceSeconds + 120) * 1000;
+  const next = `look at \`${composeArgv(ctx, model.project, "logs", model.service).join(" ")}\``;
+  if (!holderFits(model, portHolderOf(seen, model))) {
+    return [
+      ...write,
+      ...retire(apps, model, seen, ctx, "the port holder is missing or publishes another port: the port is re-opened", true),
+      { kind: "run", argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--remove-orphans"), timeoutMs, purpose: `start ${model.project}/${model.service} on ${imageLabel(model.image)} with its port holder`, next },
+      gate,
+    ];
+  }
+  const fit = apps.find((c) => runsModel(model, c) && c.state === "running");
+  const others = apps.filter((c) => c !== fit);
+  const stopped = others.filter((c) => c.state !== "running");
+  const serving = others.filter((c) => c.state === "running");
+  return [
+    ...write,
+    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)`, alreadyDone: GONE } satisfies Action] : []),
+    ...(fit
+      ? []
+      : [
+          {
+            kind: "run",
+            argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--no-recreate", "--remove-orphans", "--scale", `${model.service}=${serving.length + 1}`, model.service),
+            timeoutMs,
+            purpose: `start ${imageLabel(model.image)} beside ${serving.length === 0 ? "nothing (no version serves)" : names(serving)}`,
+            next,
+          } satisfies Action,
+        ]),
+    ...(fit?.health === "healthy" ? [] : [gate]),
+    ...retire(serving, model, seen, ctx, `${imageLabel(model.image)} is healthy and serves`),
+  ];
+}
