@@ -1,4 +1,4 @@
-// `npm run ha`: the availability scenarios, long form, on a fleet on this machine (real agents, real image, HAProxy, autocannon); rewrites BENCHMARKS.md's `ha` section.
+// `npm run ha`: the availability scenarios, long form, on a fleet on this machine (real agents, real image, HAProxy or the AWS twin, autocannon); rewrites BENCHMARKS.md's `ha` and `ha-aws` sections.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -7,17 +7,26 @@ import { writeSection } from "./bench/report.ts";
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
+import { AWS_SCENARIOS, runAwsScenarios } from "./ha/aws-run.ts";
 
-const USAGE = "usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6]";
-let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string };
+const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--time-scale F] [--only 1,2,3,4,5,6,${AWS_SCENARIOS.join(",")}]`;
+let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string; "time-scale"?: string };
 try {
-  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" } }, strict: true }).values;
-  if (flags.only !== undefined && !/^[1-6](,[1-6])*$/.test(flags.only)) throw new Error(`--only takes scenario numbers 1-6 separated by commas, not "${flags.only}"`);
+  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" }, "time-scale": { type: "string" } }, strict: true }).values;
+  const known = ["1", "2", "3", "4", "5", "6", ...AWS_SCENARIOS];
+  const unknown = flags.only?.split(",").filter((name) => !known.includes(name)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only takes scenario numbers 1-6 and names ${AWS_SCENARIOS.join(", ")}, separated by commas; not ${unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  const scale = Number(flags["time-scale"] ?? "0.2");
+  if (!(scale > 0 && scale <= 1)) throw new Error(`--time-scale must be a number in (0, 1] (AWS seconds run this many times as fast), not "${flags["time-scale"]}"`);
 } catch (error) {
   console.error(`ha: ${(error as Error).message}; ${USAGE}`);
   process.exit(2);
 }
-const wanted = (n: number) => flags.only === undefined || flags.only.split(",").includes(String(n));
+/** Only AWS-twin scenarios were asked for: the HAProxy fleet is not started. */
+class SkipClassic extends Error {}
+const wanted = (n: number | string) => flags.only === undefined || flags.only.split(",").includes(String(n));
+const classic = [1, 2, 3, 4, 5, 6].some((n) => wanted(n));
+const awsWanted = AWS_SCENARIOS.filter((name) => wanted(name));
 
 const reason = await fleetUnavailable();
 if (reason) {
@@ -46,6 +55,7 @@ process.on("SIGTERM", onSignal);
 const mixed = { connections: quick ? 3 : 4, maxSeconds: 900, mix: "mixed" as const };
 let exitCode = 0;
 try {
+  if (!classic) throw new SkipClassic();
   log(`fleet of 2 under ${root} (the first instance builds the image)`);
   harness = await startFleet({ root, prefix: `cdha-${process.pid}`, size: 2, slotCount: 8, views: true, oldLayout: true });
 
@@ -100,8 +110,10 @@ try {
     results.push({ result: term, target: "0 failed; leaves the pool before it stops", met: term.failed === 0 && term.lost === 0 && term.leftBeforeStop, extra: term.leftBeforeStop ? "left the pool before its container stopped" : "did NOT leave the pool before stopping" });
   }
 } catch (error) {
-  console.error(`ha: ${(error as Error).stack ?? error}`);
-  exitCode = 1;
+  if (!(error instanceof SkipClassic)) {
+    console.error(`ha: ${(error as Error).stack ?? error}`);
+    exitCode = 1;
+  }
 } finally {
   await stopFleet(harness);
   if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
@@ -120,7 +132,16 @@ const lines = [
   ...results.flatMap(({ result: r, extra }) => [`- ${r.name}: ${[extra, ...r.notes].filter(Boolean).join("; ")}`]),
   "",
 ];
-for (const line of lines) console.log(line);
+if (results.length > 0) for (const line of lines) console.log(line);
 if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", `npm run ha${quick ? " -- --quick" : ""}`, lines);
 if (results.some((r) => !r.met)) exitCode = 1;
+
+if (awsWanted.length > 0 && !stopping) {
+  const awsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-aws-"));
+  const outcome = await runAwsScenarios({ root: awsRoot, prefix: `cdaws${process.pid}`, wanted: awsWanted, timeScale: Number(flags["time-scale"] ?? "0.2"), quick, log, keep: flags.keep === true });
+  for (const line of outcome.lines) console.log(line);
+  const command = `npm run ha -- --only ${awsWanted.join(",")}${flags["time-scale"] ? ` --time-scale ${flags["time-scale"]}` : ""}`;
+  if (!flags["no-write"] && outcome.results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-aws", "Fleet through the AWS twin: real agents in AWS mode", command, outcome.lines);
+  if (outcome.failed) exitCode = 1;
+}
 process.exit(exitCode);

@@ -29,6 +29,14 @@ export function fakeFleet(port: number) {
       running.set(instance.id, fake);
       return host;
     },
+    /** Closes every instance still running (the end of a suite). */
+    async close(): Promise<void> {
+      for (const fake of running.values()) {
+        fake.server.closeAllConnections();
+        fake.server.close();
+      }
+      running.clear();
+    },
     async terminate(instance: TwinInstance): Promise<void> {
       const fake = running.get(instance.id);
       running.delete(instance.id);

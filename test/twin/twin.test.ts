@@ -41,7 +41,7 @@ describe("the AWS twin", () => {
   });
   after(async () => {
     await twin.close();
-    for (const fake of fleet.running.values()) fake.server.close();
+    await fleet.close();
   });
 
   const live = (group: string) => [...twin.autoscaling.instances.values()].filter((i) => i.group === group && !/^Terminat/.test(i.lifecycleState));
