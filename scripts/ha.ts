@@ -35,17 +35,19 @@ if (reason) {
 }
 
 const quick = flags.quick === true;
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-"));
+const root = classic ? fs.mkdtempSync(path.join(os.tmpdir(), "cdha-")) : "";
 const log = (line: string) => console.log(`ha: ${line}`);
 const results: { result: ScenarioResult; target: string; met: boolean; extra: string }[] = [];
 let harness: Harness | null = null;
+/** Removes the AWS-twin fleet (its Compose projects, mounts) when the run is interrupted. */
+let stopAwsFleet: (() => Promise<void>) | null = null;
 let stopping = false;
 const onSignal = () => {
   if (stopping) process.exit(130);
   stopping = true;
   log("interrupted: removing the fleet");
-  void stopFleet(harness).finally(() => {
-    if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+  void Promise.all([stopFleet(harness), stopAwsFleet?.()]).finally(() => {
+    if (!flags.keep && root) fs.rmSync(root, { recursive: true, force: true });
     process.exit(130);
   });
 };
@@ -116,8 +118,8 @@ try {
   }
 } finally {
   await stopFleet(harness);
-  if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
-  else log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
+  if (!flags.keep && root) fs.rmSync(root, { recursive: true, force: true });
+  else if (root) log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
 }
 
 const lines = [
@@ -138,7 +140,7 @@ if (results.some((r) => !r.met)) exitCode = 1;
 
 if (awsWanted.length > 0 && !stopping) {
   const awsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-aws-"));
-  const outcome = await runAwsScenarios({ root: awsRoot, prefix: `cdaws${process.pid}`, wanted: awsWanted, timeScale: Number(flags["time-scale"] ?? "0.2"), quick, log, keep: flags.keep === true });
+  const outcome = await runAwsScenarios({ root: awsRoot, prefix: `cdaws${process.pid}`, wanted: awsWanted, timeScale: Number(flags["time-scale"] ?? "0.2"), quick, log, keep: flags.keep === true, onFleet: (stop) => (stopAwsFleet = stop) });
   for (const line of outcome.lines) console.log(line);
   const command = `npm run ha -- --only ${awsWanted.join(",")}${flags["time-scale"] ? ` --time-scale ${flags["time-scale"]}` : ""}`;
   if (!flags["no-write"] && outcome.results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-aws", "Fleet through the AWS twin: real agents in AWS mode", command, outcome.lines);

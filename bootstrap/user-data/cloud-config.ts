@@ -72,7 +72,7 @@ const unit = (sections: Record<string, [string, string][]>): string =>
     .map(([name, entries]) => `[${name}]\n${entries.map(([key, value]) => `${key}=${value}`).join("\n")}\n`)
     .join("\n");
 
-export const AGENT_UNIT = unit({
+const AGENT_UNIT = unit({
   Unit: [["Description", "CodeDetect launcher and bootstrap agent (OS packages, the image by digest, mount, layout, migrate, start)"], ["Wants", "network-online.target"], ["After", "network-online.target"]],
   Service: [["Type", "oneshot"], ["RemainAfterExit", "yes"], ["EnvironmentFile", LAUNCHER_ENV_PATH], ["ExecStart", LAUNCHER_PATH], ["TimeoutStartSec", "900"]],
   Install: [["WantedBy", "multi-user.target"]],
@@ -83,7 +83,7 @@ export const AGENT_UNIT = unit({
 // completion, no restart). Supervise finds nothing to watch until something was brought up, exits, and systemd tries again
 // (Restart=always). Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone
 // (KillMode=mixed: its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
-export const SUPERVISOR_UNIT = unit({
+const SUPERVISOR_UNIT = unit({
   Unit: [
     ["Description", "CodeDetect supervisor (health watch, drain on termination)"],
     ["Wants", "codedetect-agent.service"],

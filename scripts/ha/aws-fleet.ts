@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { SUPERVISOR_UNIT } from "../../bootstrap/user-data/cloud-config.ts";
+import { parse } from "yaml";
+import { userData } from "../../bootstrap/user-data/cloud-config.ts";
+import { EXAMPLE_VALUES } from "../../bootstrap/user-data/values.ts";
 import { DRAIN_SECONDS, GROUP_LOGICAL_ID, HEALTH_CHECK_GRACE_SECONDS, HEALTH_INTERVAL_SECONDS, HEALTH_TIMEOUT_SECONDS, HEALTHY_THRESHOLD, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS, UNHEALTHY_THRESHOLD } from "../../cloudformation/template/settings.ts";
 import { startAlb, type Alb } from "../../test/twin/alb.ts";
 import type { TwinInstance } from "../../test/twin/autoscaling.ts";
@@ -66,11 +68,19 @@ export interface AwsFleetOptions {
   log: (line: string) => void;
 }
 
-/** The supervisor unit's relationship to the agent's, read from the unit user data writes: Requires= skips it when the agent's run failed. */
-export function supervisorNeedsAgentSuccess(unitText = SUPERVISOR_UNIT): boolean {
+/** The supervisor's systemd unit as user data writes it on an instance. */
+function supervisorUnit(): string {
+  const files = (parse(userData(EXAMPLE_VALUES).text) as { write_files: { path: string; content: string }[] }).write_files;
+  const unit = files.find((file) => file.path.endsWith("/codedetect-supervisor.service"));
+  if (!unit) throw new Error("user data writes no codedetect-supervisor.service");
+  return unit.content;
+}
+
+/** The supervisor unit's relationship to the agent's, as systemd reads it: Requires= (or BindsTo=, Requisite=) skips it when the agent's run failed; Wants= starts it anyway. */
+export function supervisorNeedsAgentSuccess(unitText = supervisorUnit()): boolean {
   return /^(Requires|BindsTo|Requisite)=.*codedetect-agent\.service/m.test(unitText);
 }
-function restartSeconds(unitText = SUPERVISOR_UNIT): number | null {
+function restartSeconds(unitText = supervisorUnit()): number | null {
   if (!/^Restart=(always|on-failure)$/m.test(unitText)) return null;
   return Number(/^RestartSec=(\d+)$/m.exec(unitText)?.[1] ?? "0.1");
 }

@@ -15,6 +15,8 @@ export interface AwsRunOptions {
   quick: boolean;
   keep: boolean;
   log: (line: string) => void;
+  /** Told how to remove the fleet (an interrupted run removes it). */
+  onFleet?: (stop: () => Promise<void>) => void;
 }
 
 export async function runAwsScenarios(options: AwsRunOptions): Promise<{ results: AwsScenarioResult[]; lines: string[]; failed: boolean }> {
@@ -29,6 +31,8 @@ export async function runAwsScenarios(options: AwsRunOptions): Promise<{ results
     const image = process.env.CDHA_IMAGE || (log(`AWS twin fleet under ${options.root} (time ×${options.timeScale}); building or reusing the image`), await buildPinnedImage(options.root));
     log(`image ${image}`);
     fleet = await startAwsFleet({ root: options.root, prefix: options.prefix, image, size: 2, timeScale: options.timeScale, log });
+    const started = fleet;
+    options.onFleet?.(() => started.stop());
     create = await settleCreate(fleet);
     log(`stack ${create.status} in ${create.seconds.toFixed(0)} s with ${create.signalsAccepted} signals`);
     if (create.status !== "CREATE_COMPLETE") throw new Error(`the stack's create did not complete: ${create.status} (${fleet.stack.statusReason}); see ${options.root}`);
