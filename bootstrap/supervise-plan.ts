@@ -123,7 +123,9 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
     const next = { ...state, failures: 0, restarts: 0 };
     // Healthy but not in the target group: a supervisor stopped before this one deregistered the target (its own drain on stop), or
     // an operator did. Nobody else puts it back (the group registers only at launch), so a healthy instance would serve nobody.
-    if (ctx.balancer && seen.target?.state === "unregistered") {
+    // On AWS only while IMDS says InService: an unreadable lifecycle (null) might hide a termination whose drain removed the target.
+    const inService = ctx.config.mode !== "aws" || seen.lifecycle === "InService";
+    if (ctx.balancer && inService && seen.target?.state === "unregistered") {
       return { state: next, actions: [{ kind: "balancer", op: "register", balancer: ctx.balancer, target: { id: ctx.instanceId, port: ctx.model.port.host } }], exit: false, note: `healthy but the load balancer does not list this instance (${seen.target.reason ?? "unregistered"}): registering it again` };
     }
     return { state: next, actions: [], exit: false, note: recovered ? "healthy again" : null };

@@ -252,6 +252,7 @@ describe("supervise", () => {
     }
     assert.deepEqual(run([{ ...down, target: gone } as unknown as typeof healthy])[0]!.actions, [], "not while the stack is unhealthy");
     assert.deepEqual(run([{ ...healthy, target: null } as unknown as typeof healthy])[0]!.actions, [], "nothing when the balancer could not be read");
+    assert.deepEqual(run([{ ...healthy, lifecycle: null, target: gone } as unknown as typeof healthy])[0]!.actions, [], "nothing on AWS when IMDS's lifecycle could not be read (a termination's drain may have removed it)");
     assert.deepEqual(run([{ ...healthy, lifecycle: "Terminated", target: gone } as unknown as typeof healthy])[0]!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down", "aws"], "never while the group terminates it");
     assert.deepEqual(run([{ ...healthy, target: gone } as unknown as typeof healthy], { ...ctx, balancer: null })[0]!.actions, [], "no balancer configured");
   });
