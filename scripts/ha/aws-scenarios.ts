@@ -66,7 +66,11 @@ function targetState(fleet: AwsFleet, instance: AgentInstance): string {
 function describeFailures(report: LoadReport): string | null {
   if (report.failures.length === 0) return null;
   const kinds = new Map<string, number>();
-  for (const failure of report.failures) kinds.set(failure.what, (kinds.get(failure.what) ?? 0) + 1);
+  // One line per kind: the balancer's own HTML answers carry line breaks.
+  for (const failure of report.failures) {
+    const what = failure.what.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+    kinds.set(what, (kinds.get(what) ?? 0) + 1);
+  }
   return `failed: ${[...kinds].map(([what, n]) => `${n} × ${what}`).join(", ")}`;
 }
 
