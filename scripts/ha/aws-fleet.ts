@@ -94,14 +94,16 @@ function writeMountStandIn(bin: string): void {
       "#!/bin/sh",
       "# stand-in for mount.nfs4 on a machine without NFS: the last two arguments are SOURCE and MOUNTPOINT",
       'for last; do :; done; mp="$last"',
-      'src=$(eval "echo \\${$(($# - 1))}")',
       'mkdir -p "$mp"',
       '/bin/mount --bind "$CDHA_SHARED" "$mp" || exit 32',
-      'printf "999 1 0:999 / %s rw,relatime - nfs4 %s rw,vers=4.1\\n" "$mp" "$src" >> "$BOOTSTRAP_TEST_MOUNTINFO_EXTRA"',
+      '# the source the kernel shows for EFS, whether mount was called with the DNS name (nfs4) or fs-id:/ (mount.efs, TLS)',
+      'printf "999 1 0:999 / %s rw,relatime - nfs4 %s rw,vers=4.1\\n" "$mp" "$CDHA_EFS_SOURCE" >> "$BOOTSTRAP_TEST_MOUNTINFO_EXTRA"',
       "",
     ].join("\n"),
     { mode: 0o755 },
   );
+  // An agent that requires amazon-efs-utils looks for mount.efs (BOOTSTRAP_TEST_MOUNT_HELPER_DIR on main): present, never run.
+  fs.writeFileSync(path.join(bin, "mount.efs"), "#!/bin/sh\necho 'stand-in: mount.efs is not run here; mount(8) is the stand-in' >&2\nexit 1\n", { mode: 0o755 });
 }
 
 async function spawnLogged(args: string[], env: Record<string, string>, logFile: string): Promise<ChildProcess> {
@@ -192,6 +194,8 @@ export async function startAwsFleet(options: AwsFleetOptions): Promise<AwsFleet>
       AWS_EC2_METADATA_DISABLED: "true",
       PATH: `${bin}:${process.env.PATH}`,
       CDHA_SHARED: shared,
+      CDHA_EFS_SOURCE: `${FILE_SYSTEM_ID}.efs.${REGION}.amazonaws.com:/`,
+      BOOTSTRAP_TEST_MOUNT_HELPER_DIR: bin,
       BOOTSTRAP_TEST_MOUNTINFO_EXTRA: path.join(dir, "mountinfo-extra"),
       COMPOSE_LOCK_DIR: path.join(root, "lock"),
     };
