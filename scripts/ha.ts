@@ -1,4 +1,4 @@
-// `npm run ha`: the availability scenarios, long form, on a fleet on this machine (real agents, real image, HAProxy, autocannon); rewrites BENCHMARKS.md's `ha` section.
+// `npm run ha`: the availability scenarios, long form, on a fleet on this machine (real agents, real image, HAProxy or the AWS twin, autocannon); rewrites BENCHMARKS.md's `ha` and `ha-aws` sections.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,19 +8,28 @@ import { ALB_SCENARIOS, albTable, fairShareBehindLb, keepAlive, type AlbResult }
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
+import { AWS_SCENARIOS, runAwsScenarios } from "./ha/aws-run.ts";
 
-const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6,${ALB_SCENARIOS.join(",")}]`;
-let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string };
+const NAMED = [...ALB_SCENARIOS, ...AWS_SCENARIOS];
+const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--time-scale F] [--only 1,2,3,4,5,6,${NAMED.join(",")}]`;
+let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string; "time-scale"?: string };
 try {
-  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" } }, strict: true }).values;
-  const known = ["1", "2", "3", "4", "5", "6", ...ALB_SCENARIOS];
+  flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" }, "time-scale": { type: "string" } }, strict: true }).values;
+  const known = ["1", "2", "3", "4", "5", "6", ...NAMED];
   const unknown = flags.only?.split(",").filter((name) => !known.includes(name)) ?? [];
-  if (unknown.length > 0 || flags.only === "") throw new Error(`--only takes scenario numbers 1-6 and names (${ALB_SCENARIOS.join(", ")}) separated by commas, not "${flags.only}"`);
+  if (unknown.length > 0 || flags.only === "") throw new Error(`--only takes scenario numbers 1-6 and names (${NAMED.join(", ")}) separated by commas; not ${flags.only === "" ? '""' : unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  const scale = Number(flags["time-scale"] ?? "0.2");
+  if (!(scale > 0 && scale <= 1)) throw new Error(`--time-scale must be a number in (0, 1] (AWS seconds run this many times as fast), not "${flags["time-scale"]}"`);
 } catch (error) {
   console.error(`ha: ${(error as Error).message}; ${USAGE}`);
   process.exit(2);
 }
+/** Only AWS-twin scenarios were asked for: the HAProxy fleet is not started. */
+class SkipClassic extends Error {}
 const wanted = (n: number | string) => flags.only === undefined || flags.only.split(",").includes(String(n));
+// the HAProxy fleet also carries the ALB-twin scenarios (the ALB twin is put in front of its instances)
+const classic = [1, 2, 3, 4, 5, 6, ...ALB_SCENARIOS].some((n) => wanted(n));
+const awsWanted = AWS_SCENARIOS.filter((name) => wanted(name));
 
 const reason = await fleetUnavailable();
 if (reason) {
@@ -29,18 +38,20 @@ if (reason) {
 }
 
 const quick = flags.quick === true;
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-"));
+const root = classic ? fs.mkdtempSync(path.join(os.tmpdir(), "cdha-")) : "";
 const log = (line: string) => console.log(`ha: ${line}`);
 const results: { result: ScenarioResult; target: string; met: boolean; extra: string }[] = [];
 const albResults: AlbResult[] = [];
 let harness: Harness | null = null;
+/** Removes the AWS-twin fleet (its Compose projects, mounts) when the run is interrupted. */
+let stopAwsFleet: (() => Promise<void>) | null = null;
 let stopping = false;
 const onSignal = () => {
   if (stopping) process.exit(130);
   stopping = true;
   log("interrupted: removing the fleet");
-  void stopFleet(harness).finally(() => {
-    if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
+  void Promise.all([stopFleet(harness), stopAwsFleet?.()]).finally(() => {
+    if (!flags.keep && root) fs.rmSync(root, { recursive: true, force: true });
     process.exit(130);
   });
 };
@@ -50,6 +61,7 @@ process.on("SIGTERM", onSignal);
 const mixed = { connections: quick ? 3 : 4, maxSeconds: 900, mix: "mixed" as const };
 let exitCode = 0;
 try {
+  if (!classic) throw new SkipClassic();
   log(`fleet of 2 under ${root} (the first instance builds the image)`);
   harness = await startFleet({ root, prefix: `cdha-${process.pid}`, size: 2, slotCount: 8, views: true, oldLayout: true });
 
@@ -114,12 +126,14 @@ try {
     albResults.push(await fairShareBehindLb(harness, 16, quick ? 5 : 10));
   }
 } catch (error) {
-  console.error(`ha: ${(error as Error).stack ?? error}`);
-  exitCode = 1;
+  if (!(error instanceof SkipClassic)) {
+    console.error(`ha: ${(error as Error).stack ?? error}`);
+    exitCode = 1;
+  }
 } finally {
   await stopFleet(harness);
-  if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
-  else log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
+  if (!flags.keep && root) fs.rmSync(root, { recursive: true, force: true });
+  else if (root) log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
 }
 
 const lines = [
@@ -144,4 +158,14 @@ if (!flags["no-write"] && albResults.length > 0) {
   writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-alb", "Availability: the fleet behind the ALB twin", command, albLines);
 }
 if (results.some((r) => !r.met) || albResults.some((r) => !r.met)) exitCode = 1;
+
+
+if (awsWanted.length > 0 && !stopping) {
+  const awsRoot = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-aws-"));
+  const outcome = await runAwsScenarios({ root: awsRoot, prefix: `cdaws${process.pid}`, wanted: awsWanted, timeScale: Number(flags["time-scale"] ?? "0.2"), quick, log, keep: flags.keep === true, onFleet: (stop) => (stopAwsFleet = stop) });
+  for (const line of outcome.lines) console.log(line);
+  const command = `npm run ha -- --only ${awsWanted.join(",")}${flags["time-scale"] ? ` --time-scale ${flags["time-scale"]}` : ""}`;
+  if (!flags["no-write"] && outcome.results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-aws", "Fleet through the AWS twin: real agents in AWS mode", command, outcome.lines);
+  if (outcome.failed) exitCode = 1;
+}
 process.exit(exitCode);

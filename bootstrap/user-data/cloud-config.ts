@@ -78,12 +78,15 @@ const AGENT_UNIT = unit({
   Install: [["WantedBy", "multi-user.target"]],
 });
 
-// Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone (KillMode=mixed:
-// its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
+// Started once the agent's run has ended WHATEVER its outcome (Wants=, not Requires=: with Requires= a failed agent run — e.g. an
+// instance launched after the stack settled, refused its signal — left the instance serving unsupervised: no drain, no lifecycle
+// completion, no restart). Supervise finds nothing to watch until something was brought up, exits, and systemd tries again
+// (Restart=always). Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone
+// (KillMode=mixed: its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
 const SUPERVISOR_UNIT = unit({
   Unit: [
     ["Description", "CodeDetect supervisor (health watch, drain on termination)"],
-    ["Requires", "codedetect-agent.service"],
+    ["Wants", "codedetect-agent.service"],
     ["After", "codedetect-agent.service docker.service network-online.target"],
   ],
   Service: [["ExecStart", SUPERVISE_COMMAND.join(" ")], ["Restart", "always"], ["RestartSec", "5"], ["KillMode", "mixed"], ["TimeoutStopSec", String(TERMINATION_HEARTBEAT_SECONDS)]],

@@ -113,7 +113,8 @@ export function startLoad(options: LoadOptions): RunningLoad {
       context.uploadId = (nextUploadId += 1);
       uploadsInFlight.add(nextUploadId);
       uploadsSent += 1;
-      return { ...request, method: "POST", path: "/api/analyze", body, headers: { ...request.headers, "content-type": contentType } }; // autocannon sets Content-Length from the body (a second one is a 400 from Node)
+      // No content-length of ours: autocannon sets it from the body; a second one is a malformed request to any front end stricter than HAProxy (the ALB twin, Node).
+      return { ...request, method: "POST", path: "/api/analyze", body, headers: { ...request.headers, "content-type": contentType } };
     },
     onResponse: (status, body, context, headers) => {
       if (context.sentHash === null) return record(status, headers, "GET /api/health");
