@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { isMainThread } from "node:worker_threads";
 import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
@@ -210,4 +211,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+// The bundle is also the entry of the agent's worker threads (workers.ts): those run their role, never the CLI.
+if (import.meta.main && isMainThread) process.exitCode = await main(process.argv.slice(2));
