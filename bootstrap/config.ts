@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { DIGEST, REPOSITORY, TAG } from "../compose/stack-schema.ts";
+import { LAUNCH_HEARTBEAT_SECONDS } from "./user-data/values.ts";
 
 const IMAGE_REF = new RegExp(`^${REPOSITORY.source.slice(1, -1)}:${TAG.source.slice(1, -1)}@${DIGEST.source.slice(1, -1)}$`);
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
@@ -53,6 +54,10 @@ export const ConfigSchema = z
     /** The Auto Scaling group and its termination lifecycle hook, for SetInstanceHealth and CompleteLifecycleAction. */
     autoScalingGroup: nullableText,
     lifecycleHook: nullableText,
+    /** The group's launching lifecycle hook: completed (CONTINUE) once the instance serves, ABANDON when a step fails; heartbeats while migrating or waiting for the lock. */
+    launchHook: nullableText,
+    /** Seconds between those heartbeats: under the hook's heartbeat timeout (a third of it by default). */
+    launchHeartbeatSeconds: z.number().int().min(1).max(2400),
     /** Supervise: seconds between health polls, failed polls before a restart, restarts that fail before the instance is declared unhealthy. */
     superviseIntervalSeconds: z.number().int().min(1).max(3600),
     superviseFailuresBeforeRestart: z.number().int().min(1).max(100),
@@ -85,9 +90,10 @@ const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
   "superviseIntervalSeconds",
   "superviseFailuresBeforeRestart",
   "superviseRestartsBeforeUnhealthy",
+  "launchHeartbeatSeconds",
 ]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
-export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "autoScalingGroup", "lifecycleHook", "launchHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
 /** AWS's trust store for RDS: every region's CAs in one bundle. */
 export const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 export const TAG_PREFIX = "codedetect:";
@@ -120,6 +126,8 @@ export function defaults(local: boolean): Config {
     verifyWaitSeconds: 300,
     autoScalingGroup: null,
     lifecycleHook: null,
+    launchHook: null,
+    launchHeartbeatSeconds: Math.floor(LAUNCH_HEARTBEAT_SECONDS / 3),
     superviseIntervalSeconds: 10,
     superviseFailuresBeforeRestart: 3,
     superviseRestartsBeforeUnhealthy: 2,

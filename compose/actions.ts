@@ -99,6 +99,8 @@ export type HostAction =
       call: string;
       input: unknown;
       next?: string;
+      /** Part of AWS's refusal that means there is nothing to act on (e.g. "No active Lifecycle Action found"): noted, not a failure. */
+      nothingPendingWhen?: string;
     }
   | {
       /** Copy the old single-instance data (database/codedetect.db, uploads/) onto the shared tree, once, under the shared lock. */
@@ -110,6 +112,8 @@ export type HostAction =
       holder: string;
       leaseSeconds: number;
       lockWaitSeconds: number;
+      /** An `aws` call repeated every `everySeconds` while the migration runs or waits for the lock (the launching hook's heartbeat); null: none. */
+      heartbeat: { call: string; input: unknown; everySeconds: number } | null;
     }
   | {
       /** Bring the stack to this model through compose/'s runner: pull by digest, health-gated up, rollback on failure. */
