@@ -7,7 +7,7 @@ import { ComposeError } from "../compose/errors.ts";
 import { createExecutor, type Probe } from "../compose/executor.ts";
 import { imageRefString } from "../compose/model.ts";
 import { createRunner } from "../compose/runner.ts";
-import type { AwsAdapter } from "./adapters/aws.ts";
+import { AwsCallError, type AwsAdapter } from "./adapters/aws.ts";
 import { createBalancer } from "./adapters/balancer.ts";
 import { pinImage } from "./adapters/pin.ts";
 import { migrate } from "./migration/perform-migration.ts";
@@ -114,6 +114,27 @@ async function withHeartbeat<T>(heartbeat: Extract<HostAction, { kind: "migrate"
   }
 }
 
+/** True when `error` is the refusal the action declared as "nothing to do". */
+export function isNothingToDo(action: Extract<HostAction, { kind: "aws" }>, error: unknown): boolean {
+  const expected = action.nothingToDo;
+  return expected !== undefined && error instanceof AwsCallError && error.code === expected.code && new RegExp(expected.message).test(error.awsMessage);
+}
+
+/** One AWS call; a refusal declared as nothing to do is an outcome, journaled with AWS's own words; the outcome recorded when asked. */
+async function performAws(action: Extract<HostAction, { kind: "aws" }>, options: AgentExecutorOptions): Promise<string | null> {
+  if (!options.aws) throw new Error(`no AWS adapter to perform ${action.call}`);
+  let note: string | null = null;
+  try {
+    await (await options.aws()).perform(action.call, action.input);
+  } catch (error) {
+    if (!isNothingToDo(action, error)) throw error;
+    note = `${action.nothingToDo!.note} (${action.call} answered ${(error as AwsCallError).code}: ${(error as AwsCallError).awsMessage})`;
+    options.log?.(`  ${note}`);
+  }
+  if (action.record) await writeAtomically(action.record.path, note === null ? action.record.accepted : action.record.nothingToDo);
+  return note;
+}
+
 async function performHost(action: HostAction, options: AgentExecutorOptions): Promise<string | null> {
   switch (action.kind) {
     case "mkdir":
@@ -124,17 +145,8 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
     case "remove":
       await fs.rm(action.path, { recursive: true, force: true });
       return null;
-    case "aws": {
-      if (!options.aws) throw new Error(`no AWS adapter to perform ${action.call}`);
-      try {
-        await (await options.aws()).perform(action.call, action.input);
-      } catch (error) {
-        if (!action.nothingPendingWhen || !(error as Error).message.includes(action.nothingPendingWhen)) throw error;
-        options.log?.(`  nothing pending: ${(error as Error).message}`);
-        return `${action.call}: nothing pending (${action.nothingPendingWhen})`;
-      }
-      return null;
-    }
+    case "aws":
+      return performAws(action, options);
     case "migrate":
       return withHeartbeat(action.heartbeat, options, () => migrate(action, options.log ?? (() => {})));
     case "stack-up": {

@@ -5,6 +5,7 @@ import { healthDeadlineSeconds, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
 import type { LocalHealth } from "./health.ts";
 import { targetProbeName } from "./adapters/balancer.ts";
+import type { TargetHealth } from "./adapters/aws.ts";
 
 export interface SuperviseState {
   /** Failed polls in a row since the last healthy one or the last restart. */
@@ -25,6 +26,8 @@ export interface SuperviseObservation {
   stopRequested: string | null;
   /** The periodic check of the database secret rewrote database.env (RDS rotated the password): the container still holds the old one. */
   databaseRotated?: boolean;
+  /** The load balancer's view of this target (ELBv2 DescribeTargetHealth, HAProxy's stat); null without a balancer or when it could not be read. */
+  target?: TargetHealth | null;
 }
 
 export interface SuperviseContext {
@@ -117,7 +120,13 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
   }
   if (seen.health.healthy) {
     const recovered = state.failures > 0 || state.restarts > 0;
-    return { state: { ...state, failures: 0, restarts: 0 }, actions: [], exit: false, note: recovered ? "healthy again" : null };
+    const next = { ...state, failures: 0, restarts: 0 };
+    // Healthy but not in the target group: a supervisor stopped before this one deregistered the target (its own drain on stop), or
+    // an operator did. Nobody else puts it back (the group registers only at launch), so a healthy instance would serve nobody.
+    if (ctx.balancer && seen.target?.state === "unregistered") {
+      return { state: next, actions: [{ kind: "balancer", op: "register", balancer: ctx.balancer, target: { id: ctx.instanceId, port: ctx.model.port.host } }], exit: false, note: `healthy but the load balancer does not list this instance (${seen.target.reason ?? "unregistered"}): registering it again` };
+    }
+    return { state: next, actions: [], exit: false, note: recovered ? "healthy again" : null };
   }
   const failures = state.failures + 1;
   const config = ctx.config;
@@ -139,4 +148,9 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
     exit: false,
     note: `unhealthy for ${failures} polls (${seen.health.detail}): restarting the stack (restart ${state.restarts + 1})`,
   };
+}
+
+/** Pure: the state after an action failed. A SetInstanceHealth that did not get through is sent again at the next poll that still finds the stack unhealthy (the group never heard it). */
+export function afterFailedAction(state: SuperviseState, action: SuperviseAction): SuperviseState {
+  return action.kind === "aws" && action.call === "autoscaling:SetInstanceHealth" ? { ...state, reportedUnhealthy: false } : state;
 }

@@ -13,7 +13,7 @@ import { StepError } from "./errors.ts";
 import type { AgentExecutor } from "./executor.ts";
 import { checkHealth } from "./health.ts";
 import type { Output } from "./output.ts";
-import { databaseConfigured, decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
+import { afterFailedAction, databaseConfigured, decide, describeSuperviseAction, INITIAL_STATE, type SuperviseContext, type SuperviseObservation } from "./supervise-plan.ts";
 import { quietUnlessChanged, refreshContext, refreshDatabase } from "./supervise-refresh.ts";
 import { localUrl } from "./stack.ts";
 import { targetVerdict } from "./steps/verify.ts";
@@ -81,6 +81,21 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     }
     return undefined;
   };
+  const balancer = ctx.balancer ? createBalancer(ctx.balancer, options.aws) : null;
+  let targetUnreadable: string | null = null;
+  /** The balancer's view of this target; null without a balancer, or when it cannot be read (said once, not every poll). */
+  const targetHealth = async () => {
+    if (!balancer) return null;
+    try {
+      const health = await balancer.health({ id: ctx.instanceId, port: ctx.model.port.host });
+      targetUnreadable = null;
+      return health;
+    } catch (error) {
+      if (targetUnreadable === null) out.info(`supervise: cannot read the load balancer's view of this target: ${(error as Error).message}`);
+      targetUnreadable = (error as Error).message;
+      return null;
+    }
+  };
   out.info(`supervise: watching ${model.project} at ${url} every ${config.superviseIntervalSeconds} s`, { project: model.project, url });
   let state = INITIAL_STATE;
   let failedActions = 0;
@@ -97,7 +112,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
           (error: Error) => (out.info(`supervise: checking the database secret failed (kept database.env as it is): ${error.message}`), false),
         );
       }
-      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated };
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated, target: stopRequested ? null : await targetHealth() };
       const decision = decide(state, seen, ctx);
       state = decision.state;
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });
@@ -109,6 +124,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
           } else await executor.perform(action, probe);
         } catch (error) {
           if (decision.exit) failedActions += 1;
+          state = afterFailedAction(state, action);
           // A failed restart is counted by the next polls; a failed drain step must not keep the rest of the shutdown from running; a failed refresh leaves the old env file and the restart still runs.
           out.info(`supervise: ${describeSuperviseAction(action)} failed: ${(error as Error).message}`);
         }

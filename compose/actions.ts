@@ -99,8 +99,14 @@ export type HostAction =
       call: string;
       input: unknown;
       next?: string;
-      /** Part of AWS's refusal that means there is nothing to act on (e.g. "No active Lifecycle Action found"): noted, not a failure. */
-      nothingPendingWhen?: string;
+      /**
+       * A refusal that means there is nothing to do, not a failure: AWS's error code and a pattern of its message (e.g. SignalResource's
+       * "ValidationError … cannot be signaled" when the stack is not waiting for a signal). Matched, the call counts as done and
+       * `note` is journaled; any other refusal stays an error.
+       */
+      nothingToDo?: { code: string; message: string; note: string };
+      /** Where the outcome is recorded (written atomically after the call): `accepted` after a 2xx, `nothingToDo` after that refusal. */
+      record?: { path: string; accepted: string; nothingToDo: string };
     }
   | {
       /** Copy the old single-instance data (database/codedetect.db, uploads/) onto the shared tree, once, under the shared lock. */

@@ -3,6 +3,7 @@ import type { BlockList } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseTrustedProxies, TrustedProxiesError } from "./http/client-address.ts";
+import { LOAD_BALANCER_IDLE_TIMEOUT_SECONDS } from "./http/keep-alive.ts";
 import { DatabaseUrlError, validateDatabaseUrl } from "./store/postgres-url.ts";
 
 export interface ServerConfig {
@@ -21,6 +22,8 @@ export interface ServerConfig {
   analyzerPython: string | undefined;
   /** How long content that ran into the analyzer time limit is refused at once (0: not remembered). */
   analyzerTimeoutMemorySeconds: number;
+  /** The load balancer's idle timeout: the server keeps idle connections longer than this (see http/keep-alive.ts). */
+  loadBalancerIdleTimeoutSeconds: number;
   /** Proxies (the load balancer's subnets) whose X-Forwarded-For names the client; null: the peer is the client. */
   trustedProxies: BlockList | null;
   /** Analyses one client may have in flight (running and waiting); beyond it 429. */
@@ -149,6 +152,8 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     analyzerRecycleMb: integer(env, "ANALYZER_RECYCLE_MB", 512, 64, 65536),
     analyzerPython: text(env, "ANALYZER_PYTHON") ?? undefined,
     analyzerTimeoutMemorySeconds: integer(env, "ANALYZER_TIMEOUT_MEMORY_SECONDS", 600, 0, 86400),
+    // ALB's range for idle_timeout.timeout_seconds: 1-4000
+    loadBalancerIdleTimeoutSeconds: integer(env, "LB_IDLE_TIMEOUT_SECONDS", LOAD_BALANCER_IDLE_TIMEOUT_SECONDS, 1, 4000),
     trustedProxies: trustedProxies(env, "TRUSTED_PROXIES"),
     clientMaxAnalyses: integer(env, "CLIENT_MAX_ANALYSES", defaultClientShare(analyzerWorkers, analyzerQueue), 1, 10000),
     clientReportsPerMinute: integer(env, "CLIENT_REPORTS_PER_MINUTE", 10, 1, 10000),

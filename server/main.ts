@@ -9,6 +9,7 @@ import { createServerHandlers } from "./app.ts";
 import { ConfigError, loadConfig, type ServerConfig } from "./config.ts";
 import { startHealthMonitor } from "./health/monitor.ts";
 import { createClientErrorHandler } from "./http/client-error.ts";
+import { serverTimeouts } from "./http/keep-alive.ts";
 import { createConnectRefusal, createExpectationRefusal } from "./http/unsupported.ts";
 import { loadStaticFiles } from "./http/static-files.ts";
 import { createLifecycle, exitAfterLog, type Lifecycle } from "./lifecycle.ts";
@@ -73,9 +74,10 @@ async function start(config: ServerConfig): Promise<void> {
       return running + waiting >= workers + queueLimit ? "Server busy: too many analyses waiting; try again shortly" : null;
     },
   });
-  const timeouts = { requestTimeout: 58_000, headersTimeout: 20_000 };
+  // idle connections outlive the load balancer's idle timeout: the balancer closes them, never the server (no 502 race)
+  const timeouts = serverTimeouts(config.loadBalancerIdleTimeoutSeconds);
   // requireHostHeader: the listener answers a missing Host itself, in JSON (Node's own answer has no body)
-  const server = http.createServer({ ...timeouts, keepAliveTimeout: 65_000, requireHostHeader: false }, listener);
+  const server = http.createServer({ ...timeouts, requireHostHeader: false }, listener);
   server.on(
     "clientError",
     createClientErrorHandler({ logger, maxHeaderBytes: http.maxHeaderSize, headersTimeoutMs: timeouts.headersTimeout, requestTimeoutMs: timeouts.requestTimeout }),
@@ -110,7 +112,7 @@ async function start(config: ServerConfig): Promise<void> {
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
-    logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok }, "listening");
+    logger.info({ host: config.host, port, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000 }, "listening");
   });
 }
 

@@ -47,6 +47,21 @@ export function retryable(error: unknown): boolean {
   return status >= 500 || status === 429;
 }
 
+/** A call that failed for good: AWS's error code (the SDK's error name), HTTP status and message, beside the agent's one-line description. */
+export class AwsCallError extends Error {
+  override name = "AwsCallError";
+  readonly code: string;
+  readonly status: number | null;
+  readonly awsMessage: string;
+  constructor(message: string, cause: unknown) {
+    super(message);
+    const e = cause as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    this.code = e.name ?? "Error";
+    this.status = e.$metadata?.httpStatusCode ?? null;
+    this.awsMessage = e.message ?? String(cause);
+  }
+}
+
 function describeError(error: unknown): string {
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
@@ -134,6 +149,7 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
     async perform(call, input) {
       if (!(AWS_CALLS as readonly string[]).includes(call)) throw new Error(`the AWS call ${call} is not one this agent makes (${AWS_CALLS.join(", ")})`);
       let attempts = 0;
+      let last: unknown = null;
       try {
         await pRetry(
           async () => {
@@ -141,6 +157,7 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
             try {
               await send(call as AwsCall, input as never);
             } catch (error) {
+              last = error;
               if (!retryable(error)) throw new AbortError(describeError(error));
               throw new Error(describeError(error));
             }
@@ -158,7 +175,7 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
           },
         );
       } catch (error) {
-        throw new Error(`${call} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${(error as Error).message}`);
+        throw new AwsCallError(`${call} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${(error as Error).message}`, last ?? error);
       }
     },
   };

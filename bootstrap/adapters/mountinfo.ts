@@ -46,6 +46,22 @@ export function checkMount(mountinfo: string, mountPoint: string, exists: boolea
   return expected.fsTypes.includes(entry.fsType) && expected.matches(entry) ? { state: "mounted", entry } : { state: "other", entry };
 }
 
+/**
+ * Test hook (like BOOTSTRAP_CRASH_AFTER): lines in the file BOOTSTRAP_TEST_MOUNTINFO_EXTRA are read as if they followed
+ * /proc/self/mountinfo. This kernel has no NFS client, so a fleet on one machine (`npm run ha`'s AWS scenarios) bind-mounts the
+ * shared directory with a `mount` stand-in and writes here the nfs4 line the kernel would show for EFS. Unset on an instance.
+ */
+function extraMountinfo(): string {
+  const file = process.env.BOOTSTRAP_TEST_MOUNTINFO_EXTRA;
+  if (!file) return "";
+  try {
+    return `\n${fs.readFileSync(file, "utf8")}`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw error;
+  }
+}
+
 /** Reads the machine: the real path (symlinks resolved) and this process's mountinfo. */
 export function observeMount(mountPoint: string, expected: ExpectedMount): MountCheck {
   let real = path.resolve(mountPoint);
@@ -56,7 +72,7 @@ export function observeMount(mountPoint: string, expected: ExpectedMount): Mount
   } catch {
     exists = false;
   }
-  return checkMount(fs.readFileSync("/proc/self/mountinfo", "utf8"), real, exists, expected);
+  return checkMount(fs.readFileSync("/proc/self/mountinfo", "utf8") + extraMountinfo(), real, exists, expected);
 }
 
 export function describeEntry(entry: MountEntry): string {

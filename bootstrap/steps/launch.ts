@@ -44,7 +44,7 @@ export function launchActions(config: Config, instanceId: string, result: "CONTI
       call: "autoscaling:CompleteLifecycleAction",
       input: { AutoScalingGroupName: hook.group, LifecycleHookName: hook.hook, InstanceId: instanceId, LifecycleActionResult: result },
       next: "grant autoscaling:CompleteLifecycleAction on the group to the instance role, and check autoScalingGroup and launchHook",
-      nothingPendingWhen: NO_ACTIVE_ACTION,
+      nothingToDo: { code: "ValidationError", message: NO_ACTIVE_ACTION, note: `no ${result} to send: the group has no pending launching action for this instance (launched before the hook existed, or completed already)` },
     },
     { kind: "write", path: launchFile(config.stateDir), content: `${JSON.stringify(record)}\n`, mode: 0o644 },
   ];

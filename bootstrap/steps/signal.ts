@@ -1,4 +1,4 @@
-// Step 7, signal: tell CloudFormation this instance is up (SignalResource SUCCESS, UniqueId = instance ID), once; FAILURE as soon as a step fails.
+// Step 7, signal: tell CloudFormation this instance is up (SignalResource SUCCESS, UniqueId = instance ID), once; FAILURE as soon as a step fails; a stack not waiting for a signal is nothing to signal.
 import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "../record-file.ts";
@@ -7,7 +7,15 @@ import type { Config } from "../config.ts";
 import type { StepError } from "../errors.ts";
 import type { Identity, Step } from "../step.ts";
 
-export const SignalRecordSchema = z.strictObject({ instanceId: z.string().min(1), status: z.enum(["SUCCESS", "FAILURE"]), at: z.iso.datetime(), stackName: z.string().min(1), logicalResourceId: z.string().min(1) });
+export const SignalRecordSchema = z.strictObject({
+  instanceId: z.string().min(1),
+  status: z.enum(["SUCCESS", "FAILURE"]),
+  at: z.iso.datetime(),
+  stackName: z.string().min(1),
+  logicalResourceId: z.string().min(1),
+  /** "signalled": CloudFormation took the signal; "not-waiting": the stack was not waiting for one (absent in records of older agents: signalled). */
+  outcome: z.enum(["signalled", "not-waiting"]).optional(),
+});
 export type SignalRecord = z.infer<typeof SignalRecordSchema>;
 
 export function signalFile(stateDir: string): string {
@@ -24,18 +32,27 @@ export interface SignalSeen {
   now: string;
 }
 
-/** Pure: the SignalResource call and its record; none in local mode or without a stack to signal. */
+/**
+ * CloudFormation counts signals only while the group waits for them (CreationPolicy during the create, WaitOnResourceSignals during
+ * a rolling update). An instance launched at any other time (scale-out, a replacement, AZ rebalancing: most instances in a fleet's
+ * life) is answered "ValidationError: Stack <name> is in CREATE_COMPLETE state and cannot be signaled" (HTTP 400). That is nothing
+ * to signal, not a failure of the instance: recorded as such, and the agent carries on (to supervise). Other refusals stay errors.
+ */
+export const NOT_WAITING = { code: "ValidationError", message: "is in [A-Z_]+ state and cannot be signaled", note: "the stack was not waiting for a signal: nothing to signal" };
+
+/** Pure: the SignalResource call, with its outcome recorded; none in local mode or without a stack to signal. */
 export function signalActions(config: Config, instanceId: string, status: "SUCCESS" | "FAILURE", now: string): AgentAction[] {
   if (config.mode !== "aws" || !config.stackName || !config.logicalResourceId) return [];
-  const record: SignalRecord = { instanceId, status, at: now, stackName: config.stackName, logicalResourceId: config.logicalResourceId };
+  const record = (outcome: NonNullable<SignalRecord["outcome"]>): string => `${JSON.stringify(SignalRecordSchema.parse({ instanceId, status, at: now, stackName: config.stackName, logicalResourceId: config.logicalResourceId, outcome }))}\n`;
   return [
     {
       kind: "aws",
       call: "cloudformation:SignalResource",
       input: { StackName: config.stackName, LogicalResourceId: config.logicalResourceId, UniqueId: instanceId, Status: status },
       next: "grant cloudformation:SignalResource on the stack to the instance role, and check stackName and logicalResourceId",
+      nothingToDo: NOT_WAITING,
+      record: { path: signalFile(config.stateDir), accepted: record("signalled"), nothingToDo: record("not-waiting") },
     },
-    { kind: "write", path: signalFile(config.stateDir), content: `${JSON.stringify(record)}\n`, mode: 0o644 },
   ];
 }
 

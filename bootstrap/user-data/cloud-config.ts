@@ -73,18 +73,21 @@ const unit = (sections: Record<string, [string, string][]>): string =>
     .map(([name, entries]) => `[${name}]\n${entries.map(([key, value]) => `${key}=${value}`).join("\n")}\n`)
     .join("\n");
 
-const AGENT_UNIT = unit({
+export const AGENT_UNIT = unit({
   Unit: [["Description", "CodeDetect launcher and bootstrap agent (OS packages, the image by digest, mount, layout, migrate, start)"], ["Wants", "network-online.target"], ["After", "network-online.target"]],
   Service: [["Type", "oneshot"], ["RemainAfterExit", "yes"], ["EnvironmentFile", LAUNCHER_ENV_PATH], ["ExecStart", LAUNCHER_PATH], ["TimeoutStartSec", "900"]],
   Install: [["WantedBy", "multi-user.target"]],
 });
 
-// Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone (KillMode=mixed:
-// its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
-const SUPERVISOR_UNIT = unit({
+// Started once the agent's run has ended WHATEVER its outcome (Wants=, not Requires=: with Requires= a failed agent run — e.g. an
+// instance launched after the stack settled, refused its signal — left the instance serving unsupervised: no drain, no lifecycle
+// completion, no restart). Supervise finds nothing to watch until something was brought up, exits, and systemd tries again
+// (Restart=always). Stopped before Docker and the network (After= orders the stop in reverse), SIGTERM to the agent alone
+// (KillMode=mixed: its compose children are not killed under it), and time to deregister, drain and complete the termination hook.
+export const SUPERVISOR_UNIT = unit({
   Unit: [
     ["Description", "CodeDetect supervisor (health watch, drain on termination)"],
-    ["Requires", "codedetect-agent.service"],
+    ["Wants", "codedetect-agent.service"],
     ["After", "codedetect-agent.service docker.service network-online.target"],
   ],
   Service: [["ExecStart", SUPERVISE_COMMAND.join(" ")], ["Restart", "always"], ["RestartSec", "5"], ["KillMode", "mixed"], ["TimeoutStopSec", String(TERMINATION_HEARTBEAT_SECONDS)]],

@@ -7,8 +7,8 @@ export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LAUNCH_HEARTBEAT_SECONDS, LAUNCH_HOOK
 export const APP_PORT = 5000;
 /** ANALYZER_MAX_WAIT_SECONDS (25, queueing) + ANALYZER_TIMEOUT_SECONDS (20, the tools): the longest analyze request. */
 export const ANALYZE_DEADLINE_SECONDS = 25 + 20;
-/** Above the analyze deadline with room for a 5 MB upload on a slow link. */
-export const IDLE_TIMEOUT_SECONDS = 120;
+/** The balancer's idle timeout: the server's own figure, from which it derives a longer keep-alive (server/http/keep-alive.ts). */
+export { LOAD_BALANCER_IDLE_TIMEOUT_SECONDS as IDLE_TIMEOUT_SECONDS } from "../../server/http/keep-alive.ts";
 /** Health check: every 10 s, in after 2 passes, out after 2 failures (the seed's 30 s kept instances out a minute). */
 export const HEALTH_INTERVAL_SECONDS = 10;
 export const HEALTH_TIMEOUT_SECONDS = 5;

@@ -8,7 +8,10 @@ import { stackModel, projectName } from "../../bootstrap/stack.ts";
 import { planImage, type ImageSeen } from "../../bootstrap/steps/image.ts";
 import { planStart, upReason } from "../../bootstrap/steps/start.ts";
 import { planVerify, targetVerdict } from "../../bootstrap/steps/verify.ts";
-import { planFailureSignal, planSignal } from "../../bootstrap/steps/signal.ts";
+import { planFailureSignal, planSignal, SignalRecordSchema } from "../../bootstrap/steps/signal.ts";
+import { afterFailedAction } from "../../bootstrap/supervise-plan.ts";
+import { AwsCallError } from "../../bootstrap/adapters/aws.ts";
+import { isNothingToDo } from "../../bootstrap/executor.ts";
 import { launchHeartbeat, planFailureLaunch, planLaunch } from "../../bootstrap/steps/launch.ts";
 import { planMigrate } from "../../bootstrap/steps/migrate.ts";
 import { decide, INITIAL_STATE, type SuperviseContext } from "../../bootstrap/supervise-plan.ts";
@@ -130,23 +133,37 @@ describe("verify", () => {
 });
 
 describe("signal", () => {
-  it("SUCCESS once, UniqueId = the instance ID, with a record; a re-run signals nothing", () => {
+  it("SUCCESS once, UniqueId = the instance ID, its outcome recorded; a re-run signals nothing, whether the stack took it or was not waiting", () => {
     const actions = planSignal({ instanceId: identity.instanceId, recorded: null, now }, aws);
-    assert.deepEqual(actions[0], {
-      kind: "aws",
-      call: "cloudformation:SignalResource",
-      input: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: identity.instanceId, Status: "SUCCESS" },
-      next: actions[0]!.kind === "aws" ? actions[0]!.next : "",
-    });
-    assert.equal(actions[1]!.kind, "write");
-    const recorded = JSON.parse(actions[1]!.kind === "write" ? actions[1]!.content : "{}");
-    assert.deepEqual(planSignal({ instanceId: identity.instanceId, recorded, now }, aws), []);
+    assert.equal(actions.length, 1);
+    const signal = actions[0]!;
+    assert.ok(signal.kind === "aws");
+    assert.deepEqual({ call: signal.call, input: signal.input }, { call: "cloudformation:SignalResource", input: { StackName: "prod", LogicalResourceId: "WebGroup", UniqueId: identity.instanceId, Status: "SUCCESS" } });
+    for (const content of [signal.record!.accepted, signal.record!.nothingToDo]) {
+      const recorded = JSON.parse(content);
+      assert.deepEqual(planSignal({ instanceId: identity.instanceId, recorded, now }, aws), [], `after ${recorded.outcome}`);
+    }
+    assert.equal(JSON.parse(signal.record!.accepted).outcome, "signalled");
+    assert.equal(JSON.parse(signal.record!.nothingToDo).outcome, "not-waiting");
   });
 
-  it("after a FAILURE (or for another stack) a successful run signals SUCCESS", () => {
+  it("'Stack … is in CREATE_COMPLETE (UPDATE_COMPLETE) state and cannot be signaled' is declared nothing to do; any other refusal is not", () => {
+    const [signal] = planSignal({ instanceId: identity.instanceId, recorded: null, now }, aws);
+    assert.ok(signal?.kind === "aws" && signal.nothingToDo);
+    const matches = (code: string, message: string) => isNothingToDo(signal, new AwsCallError("x", Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: 400 } })));
+    assert.equal(matches("ValidationError", "Stack prod is in CREATE_COMPLETE state and cannot be signaled"), true);
+    assert.equal(matches("ValidationError", "Stack prod is in UPDATE_COMPLETE state and cannot be signaled"), true);
+    assert.equal(matches("ValidationError", "Stack with id prod does not exist"), false, "a wrong stack name stays an error");
+    assert.equal(matches("AccessDenied", "User is not authorized to perform: cloudformation:SignalResource"), false);
+    assert.equal(isNothingToDo(signal, new Error("Stack prod is in CREATE_COMPLETE state and cannot be signaled")), false, "only AWS's answer, not any error text");
+  });
+
+  it("after a FAILURE (or for another stack) a successful run signals SUCCESS; a record of an older agent (no outcome) still reads", () => {
     const failed = { instanceId: identity.instanceId, status: "FAILURE" as const, at: now, stackName: "prod", logicalResourceId: "WebGroup" };
-    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: failed, now }, aws).length, 2);
-    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: { ...failed, status: "SUCCESS", stackName: "old" }, now }, aws).length, 2);
+    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: failed, now }, aws).length, 1);
+    assert.equal(planSignal({ instanceId: identity.instanceId, recorded: { ...failed, status: "SUCCESS", stackName: "old" }, now }, aws).length, 1);
+    assert.equal(SignalRecordSchema.safeParse({ ...failed, status: "SUCCESS" }).success, true);
+    assert.equal(SignalRecordSchema.safeParse({ ...failed, outcome: "maybe" }).success, false);
   });
 
   it("locally, or without a stack to signal: nothing", () => {
@@ -174,7 +191,7 @@ describe("launch (the launching lifecycle hook)", () => {
     call: "autoscaling:CompleteLifecycleAction",
     input: { AutoScalingGroupName: "web-asg", LifecycleHookName: "ready-before-in-service", InstanceId: identity.instanceId, LifecycleActionResult: result },
     next: "grant autoscaling:CompleteLifecycleAction on the group to the instance role, and check autoScalingGroup and launchHook",
-    nothingPendingWhen: "No active Lifecycle Action found",
+    nothingToDo: { code: "ValidationError", message: "No active Lifecycle Action found", note: `no ${result} to send: the group has no pending launching action for this instance (launched before the hook existed, or completed already)` },
   });
   const record = (result: string) => ({ kind: "write", path: "/var/lib/codedetect/launch.json", content: `${JSON.stringify({ instanceId: identity.instanceId, hook: "ready-before-in-service", result, at: now })}\n`, mode: 0o644 });
 
@@ -266,6 +283,37 @@ describe("supervise", () => {
     assert.deepEqual(decision!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down", "aws"]);
     const complete = decision!.actions[3]!;
     assert.deepEqual(complete.kind === "aws" && complete.input, { AutoScalingGroupName: "web-asg", LifecycleHookName: "drain", InstanceId: identity.instanceId, LifecycleActionResult: "CONTINUE" });
+  });
+
+  it("healthy but not in the target group (a supervisor stopped before deregistered it): registers it again, once the stack is healthy", () => {
+    const gone = { state: "unregistered", reason: "Target.NotRegistered" };
+    const [decision] = run([{ ...healthy, target: gone } as unknown as typeof healthy]);
+    assert.deepEqual(decision!.actions, [{ kind: "balancer", op: "register", balancer: `elbv2:${ARN}`, target: { id: identity.instanceId, port: 5000 } }]);
+    assert.match(decision!.note ?? "", /registering it again/);
+    for (const state of ["initial", "healthy", "unhealthy", "draining", "unused"]) {
+      assert.deepEqual(run([{ ...healthy, target: { state, reason: null } } as unknown as typeof healthy])[0]!.actions, [], `${state}: the balancer has it`);
+    }
+    assert.deepEqual(run([{ ...down, target: gone } as unknown as typeof healthy])[0]!.actions, [], "not while the stack is unhealthy");
+    assert.deepEqual(run([{ ...healthy, target: null } as unknown as typeof healthy])[0]!.actions, [], "nothing when the balancer could not be read");
+    assert.deepEqual(run([{ ...healthy, lifecycle: "Terminated", target: gone } as unknown as typeof healthy])[0]!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down", "aws"], "never while the group terminates it");
+    assert.deepEqual(run([{ ...healthy, target: gone } as unknown as typeof healthy], { ...ctx, balancer: null })[0]!.actions, [], "no balancer configured");
+  });
+
+  it("a SetInstanceHealth that failed is sent again at the next unhealthy poll (not only once)", () => {
+    let state = INITIAL_STATE;
+    const sent: number[] = [];
+    for (let poll = 0; poll < 16; poll += 1) {
+      const decision = decide(state, down, ctx);
+      state = decision.state;
+      for (const action of decision.actions) {
+        if (action.kind !== "aws") continue;
+        sent.push(poll);
+        if (sent.length === 1) state = afterFailedAction(state, action);
+      }
+    }
+    assert.equal(sent.length, 2, `sent at polls ${sent.join(", ")}: the failed one, then once more (which got through)`);
+    assert.equal(sent[1], sent[0]! + 1);
+    assert.deepEqual(afterFailedAction({ failures: 3, restarts: 1, reportedUnhealthy: false }, { kind: "run", argv: ["x"], timeoutMs: 1, purpose: "x" }), { failures: 3, restarts: 1, reportedUnhealthy: false });
   });
 
   it("locally, Ctrl-C stops the stack and nothing else", () => {

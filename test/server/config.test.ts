@@ -26,6 +26,8 @@ for (const [name, value, message] of [
   ["LOG_LEVEL", "loud", /LOG_LEVEL must be one of/],
   ["CORS_ORIGINS", "*", /CORS_ORIGINS must list exact origins/],
   ["CORS_ORIGINS", "https://a.example/path", /not a bare origin/],
+  ["LB_IDLE_TIMEOUT_SECONDS", "0", /LB_IDLE_TIMEOUT_SECONDS must be between 1 and 4000/],
+  ["LB_IDLE_TIMEOUT_SECONDS", "60s", /LB_IDLE_TIMEOUT_SECONDS must be a whole number/],
 ] as const) {
   test(`${name}=${value} is refused: ${message}`, () => {
     assert.throws(() => loadConfig({ [name]: value }), message);

@@ -91,7 +91,13 @@ test("the configuration file the user data writes is read by the agent's own loa
   const units = document.write_files.filter((f: any) => f.path.startsWith("/etc/systemd/system/")).map((f: any) => f.path);
   assert.deepEqual(units, ["/etc/systemd/system/codedetect-agent.service", "/etc/systemd/system/codedetect-supervisor.service"]);
   assert.match(document.write_files.find((f: any) => f.path.endsWith("agent.service")).content, /Type=oneshot/);
-  assert.match(document.write_files.find((f: any) => f.path.endsWith("supervisor.service")).content, /After=codedetect-agent.service/);
+  const supervisor = document.write_files.find((f: any) => f.path.endsWith("supervisor.service")).content;
+  assert.match(supervisor, /After=codedetect-agent.service/);
+  // A failed agent run (e.g. a late instance refused its signal on the old agent) must still leave the instance supervised:
+  // Wants= starts the supervisor after the agent whatever its outcome; Requires= would skip it.
+  assert.match(supervisor, /^Wants=codedetect-agent.service$/m);
+  assert.doesNotMatch(supervisor, /^(Requires|BindsTo|Requisite)=/m);
+  assert.match(supervisor, /^Restart=always$/m);
 });
 
 test("the template's user data carries the same configuration with the stack's own expressions (the group named as the template names it)", () => {
