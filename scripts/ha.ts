@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { writeSection } from "./bench/report.ts";
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
-import { BIG_MIGRATION, runBigMigration } from "./ha/big-migration.ts";
+import { BIG_MIGRATION, runBigMigration, stopBigMigration } from "./ha/big-migration.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
 
 const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--only 1,2,3,4,5,6,${BIG_MIGRATION}]`;
@@ -40,7 +40,7 @@ const onSignal = () => {
   if (stopping) process.exit(130);
   stopping = true;
   log("interrupted: removing the fleet");
-  void stopFleet(harness).finally(() => {
+  void Promise.all([stopFleet(harness), stopBigMigration()]).finally(() => {
     if (!flags.keep) fs.rmSync(root, { recursive: true, force: true });
     process.exit(130);
   });

@@ -6,7 +6,8 @@
 import fs from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { metadataRoundTrip } from "./latency.ts";
-import { LOST, LEASE_SLOTS, type LockContent, readLock } from "./lock-file.ts";
+import { LEASE_SLOTS, lockToken, LOST, safetyMarginMs } from "./lease-state.ts";
+import type { LockContent } from "./lock-file.ts";
 
 export interface LeaseWorkerData {
   file: string;
@@ -15,11 +16,6 @@ export interface LeaseWorkerData {
   leaseMs: number;
   /** BigInt64Array over it: [expiry] the expiresAt (epoch ms) last written and confirmed ours, [lost] 0 or a LOST code, [stop] 1 to stop. */
   state: SharedArrayBuffer;
-}
-
-/** Renewal is given up (the lease counts as lost) once less than this share of the lease is left: a write that late could land after a takeover. */
-export function safetyMarginMs(leaseMs: number): number {
-  return Math.floor(leaseMs / 6);
 }
 
 export function renewLease(data: LeaseWorkerData): void {
@@ -34,8 +30,7 @@ export function renewLease(data: LeaseWorkerData): void {
     if (started >= Number(Atomics.load(state, LEASE_SLOTS.expiry)) - safetyMarginMs(data.leaseMs)) return lose(LOST.ranOut);
     try {
       metadataRoundTrip();
-      const seen = readLock(data.file);
-      if (seen === null || seen === "unreadable" || seen.token !== data.content.token) return lose(LOST.takenOver);
+      if (lockToken(data.file) !== data.content.token) return lose(LOST.takenOver);
       const expiresAt = started + data.leaseMs;
       const temporary = `${data.file}.${data.content.token}.renew`;
       metadataRoundTrip();
@@ -43,13 +38,17 @@ export function renewLease(data: LeaseWorkerData): void {
       metadataRoundTrip();
       fs.renameSync(temporary, data.file);
       Atomics.store(state, LEASE_SLOTS.expiry, BigInt(expiresAt));
+      if (first) parentPort!.postMessage("renewed");
+      first = false;
     } catch {
       // The shared storage failed under us: the lease counts as lost, so nothing more is committed.
       return lose(LOST.storage);
     }
     timer = setTimeout(renew, every);
   };
-  let timer = setTimeout(renew, every);
+  // The first renewal at once: the holder waits for it, so a thread that cannot start or write is known before any work.
+  let first = true;
+  let timer = setTimeout(renew, 0);
   parentPort!.on("message", () => {
     clearTimeout(timer);
     parentPort!.close();

@@ -1,4 +1,4 @@
-// The migration lock's file (its schema, how it is read) and the shared memory its renewer thread reports through; used by lock.ts and lease-worker.ts.
+// The migration lock's file: its schema and how it is read (the renewer thread reads only the token: lease-state.ts).
 import fs from "node:fs";
 import os from "node:os";
 import { z } from "zod";
@@ -40,16 +40,3 @@ export function readLock(file: string): LockContent | null | "unreadable" {
   return parsed.success ? parsed.data : "unreadable";
 }
 
-/** Slots of the BigInt64Array the renewer thread and the holder share. */
-export const LEASE_SLOTS = { expiry: 0, lost: 1, stop: 2 } as const;
-export const LEASE_STATE_BYTES = 3 * 8;
-
-/** Why a lease was lost, as the renewer records it. */
-export const LOST = { takenOver: 1, ranOut: 2, storage: 3 } as const;
-
-export function describeLoss(code: number): string {
-  if (code === LOST.takenOver) return "another agent took the lock over";
-  if (code === LOST.ranOut) return "the lease ran out before it could be renewed (the shared storage or this process stalled)";
-  if (code === LOST.storage) return "renewing it failed on the shared storage";
-  return "the lease ran out before it could be renewed (the shared storage or this process stalled)";
-}

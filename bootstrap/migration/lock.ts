@@ -2,8 +2,8 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { startWorker } from "../workers.ts";
-import { safetyMarginMs } from "./lease-worker.ts";
-import { describeLoss, LEASE_SLOTS, LEASE_STATE_BYTES, lockHost, readLock, type LockContent } from "./lock-file.ts";
+import { describeLoss, LEASE_SLOTS, LEASE_STATE_BYTES, safetyMarginMs } from "./lease-state.ts";
+import { lockHost, readLock, type LockContent } from "./lock-file.ts";
 
 export { readLock, type LockContent } from "./lock-file.ts";
 
@@ -126,6 +126,20 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   let renewerError: Error | null = null;
   renewer.on("error", (error) => (renewerError = error));
   const exited = new Promise((resolve) => renewer.once("exit", resolve));
+  // Its first renewal (or its failure) before any work: a renewer that cannot run is found now, not in the middle of the commit.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (Atomics.load(state, LEASE_SLOTS.lost) !== 0n || renewerError) finish();
+    }, 50);
+    const finish = () => {
+      clearInterval(poll);
+      renewer.off("message", finish);
+      renewer.off("exit", finish);
+      resolve();
+    };
+    renewer.on("message", finish);
+    renewer.on("exit", finish);
+  });
   const lostBecause = (): string | null => {
     const code = Number(Atomics.load(state, LEASE_SLOTS.lost));
     if (code !== 0) return describeLoss(code);
