@@ -35,6 +35,12 @@ export function renewLease(data: LeaseWorkerData): void {
       const temporary = `${data.file}.${data.content.token}.renew`;
       metadataRoundTrip();
       fs.writeFileSync(temporary, `${JSON.stringify({ ...data.content, expiresAt: new Date(expiresAt).toISOString() })}\n`);
+      // Checked again just before the rename: a thread frozen since the first check (a paused instance) must not put its lock
+      // back over a lock another host took meanwhile. (A freeze between this check and the rename itself remains: no file system fences.)
+      if (Date.now() >= Number(Atomics.load(state, LEASE_SLOTS.expiry)) - safetyMarginMs(data.leaseMs)) {
+        fs.rmSync(temporary, { force: true });
+        return lose(LOST.ranOut);
+      }
       metadataRoundTrip();
       fs.renameSync(temporary, data.file);
       Atomics.store(state, LEASE_SLOTS.expiry, BigInt(expiresAt));

@@ -216,6 +216,18 @@ async function rollForward(commit: Commit, action: MigrateAction, paths: Paths, 
   return marker;
 }
 
+/**
+ * A holder that lost its lease (frozen mid-renewal, then taken over) can leave its renewal's temporary file; once the marker is
+ * written, ours removes them (not acquisition temporaries: a waiter links its own at any moment). The thawed holder never renames
+ * one into place: its renewer re-checks the lease first, and a missing temporary fails its rename.
+ */
+function removeStaleRenewals(lock: string, ours: string): void {
+  const prefix = `${path.basename(lock)}.`;
+  for (const name of fs.readdirSync(path.dirname(lock))) {
+    if (name.startsWith(prefix) && name.endsWith(".renew") && !name.includes(ours)) fs.rmSync(path.join(path.dirname(lock), name), { force: true });
+  }
+}
+
 export function describeMarker(marker: Marker): string {
   const database = marker.database
     ? marker.database.archived
@@ -237,6 +249,7 @@ export async function migrate(action: MigrateAction, log: (line: string) => void
     if (pending) log(`resuming the migration ${pending.migrationId} interrupted after its commit`);
     const commit = pending ?? (await stage(action, paths, lease, log));
     const marker = await rollForward(commit, action, paths, lease);
+    removeStaleRenewals(paths.lock, lease.content.token);
     for (const conflict of marker.conflicts) log(conflict);
     if (marker.database?.archived) log(`kept the database already on the shared storage; the migrated one is ${marker.database.placedAs}`);
     return describeMarker(marker);
