@@ -91,7 +91,7 @@ async function download(action: Extract<HostAction, { kind: "download" }>): Prom
  * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html). A failed heartbeat is logged,
  * not fatal: the migration's own outcome decides, and a hook that ran out abandons the instance whatever the agent does.
  */
-async function withHeartbeat<T>(heartbeat: Extract<HostAction, { kind: "migrate" }>["heartbeat"], options: AgentExecutorOptions, work: () => Promise<T>): Promise<T> {
+async function withHeartbeat<T>(heartbeat: { call: string; input: unknown; everySeconds: number } | null, options: AgentExecutorOptions, work: () => Promise<T>): Promise<T> {
   if (!heartbeat || !options.aws) return work();
   let beating: Promise<void> = Promise.resolve();
   const beat = () => {
@@ -151,7 +151,7 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
       return withHeartbeat(action.heartbeat, options, () => migrate(action, options.log ?? (() => {})));
     case "stack-up": {
       const runner = createRunner({ stateDir: action.stateDir, auth: registryAuth(action.model.image.repository, options.registryAuth), log: options.log });
-      const result = await inTurn(() => runner.up(action.model), options.log ?? (() => {}));
+      const result = await withHeartbeat(action.heartbeat ?? null, options, () => inTurn(() => runner.up(action.model), options.log ?? (() => {})));
       return result.changed ? `up ${imageRefString(action.model.image)}` : `recorded ${imageRefString(action.model.image)}`;
     }
     case "stack-down":

@@ -127,6 +127,8 @@ export type HostAction =
       stateDir: string;
       model: StackModel;
       purpose: string;
+      /** The launching hook's heartbeat, repeated while the stack comes up (a pull and a health gate can outlast its timeout); absent: none. */
+      heartbeat?: { call: string; input: unknown; everySeconds: number };
     }
   | { kind: "stack-down"; stateDir: string; project: string; purpose: string }
   | {

@@ -37,7 +37,13 @@ function mkdirOwned(dir: string, owner: number, stop: string): void {
   for (let current = dir; current !== stop && !exists(current); current = path.dirname(current)) missing.unshift(current);
   for (const each of missing) {
     metadataRoundTrip();
-    fs.mkdirSync(each, { mode: 0o700 });
+    try {
+      fs.mkdirSync(each, { mode: 0o700 });
+    } catch (error) {
+      // Made meanwhile (by the agent that took over from a frozen one): a directory there is what was wanted.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !fs.statSync(each).isDirectory()) throw error;
+      continue;
+    }
     own(each, owner);
   }
 }

@@ -5,6 +5,7 @@ import { createRunner } from "../../compose/runner.ts";
 import type { Config } from "../config.ts";
 import { stackModel, wantedImage } from "../stack.ts";
 import type { Step } from "../step.ts";
+import { launchHeartbeat } from "./launch.ts";
 
 /** In a dry run of a fresh local instance the image is not built yet: the plan shows this placeholder. */
 export const IMAGE_NOT_BUILT = `codedetect-local:not-built-yet@sha256:${"0".repeat(64)}`;
@@ -13,6 +14,8 @@ export interface StartSeen {
   model: StackModel;
   /** Why an `up` is needed, or null when the stack already runs this model, healthy, and it is recorded. */
   reason: string | null;
+  /** This instance, for the launching hook's heartbeat while the stack comes up (before the launch step completes the hook). */
+  instanceId?: string | null;
 }
 
 /** Pure: what the runner's own plan says, as one reason (or none). */
@@ -25,16 +28,18 @@ export function upReason(plan: { pull: unknown[]; start: unknown[]; record: Agen
 
 export function planStart(seen: StartSeen, config: Config): AgentAction[] {
   if (seen.reason === null) return [];
-  return [{ kind: "stack-up", stateDir: config.stateDir, model: seen.model, purpose: seen.reason }];
+  const heartbeat = seen.instanceId ? launchHeartbeat(config, seen.instanceId) : null;
+  return [{ kind: "stack-up", stateDir: config.stateDir, model: seen.model, purpose: seen.reason, ...(heartbeat ? { heartbeat } : {}) }];
 }
 
 export const startStep: Step<StartSeen> = {
   name: "start",
   async observe(ctx) {
     const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT);
-    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above" };
+    const instanceId = ctx.identity?.instanceId ?? null;
+    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above", instanceId };
     const { observed, plan } = await createRunner({ stateDir: ctx.config.stateDir }).plan(model);
-    return { model, reason: upReason(plan, observed.service) };
+    return { model, reason: upReason(plan, observed.service), instanceId };
   },
   plan: planStart,
 };

@@ -216,6 +216,13 @@ describe("launch (the launching lifecycle hook)", () => {
     });
   });
 
+  it("the stack's start (pull, health gate) heartbeats it too, until the launch step completes it", () => {
+    const model = stackModel(hooked, identity, IMAGE);
+    const [up] = planStart({ model, reason: "no container yet", instanceId: identity.instanceId }, hooked);
+    assert.equal((up as Extract<AgentAction, { kind: "stack-up" }>).heartbeat?.call, "autoscaling:RecordLifecycleActionHeartbeat");
+    assert.equal("heartbeat" in planStart({ model, reason: "no container yet", instanceId: identity.instanceId }, aws)[0]!, false, "no hook, no heartbeat");
+  });
+
   it("a failed step ABANDONs the pending action (the group replaces the instance), unless it was completed already", () => {
     const failure = new StepError({ step: "migrate", action: "migrate", cause: "the migration lock is held", next: "wait" });
     assert.deepEqual(planFailureLaunch(hooked, identity, null, failure, now), [complete("ABANDON"), record("ABANDON")]);
