@@ -133,7 +133,7 @@ if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta
 if (results.some((r) => !r.met)) exitCode = 1;
 
 if (wanted(BIG_MIGRATION) && !stopping) {
-  const big = await runBigMigration({ root: fs.mkdtempSync(path.join(os.tmpdir(), "cdha-big-")), prefix: `cdbig${process.pid}`, timeScale: 0.15, files: 5000, log, keep: flags.keep === true });
+  const big = await runBigMigration({ root: fs.mkdtempSync(path.join(os.tmpdir(), "cdha-big-")), prefix: `cdbig${process.pid}`, timeScale: 0.3, files: 8000, log, keep: flags.keep === true });
   for (const line of big.lines) console.log(line);
   if (!flags["no-write"]) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), BIG_MIGRATION, "Big migration: the first boot outlasts the health-check grace (AWS twin)", `npm run ha -- --only ${BIG_MIGRATION}`, big.lines);
   if (!big.met) exitCode = 1;

@@ -47,7 +47,9 @@ function rows(file: string): number {
 
 /** The shared tree against the source: every upload once with its sha256, nothing extra, the rows once, no archive or conflicts. */
 function compareTrees(source: string, tree: string): { missing: number; changed: number; extra: number; rowsSource: number; rowsShared: number | null; stray: string[] } {
-  const names = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))) : []);
+  // The server's own temporary area (uploads/.tmp) is not migrated data.
+  const names = (dir: string) =>
+    fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).filter((name) => !name.startsWith(".tmp/")) : [];
   const from = new Set(names(path.join(source, "uploads")));
   const to = new Set(names(path.join(tree, "uploads")));
   let missing = 0;
