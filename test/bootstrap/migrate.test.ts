@@ -5,7 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import { journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
+import { bundleAgent } from "../../bootstrap/bundle.ts";
+import { assertConverged, journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
 
 function setup(files: number, rows: number) {
   const root = tempDir("migrate");
@@ -121,6 +122,16 @@ describe("migrate", () => {
     const again = await runAgent(args);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /migrated 3 upload\(s\) and no database/);
+  });
+
+  it("from the one-file bundle, far from node_modules, the copy workers and the lease renewer run the bundle itself", async () => {
+    const { tree, args, source } = setup(30, 5);
+    const agent = path.join(tempDir("cdagent-bundle-migrate"), "agent.mjs");
+    await bundleAgent(agent);
+    const result = await runAgent(args, { NODE_PATH: "" }, { script: agent, cwd: path.dirname(agent) });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /migrated 30 upload\(s\) and the database \(analysis: 5 rows\)/);
+    assertConverged(source, path.dirname(tree));
   });
 
   it("a journal that does not fit its schema stops the agent before it changes anything", async () => {
