@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { isMainThread } from "node:worker_threads";
 import { withLock } from "../compose/lock.ts";
 import { createAwsAdapter, type AwsAdapter } from "./adapters/aws.ts";
 import { ConfigProblem, envLayer, fileLayer, flagLayer, resolveConfig, sdkTimeouts, tagLayer, type ConfigKey, type Layers, type Resolved } from "./config.ts";
@@ -12,6 +13,7 @@ import { createAgentExecutor, type AgentExecutor } from "./executor.ts";
 import { observePort, portRefusal } from "./port-check.ts";
 import { localUrl, projectName } from "./stack.ts";
 import { planFailureSignal } from "./steps/signal.ts";
+import { planFailureLaunch, readLaunchRecord } from "./steps/launch.ts";
 import { createOutput, type Output } from "./output.ts";
 import { runSteps, type Context } from "./step.ts";
 import { STEPS } from "./steps/index.ts";
@@ -97,9 +99,27 @@ export function baseLayers(invocation: Invocation, env: NodeJS.ProcessEnv): Laye
   return { file: file ? fileLayer(file) : {}, env: envLayer(env), flags: flagLayer(invocation.flags) };
 }
 
-/** A failed step fails the CloudFormation deployment at once (SignalResource FAILURE), not at its timeout; a signal that cannot be sent is said, not hidden. */
+/**
+ * A failed step abandons the launching lifecycle action (the group replaces the instance instead of waiting out the heartbeat) and fails
+ * the CloudFormation deployment at once (SignalResource FAILURE), not at its timeout; what cannot be sent is said, not hidden.
+ */
 async function signalFailure(ctx: Context, executor: AgentExecutor, failure: StepError, out: Output): Promise<void> {
-  for (const action of planFailureSignal(ctx.config, ctx.identity, failure, new Date().toISOString())) {
+  const now = new Date().toISOString();
+  let recorded = null;
+  try {
+    recorded = readLaunchRecord(ctx.config.stateDir);
+  } catch (error) {
+    out.info(`could not read the launch record: ${(error as Error).message}`);
+  }
+  for (const action of planFailureLaunch(ctx.config, ctx.identity, recorded, failure, now)) {
+    try {
+      await executor.perform(action);
+    } catch (error) {
+      out.info(`could not abandon the launching lifecycle action: ${(error as Error).message}`);
+      break;
+    }
+  }
+  for (const action of planFailureSignal(ctx.config, ctx.identity, failure, now)) {
     try {
       await executor.perform(action);
     } catch (error) {
@@ -221,4 +241,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+// The bundle is also the entry of the agent's worker threads (workers.ts): those run their role, never the CLI.
+if (import.meta.main && isMainThread) process.exitCode = await main(process.argv.slice(2));

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { IMAGE_REF } from "../compose/stack-schema.ts";
 import { DEFAULT_SDK_TIMEOUTS, type SdkTimeouts } from "./adapters/sdk-client.ts";
 import { parseTrustedProxies } from "../server/http/client-address.ts";
+import { LAUNCH_HEARTBEAT_SECONDS } from "./user-data/values.ts";
 
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
 export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
@@ -66,6 +67,10 @@ export const ConfigSchema = z
     /** The Auto Scaling group and its termination lifecycle hook, for SetInstanceHealth and CompleteLifecycleAction. */
     autoScalingGroup: nullableText,
     lifecycleHook: nullableText,
+    /** The group's launching lifecycle hook: completed (CONTINUE) once the instance serves, ABANDON when a step fails; heartbeats while migrating or waiting for the lock. */
+    launchHook: nullableText,
+    /** Seconds between those heartbeats: under the hook's heartbeat timeout (a third of it by default). */
+    launchHeartbeatSeconds: z.number().int().min(1).max(2400),
     /** Supervise: seconds between health polls, failed polls before a restart, restarts that fail before the instance is declared unhealthy. */
     superviseIntervalSeconds: z.number().int().min(1).max(3600),
     superviseFailuresBeforeRestart: z.number().int().min(1).max(100),
@@ -103,9 +108,10 @@ const NUMBER_KEYS: ReadonlySet<ConfigKey> = new Set([
   "superviseRestartsBeforeUnhealthy",
   "awsConnectTimeoutMs",
   "awsRequestTimeoutMs",
+  "launchHeartbeatSeconds",
 ]);
 /** Instance tags may override only these: what differs between groups of instances, never where the agent keeps its state. */
-export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "trustedProxies", "autoScalingGroup", "lifecycleHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
+export const TAGGABLE_KEYS: readonly ConfigKey[] = ["image", "port", "fileSystemId", "migrateFrom", "targetGroupArn", "stackName", "logicalResourceId", "logGroup", "trustedProxies", "autoScalingGroup", "lifecycleHook", "launchHook", "databaseSecretArn", "databaseEndpoint", "databaseCaSha256"];
 /** AWS's trust store for RDS: every region's CAs in one bundle. */
 export const RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 export const TAG_PREFIX = "codedetect:";
@@ -139,6 +145,8 @@ export function defaults(local: boolean): Config {
     verifyWaitSeconds: 300,
     autoScalingGroup: null,
     lifecycleHook: null,
+    launchHook: null,
+    launchHeartbeatSeconds: Math.floor(LAUNCH_HEARTBEAT_SECONDS / 3),
     superviseIntervalSeconds: 10,
     superviseFailuresBeforeRestart: 3,
     superviseRestartsBeforeUnhealthy: 2,

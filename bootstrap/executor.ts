@@ -10,7 +10,7 @@ import { createRunner } from "../compose/runner.ts";
 import { AwsCallError, type AwsAdapter } from "./adapters/aws.ts";
 import { createBalancer } from "./adapters/balancer.ts";
 import { pinImage } from "./adapters/pin.ts";
-import { migrate } from "./migration/migrate.ts";
+import { migrate } from "./migration/perform-migration.ts";
 import { LocalImageSchema } from "./stack.ts";
 
 export interface AgentExecutor {
@@ -86,6 +86,34 @@ async function download(action: Extract<HostAction, { kind: "download" }>): Prom
   return `downloaded ${action.path} (sha256 ${actual})`;
 }
 
+/**
+ * Runs `work` while repeating `heartbeat` (the launching hook's RecordLifecycleActionHeartbeat, which restarts its timeout:
+ * https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html). A failed heartbeat is logged,
+ * not fatal: the migration's own outcome decides, and a hook that ran out abandons the instance whatever the agent does.
+ */
+async function withHeartbeat<T>(heartbeat: { call: string; input: unknown; everySeconds: number } | null, options: AgentExecutorOptions, work: () => Promise<T>): Promise<T> {
+  if (!heartbeat || !options.aws) return work();
+  let beating: Promise<void> = Promise.resolve();
+  const beat = () => {
+    beating = beating.then(async () => {
+      try {
+        await (await options.aws!()).perform(heartbeat.call, heartbeat.input);
+        options.log?.(`  ${heartbeat.call}: the launching hook's timeout restarted`);
+      } catch (error) {
+        options.log?.(`  ${heartbeat.call} failed (${(error as Error).message}); the migration goes on`);
+      }
+    });
+  };
+  beat();
+  const timer = setInterval(beat, heartbeat.everySeconds * 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    await beating;
+  }
+}
+
 /** True when `error` is the refusal the action declared as "nothing to do". */
 export function isNothingToDo(action: Extract<HostAction, { kind: "aws" }>, error: unknown): boolean {
   const expected = action.nothingToDo;
@@ -120,10 +148,10 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
     case "aws":
       return performAws(action, options);
     case "migrate":
-      return migrate(action, options.log ?? (() => {}));
+      return withHeartbeat(action.heartbeat, options, () => migrate(action, options.log ?? (() => {})));
     case "stack-up": {
       const runner = createRunner({ stateDir: action.stateDir, auth: registryAuth(action.model.image.repository, options.registryAuth), log: options.log });
-      const result = await inTurn(() => runner.up(action.model), options.log ?? (() => {}));
+      const result = await withHeartbeat(action.heartbeat ?? null, options, () => inTurn(() => runner.up(action.model), options.log ?? (() => {})));
       return result.changed ? `up ${imageRefString(action.model.image)}` : `recorded ${imageRefString(action.model.image)}`;
     }
     case "stack-down":

@@ -139,6 +139,8 @@ export type HostAction =
       holder: string;
       leaseSeconds: number;
       lockWaitSeconds: number;
+      /** An `aws` call repeated every `everySeconds` while the migration runs or waits for the lock (the launching hook's heartbeat); null: none. */
+      heartbeat: { call: string; input: unknown; everySeconds: number } | null;
     }
   | {
       /** Bring the stack to this model through compose/'s runner: pull by digest, health-gated up, rollback on failure. */
@@ -146,6 +148,8 @@ export type HostAction =
       stateDir: string;
       model: StackModel;
       purpose: string;
+      /** The launching hook's heartbeat, repeated while the stack comes up (a pull and a health gate can outlast its timeout); absent: none. */
+      heartbeat?: { call: string; input: unknown; everySeconds: number };
     }
   | { kind: "stack-down"; stateDir: string; project: string; purpose: string }
   | {

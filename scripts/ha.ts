@@ -7,10 +7,11 @@ import { writeSection } from "./bench/report.ts";
 import { ALB_SCENARIOS, albTable, fairShareBehindLb, keepAlive, type AlbResult } from "./ha/behind-alb.ts";
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
+import { BIG_MIGRATION, runBigMigration, stopBigMigration } from "./ha/big-migration.ts";
 import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
 import { AWS_SCENARIOS, runAwsScenarios } from "./ha/aws-run.ts";
 
-const NAMED = [...ALB_SCENARIOS, ...AWS_SCENARIOS];
+const NAMED = [...ALB_SCENARIOS, ...AWS_SCENARIOS, BIG_MIGRATION];
 const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--time-scale F] [--only 1,2,3,4,5,6,${NAMED.join(",")}]`;
 let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string; "time-scale"?: string };
 try {
@@ -50,7 +51,7 @@ const onSignal = () => {
   if (stopping) process.exit(130);
   stopping = true;
   log("interrupted: removing the fleet");
-  void Promise.all([stopFleet(harness), stopAwsFleet?.()]).finally(() => {
+  void Promise.all([stopFleet(harness), stopAwsFleet?.(), stopBigMigration()]).finally(() => {
     if (!flags.keep && root) fs.rmSync(root, { recursive: true, force: true });
     process.exit(130);
   });
@@ -167,5 +168,12 @@ if (awsWanted.length > 0 && !stopping) {
   const command = `npm run ha -- --only ${awsWanted.join(",")}${flags["time-scale"] ? ` --time-scale ${flags["time-scale"]}` : ""}`;
   if (!flags["no-write"] && outcome.results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha-aws", "Fleet through the AWS twin: real agents in AWS mode", command, outcome.lines);
   if (outcome.failed) exitCode = 1;
+}
+
+if (wanted(BIG_MIGRATION) && !stopping) {
+  const big = await runBigMigration({ root: fs.mkdtempSync(path.join(os.tmpdir(), "cdha-big-")), prefix: `cdbig${process.pid}`, timeScale: 0.3, files: 8000, log, keep: flags.keep === true });
+  for (const line of big.lines) console.log(line);
+  if (!flags["no-write"]) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), BIG_MIGRATION, "Big migration: the first boot outlasts the health-check grace (AWS twin)", `npm run ha -- --only ${BIG_MIGRATION}`, big.lines);
+  if (!big.met) exitCode = 1;
 }
 process.exit(exitCode);

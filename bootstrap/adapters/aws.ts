@@ -16,7 +16,7 @@ export interface TargetHealth {
 }
 
 /** The calls an `aws` action may name, with the SDK command each one sends. */
-export const AWS_CALLS = ["cloudformation:SignalResource", "autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction", "elbv2:RegisterTargets", "elbv2:DeregisterTargets"] as const;
+export const AWS_CALLS = ["cloudformation:SignalResource", "autoscaling:SetInstanceHealth", "autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "elbv2:RegisterTargets", "elbv2:DeregisterTargets"] as const;
 export type AwsCall = (typeof AWS_CALLS)[number];
 
 export interface AwsAdapter {
@@ -99,6 +99,11 @@ export function createAwsAdapter(options: AwsOptions): AwsAdapter {
       case "autoscaling:CompleteLifecycleAction": {
         const { AutoScalingClient, CompleteLifecycleActionCommand } = await import("@aws-sdk/client-auto-scaling");
         await new AutoScalingClient(once).send(new CompleteLifecycleActionCommand(input));
+        return;
+      }
+      case "autoscaling:RecordLifecycleActionHeartbeat": {
+        const { AutoScalingClient, RecordLifecycleActionHeartbeatCommand } = await import("@aws-sdk/client-auto-scaling");
+        await new AutoScalingClient(once).send(new RecordLifecycleActionHeartbeatCommand(input));
         return;
       }
       case "elbv2:RegisterTargets": {

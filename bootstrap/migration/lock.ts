@@ -1,27 +1,23 @@
 // A lock on the shared storage, one holder at a time: atomic create (link), owner and lease inside; a dead holder's lock is taken over, a live one never broken.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
-import { z } from "zod";
+import { startWorker } from "../workers.ts";
+import { describeLoss, LEASE_SLOTS, LEASE_STATE_BYTES, safetyMarginMs } from "./lease-state.ts";
+import { lockHost, readLock, type LockContent } from "./lock-file.ts";
 
-export const LockSchema = z
-  .object({
-    token: z.string().min(1),
-    holder: z.string().min(1),
-    host: z.string().min(1),
-    pid: z.number().int().positive(),
-    acquiredAt: z.iso.datetime(),
-    expiresAt: z.iso.datetime(),
-  })
-  .strict();
-
-export type LockContent = z.infer<typeof LockSchema>;
+export { readLock, type LockContent } from "./lock-file.ts";
 
 export interface Lease {
   content: LockContent;
-  /** Throws when the lock is no longer ours (taken over after our lease ran out): commit nothing then. */
-  assertHeld(): void;
-  release(): void;
+  /**
+   * Before each write of the migration, without I/O: throws, naming `before`, unless the renewer thread has the lease confirmed ours
+   * for longer than its safety margin (a write that starts later could land after another host took over).
+   */
+  check(before: string): void;
+  /** `check`, plus the lock file read back: still ours. Before the commit record and the marker. */
+  assertHeld(before?: string): void;
+  /** Stops the renewer, then removes the lock if it is still ours. */
+  release(): Promise<void>;
   /** Whether we had to wait for another holder first. */
   waited: boolean;
 }
@@ -44,25 +40,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The lock's content; null when there is none, "unreadable" when something else sits at its name. */
-export function readLock(file: string): LockContent | null | "unreadable" {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  const parsed = LockSchema.safeParse((() => {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return null;
-    }
-  })());
-  return parsed.success ? parsed.data : "unreadable";
-}
-
 /** Written whole under a private name, then linked: the lock file appears complete or not at all. */
 function writeExclusive(file: string, content: LockContent): boolean {
   const temporary = `${file}.${content.token}.tmp`;
@@ -79,7 +56,7 @@ function writeExclusive(file: string, content: LockContent): boolean {
 }
 
 /** Dead: on this host with no such process, or on another host with its lease run out. A live local holder is never stale. */
-export function isStale(holder: LockContent, now: number, host = os.hostname()): boolean {
+export function isStale(holder: LockContent, now: number, host = lockHost()): boolean {
   if (holder.host === host) return !alive(holder.pid);
   return Date.parse(holder.expiresAt) < now;
 }
@@ -95,7 +72,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   const content = (): LockContent => ({
     token,
     holder: options.holder,
-    host: os.hostname(),
+    host: lockHost(),
     pid: process.pid,
     acquiredAt: acquiredAt || new Date(now()).toISOString(),
     expiresAt: new Date(now() + options.leaseMs).toISOString(),
@@ -140,36 +117,59 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     if (now() - started > options.waitMs) throw new Error(`the migration lock ${file} is held by ${report}; waited ${Math.round(options.waitMs / 1000)} s`);
     await sleep(pollMs);
   }
-  let current = content();
-  let lost = false;
-  const renew = setInterval(() => {
-    try {
-      const seen = readLock(file);
-      if (seen === null || seen === "unreadable" || seen.token !== token) {
-        lost = true;
-        return;
-      }
-      current = content();
-      const temporary = `${file}.${token}.renew`;
-      fs.writeFileSync(temporary, `${JSON.stringify(current)}\n`);
-      fs.renameSync(temporary, file);
-    } catch {
-      // The shared storage failed under us: count the lock as lost, so nothing more is committed.
-      lost = true;
-    }
-  }, Math.max(1000, options.leaseMs / 3));
-  renew.unref();
-  return {
+  const current = content();
+  // Renewed by a thread of its own (lease-worker.ts): a main thread blocked in synchronous placement cannot starve it.
+  const state = new BigInt64Array(new SharedArrayBuffer(LEASE_STATE_BYTES));
+  state[LEASE_SLOTS.expiry] = BigInt(Date.parse(current.expiresAt));
+  const renewer = startWorker("lease", { file, content: current, leaseMs: options.leaseMs, state: state.buffer as SharedArrayBuffer });
+  renewer.unref();
+  let renewerError: Error | null = null;
+  renewer.on("error", (error) => (renewerError = error));
+  const exited = new Promise((resolve) => renewer.once("exit", resolve));
+  // Its first renewal (or its failure) before any work: a renewer that cannot run is found now, not in the middle of the commit.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (Atomics.load(state, LEASE_SLOTS.lost) !== 0n || renewerError) finish();
+    }, 50);
+    const finish = () => {
+      clearInterval(poll);
+      renewer.off("message", finish);
+      renewer.off("exit", finish);
+      resolve();
+    };
+    renewer.on("message", finish);
+    renewer.on("exit", finish);
+  });
+  const lostBecause = (): string | null => {
+    const code = Number(Atomics.load(state, LEASE_SLOTS.lost));
+    if (code !== 0) return describeLoss(code);
+    if (renewerError) return `its renewer failed (${renewerError.message})`;
+    if (Date.now() >= Number(Atomics.load(state, LEASE_SLOTS.expiry)) - safetyMarginMs(options.leaseMs)) return describeLoss(0);
+    return null;
+  };
+  const lost = (before: string, why: string) =>
+    new Error(`lost the migration lock ${file} before ${before}: ${why}; nothing more was written by this agent, and the next run (or the agent that took over) rolls the migration forward`);
+  const lease: Lease = {
     content: current,
     waited,
-    assertHeld() {
-      const seen = readLock(file);
-      if (lost || seen === null || seen === "unreadable" || seen.token !== token) throw new Error(`lost the migration lock ${file} (another agent took it over after this one stalled past its lease)`);
+    check(before) {
+      const why = lostBecause();
+      if (why) throw lost(before, why);
     },
-    release() {
-      clearInterval(renew);
+    assertHeld(before = "committing") {
+      lease.check(before);
+      const seen = readLock(file);
+      if (seen === null || seen === "unreadable" || seen.token !== token) throw lost(before, describeLoss(1));
+    },
+    async release() {
+      Atomics.store(state, LEASE_SLOTS.stop, 1n);
+      // Referenced again, so the process waits for the renewer to stop (it was unreferenced so it never kept the agent alive alone).
+      renewer.ref();
+      renewer.postMessage("stop");
+      await exited;
       const seen = readLock(file);
       if (seen !== null && seen !== "unreadable" && seen.token === token) fs.rmSync(file, { force: true });
     },
   };
+  return lease;
 }

@@ -4,8 +4,9 @@ import path from "node:path";
 import type { AgentAction } from "../../compose/actions.ts";
 import type { Config } from "../config.ts";
 import { MarkerSchema, migrationPaths, readRecord } from "../migration/records.ts";
-import { sourcePaths } from "../migration/migrate.ts";
+import { sourcePaths } from "../migration/perform-migration.ts";
 import { isStale, readLock } from "../migration/lock.ts";
+import { launchHeartbeat } from "./launch.ts";
 import { sharedTree } from "./layout.ts";
 import type { Step } from "../step.ts";
 
@@ -33,6 +34,7 @@ export function planMigrate(seen: MigrateSeen, config: Config): AgentAction[] {
       holder: seen.holder,
       leaseSeconds: config.migrateLeaseSeconds,
       lockWaitSeconds: config.migrateLockWaitSeconds,
+      heartbeat: launchHeartbeat(config, seen.holder),
     },
   ];
 }

@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import { observePort, portRefusal, type PortSeen } from "../port-check.ts";
 import { observeHostResources, stackModel, wantedImage } from "../stack.ts";
 import type { Step } from "../step.ts";
+import { launchHeartbeat } from "./launch.ts";
 
 /** In a dry run of a fresh local instance the image is not built yet: the plan shows this placeholder. */
 export const IMAGE_NOT_BUILT = `codedetect-local:not-built-yet@sha256:${"0".repeat(64)}`;
@@ -16,6 +17,8 @@ export interface StartSeen {
   reason: string | null;
   /** Who holds the port the stack publishes (with the instance tags applied): someone else's is refused before `up`. */
   port: PortSeen;
+  /** This instance, for the launching hook's heartbeat while the stack comes up (before the launch step completes the hook). */
+  instanceId?: string | null;
 }
 
 /** Pure: what the runner's own plan says, as one reason (or none). */
@@ -30,7 +33,8 @@ export function planStart(seen: StartSeen, config: Config): AgentAction[] {
   if (seen.reason === null) return [];
   const refusal = portRefusal(seen.port, config);
   if (refusal) throw refusal;
-  return [{ kind: "stack-up", stateDir: config.stateDir, model: seen.model, purpose: seen.reason }];
+  const heartbeat = seen.instanceId ? launchHeartbeat(config, seen.instanceId) : null;
+  return [{ kind: "stack-up", stateDir: config.stateDir, model: seen.model, purpose: seen.reason, ...(heartbeat ? { heartbeat } : {}) }];
 }
 
 export const startStep: Step<StartSeen> = {
@@ -38,9 +42,10 @@ export const startStep: Step<StartSeen> = {
   async observe(ctx) {
     const model = stackModel(ctx.config, ctx.identity, wantedImage(ctx.config) ?? IMAGE_NOT_BUILT, observeHostResources());
     const port = await observePort(ctx.config, model.project);
-    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above", port };
+    const instanceId = ctx.identity?.instanceId ?? null;
+    if (model.image.tag === "not-built-yet") return { model, reason: "the image is built above", port, instanceId };
     const { observed, plan } = await createRunner({ stateDir: ctx.config.stateDir }).plan(model);
-    return { model, reason: upReason(plan, observed.service), port };
+    return { model, reason: upReason(plan, observed.service), port, instanceId };
   },
   plan: planStart,
 };

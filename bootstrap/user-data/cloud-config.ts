@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { stringify } from "yaml";
 import { ConfigSchema, resolveConfig, type Config } from "../config.ts";
-import { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, LONGEST_VALUES, SIGNALLED_RESOURCE, TERMINATION_HEARTBEAT_SECONDS, STACK_VALUE_NAMES, TEMPLATE_EXPRESSIONS, type StackValues } from "./values.ts";
+import { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LAUNCH_HOOK_NAME, LIFECYCLE_HOOK_NAME, LONGEST_VALUES, SIGNALLED_RESOURCE, TERMINATION_HEARTBEAT_SECONDS, STACK_VALUE_NAMES, TEMPLATE_EXPRESSIONS, type StackValues } from "./values.ts";
 
 /** EC2's limit on raw user data. */
 export const USER_DATA_LIMIT_BYTES = 16_384;
@@ -39,6 +39,7 @@ export function agentConfig(values: StackValues): Partial<Config> {
     logGroup: values.LogGroupName,
     autoScalingGroup: `${values.StackName}${GROUP_NAME_SUFFIX}`,
     lifecycleHook: LIFECYCLE_HOOK_NAME,
+    launchHook: LAUNCH_HOOK_NAME,
     drainSeconds: DRAIN_SECONDS,
   };
 }

@@ -8,6 +8,18 @@ export type StackValues = Record<StackValueName, string>;
 export const DRAIN_SECONDS = 30;
 /** The termination lifecycle hook the agent completes after draining (the agent's lifecycleHook). */
 export const LIFECYCLE_HOOK_NAME = "drain-before-terminate";
+/**
+ * The launching lifecycle hook the agent completes once the instance serves (CONTINUE; ABANDON when a step fails): it holds the instance
+ * in Pending:Wait, out of the target group and out of health checks, while it migrates or waits for the migration lock; the health-check
+ * grace starts only at InService. https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html,
+ * https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html
+ */
+export const LAUNCH_HOOK_NAME = "ready-before-in-service";
+/**
+ * Its heartbeat timeout (AWS allows 30–7200 s): with no heartbeat for this long (the agent died or hung) the default result ABANDON
+ * terminates the instance and the group launches another. The agent heartbeats every third of it while it migrates or waits.
+ */
+export const LAUNCH_HEARTBEAT_SECONDS = 300;
 /** The group is named "<stack>-instances", so the role and the user data name it without a dependency cycle. */
 export const GROUP_NAME_SUFFIX = "-instances";
 /** Supervise's stop budget (systemd TimeoutStopSec) and the hook's heartbeat: drain, the server's in-flight grace (30 s), Docker's stop margin. */

@@ -23,7 +23,7 @@ export const UNSCOPABLE_ACTIONS = [
 // test/cloudformation/iam.test.ts lists the agent's and launcher's calls from their source and checks this mapping.
 const statements: Json[] = [
   { Sid: "SignalThisStack", Effect: "Allow", Action: ["cloudformation:SignalResource"], Resource: ref("AWS::StackId") },
-  { Sid: "LifecycleAndHealthOfThisGroup", Effect: "Allow", Action: ["autoscaling:CompleteLifecycleAction", "autoscaling:SetInstanceHealth"], Resource: sub(GROUP_ARN) },
+  { Sid: "LifecycleAndHealthOfThisGroup", Effect: "Allow", Action: ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"], Resource: sub(GROUP_ARN) },
   { Sid: "RegisterWithThisTargetGroup", Effect: "Allow", Action: ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"], Resource: ref("TargetGroup") },
   {
     Sid: "MountThisFileSystem",
@@ -108,8 +108,12 @@ export const compute: Record<string, Resource> = {
       HealthCheckGracePeriod: S.HEALTH_CHECK_GRACE_SECONDS,
       DefaultInstanceWarmup: 120,
       MetricsCollection: [{ Granularity: "1Minute" }],
+      // Hooks in the group's own list apply to the instances the create launches too (a separate LifecycleHook resource would miss them).
+      // The launching hook keeps a migrating instance out of the grace period's reach; the agent completes it before verify and signal,
+      // so CreationPolicy and WaitOnResourceSignals still count one SUCCESS per instance that serves (bootstrap/README.md, "launch").
       LifecycleHookSpecificationList: [
         { LifecycleHookName: S.LIFECYCLE_HOOK_NAME, LifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout: S.TERMINATION_HEARTBEAT_SECONDS, DefaultResult: "CONTINUE" },
+        { LifecycleHookName: S.LAUNCH_HOOK_NAME, LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout: S.LAUNCH_HEARTBEAT_SECONDS, DefaultResult: "ABANDON" },
       ],
       NotificationConfigurations: [
         {

@@ -2,7 +2,7 @@
 import { IMAGE_REF } from "../../compose/stack-schema.ts";
 
 // Shared with the user data (the agent's configuration), defined beside it: the image's build compiles bootstrap/ without cloudformation/.
-export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS } from "../../bootstrap/user-data/values.ts";
+export { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LAUNCH_HEARTBEAT_SECONDS, LAUNCH_HOOK_NAME, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS } from "../../bootstrap/user-data/values.ts";
 
 /** The port the server listens on inside the instance (the agent's `port` default, published by Compose). */
 export const APP_PORT = 5000;

@@ -3,12 +3,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { parse } from "yaml";
+import { parse, parse as parseYaml } from "yaml";
 import { userData } from "../../bootstrap/user-data/cloud-config.ts";
 import { EXAMPLE_VALUES } from "../../bootstrap/user-data/values.ts";
 import { DRAIN_SECONDS, GROUP_LOGICAL_ID, HEALTH_CHECK_GRACE_SECONDS, HEALTH_INTERVAL_SECONDS, HEALTH_TIMEOUT_SECONDS, HEALTHY_THRESHOLD, LIFECYCLE_HOOK_NAME, TERMINATION_HEARTBEAT_SECONDS, UNHEALTHY_THRESHOLD } from "../../cloudformation/template/settings.ts";
 import { startAlb, type Alb } from "../../test/twin/alb.ts";
-import type { TwinInstance } from "../../test/twin/autoscaling.ts";
+import type { Transition, TwinInstance } from "../../test/twin/autoscaling.ts";
 import type { Stack } from "../../test/twin/cloudformation.ts";
 import type { TargetGroup } from "../../test/twin/elbv2.ts";
 import { startTwin, type Twin } from "../../test/twin/twin.ts";
@@ -66,6 +66,19 @@ export interface AwsFleetOptions {
   /** AWS seconds × timeScale = real seconds (0.2: the template's 240 s grace in 48 s). */
   timeScale: number;
   log: (line: string) => void;
+  /** The old single-instance layout every instance is pointed at (migrateFrom); default none. */
+  migrateFrom?: string | null;
+  /** More agent settings (the figures a scenario scales), merged into each instance's configuration file. */
+  agentConfig?: Record<string, unknown>;
+  /** More environment for one instance's agent and supervisor (test hooks). */
+  agentEnv?: (instanceId: string) => Record<string, string>;
+}
+
+/** The group's lifecycle hooks as the committed template declares them (so the twin's group has exactly the template's hooks). */
+export function templateHooks(): { name: string; transition: Transition; heartbeatTimeoutSeconds: number; defaultResult: "CONTINUE" | "ABANDON" }[] {
+  const template = parseYaml(fs.readFileSync(path.join(REPO_ROOT, "cloudformation", "codedetect.yaml"), "utf8"));
+  const hooks = template.Resources.AutoScalingGroup.Properties.LifecycleHookSpecificationList as { LifecycleHookName: string; LifecycleTransition: Transition; HeartbeatTimeout: number; DefaultResult: "CONTINUE" | "ABANDON" }[];
+  return hooks.map((hook) => ({ name: hook.LifecycleHookName, transition: hook.LifecycleTransition, heartbeatTimeoutSeconds: hook.HeartbeatTimeout, defaultResult: hook.DefaultResult }));
 }
 
 /** The supervisor's systemd unit as user data writes it on an instance. */
@@ -155,6 +168,8 @@ export async function startAwsFleet(options: AwsFleetOptions): Promise<AwsFleet>
   const groupName = `${options.prefix}-instances`;
   const stackName = options.prefix;
   let targetGroupArn = "";
+  const hooks = templateHooks();
+  const launchHook = hooks.find((hook) => hook.transition === "autoscaling:EC2_INSTANCE_LAUNCHING") ?? null;
 
   async function launch(twinInstance: TwinInstance): Promise<string> {
     counter += 1;
@@ -179,12 +194,15 @@ export async function startAwsFleet(options: AwsFleetOptions): Promise<AwsFleet>
       stateDir: path.join(dir, "state"),
       sharedDir: path.join(dir, "mnt", "efs"),
       fstab: path.join(dir, "fstab"),
-      migrateFrom: null,
+      migrateFrom: options.migrateFrom ?? null,
+      // The template's launching hook, as user data names it (agentConfig), when the template has one.
+      ...(launchHook ? { launchHook: launchHook.name } : {}),
       port,
       bindAddress: host,
       project: `${options.prefix}-${counter}`,
       verifyWaitSeconds: 180,
       superviseIntervalSeconds: 1,
+      ...options.agentConfig,
     };
     const configFile = path.join(dir, "bootstrap.json");
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -198,6 +216,7 @@ export async function startAwsFleet(options: AwsFleetOptions): Promise<AwsFleet>
       BOOTSTRAP_TEST_MOUNT_HELPER_DIR: bin,
       BOOTSTRAP_TEST_MOUNTINFO_EXTRA: path.join(dir, "mountinfo-extra"),
       COMPOSE_LOCK_DIR: path.join(root, "lock"),
+      ...options.agentEnv?.(twinInstance.id),
     };
     const instance: AgentInstance = { twin: twinInstance, host, dir, stateDir: config.stateDir, mountPoint: config.sharedDir, project: config.project, agent: null, agentCode: null, agentDone: Promise.resolve(null), supervisor: null, supervisorStarts: 0, supervisorSkipped: null, ended: false, configFile, env };
     instances.set(twinInstance.id, instance);
@@ -257,7 +276,7 @@ export async function startAwsFleet(options: AwsFleetOptions): Promise<AwsFleet>
       targetGroupArns: [targetGroup.arn],
       healthCheckType: "ELB",
       gracePeriodSeconds: HEALTH_CHECK_GRACE_SECONDS,
-      hooks: [{ name: LIFECYCLE_HOOK_NAME, transition: "autoscaling:EC2_INSTANCE_TERMINATING", heartbeatTimeoutSeconds: TERMINATION_HEARTBEAT_SECONDS, defaultResult: "CONTINUE" }],
+      hooks,
     },
   });
   const fleet: AwsFleet = {

@@ -1,4 +1,4 @@
-// Planner tests for the steps after migrate (image, start, verify, signal) and supervise's decisions: pure, from observed values alone, failure cases included.
+// Planner tests for the steps after migrate (image, start, launch, verify, signal), migrate's heartbeat, and supervise's decisions: pure, from observed values alone, failure cases included.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { AgentAction } from "../../compose/actions.ts";
@@ -12,6 +12,8 @@ import { planFailureSignal, planSignal, SignalRecordSchema } from "../../bootstr
 import { afterFailedAction } from "../../bootstrap/supervise-plan.ts";
 import { AwsCallError } from "../../bootstrap/adapters/aws.ts";
 import { isNothingToDo } from "../../bootstrap/executor.ts";
+import { launchHeartbeat, planFailureLaunch, planLaunch } from "../../bootstrap/steps/launch.ts";
+import { planMigrate } from "../../bootstrap/steps/migrate.ts";
 import { decide, INITIAL_STATE, type SuperviseContext } from "../../bootstrap/supervise-plan.ts";
 
 const FS = "fs-0123456789abcdef0";
@@ -207,6 +209,54 @@ describe("signal", () => {
     }
     assert.deepEqual(planFailureSignal(aws, null, registryDown, now), [], "identity unknown (IMDS down): nothing to sign with");
     assert.deepEqual(planFailureSignal(local, { ...identity, source: "host" }, registryDown, now), []);
+  });
+});
+
+describe("launch (the launching lifecycle hook)", () => {
+  const hooked: Config = resolveConfig(false, { file: { ...aws, launchHook: "ready-before-in-service", launchHeartbeatSeconds: 20 } }).config;
+  const complete = (result: string) => ({
+    kind: "aws",
+    call: "autoscaling:CompleteLifecycleAction",
+    input: { AutoScalingGroupName: "web-asg", LifecycleHookName: "ready-before-in-service", InstanceId: identity.instanceId, LifecycleActionResult: result },
+    next: "grant autoscaling:CompleteLifecycleAction on the group to the instance role, and check autoScalingGroup and launchHook",
+    nothingToDo: { code: "ValidationError", message: "No active Lifecycle Action found", note: `no ${result} to send: the group has no pending launching action for this instance (launched before the hook existed, or completed already)` },
+  });
+  const record = (result: string) => ({ kind: "write", path: "/var/lib/codedetect/launch.json", content: `${JSON.stringify({ instanceId: identity.instanceId, hook: "ready-before-in-service", result, at: now })}\n`, mode: 0o644 });
+
+  it("CONTINUE once the app serves, with a record (no pending action is nothing to do, not a failure); a re-run completes nothing", () => {
+    assert.deepEqual(planLaunch({ instanceId: identity.instanceId, recorded: null, now }, hooked), [complete("CONTINUE"), record("CONTINUE")]);
+    const recorded = { instanceId: identity.instanceId, hook: "ready-before-in-service", result: "CONTINUE" as const, at: now };
+    assert.deepEqual(planLaunch({ instanceId: identity.instanceId, recorded, now }, hooked), []);
+  });
+
+  it("locally, or without a launching hook configured: nothing, and no heartbeat", () => {
+    assert.deepEqual(planLaunch({ instanceId: identity.instanceId, recorded: null, now }, aws), []);
+    assert.deepEqual(planLaunch({ instanceId: "local-1", recorded: null, now }, local), []);
+    assert.equal(launchHeartbeat(aws, identity.instanceId), null);
+  });
+
+  it("the migration heartbeats the hook while it copies or waits for the lock", () => {
+    const [migrate] = planMigrate({ holder: identity.instanceId, source: { database: true, uploads: true }, marker: null, pending: false, leftovers: [] }, hooked);
+    assert.deepEqual((migrate as Extract<AgentAction, { kind: "migrate" }>).heartbeat, {
+      call: "autoscaling:RecordLifecycleActionHeartbeat",
+      input: { AutoScalingGroupName: "web-asg", LifecycleHookName: "ready-before-in-service", InstanceId: identity.instanceId },
+      everySeconds: 20,
+    });
+  });
+
+  it("the stack's start (pull, health gate) heartbeats it too, until the launch step completes it", () => {
+    const model = stackModel(hooked, identity, IMAGE);
+    const [up] = planStart({ model, reason: "no container yet", instanceId: identity.instanceId, port: { state: "free" } }, hooked);
+    assert.equal((up as Extract<AgentAction, { kind: "stack-up" }>).heartbeat?.call, "autoscaling:RecordLifecycleActionHeartbeat");
+    assert.equal("heartbeat" in planStart({ model, reason: "no container yet", instanceId: identity.instanceId, port: { state: "free" } }, aws)[0]!, false, "no hook, no heartbeat");
+  });
+
+  it("a failed step ABANDONs the pending action (the group replaces the instance), unless it was completed already", () => {
+    const failure = new StepError({ step: "migrate", action: "migrate", cause: "the migration lock is held", next: "wait" });
+    assert.deepEqual(planFailureLaunch(hooked, identity, null, failure, now), [complete("ABANDON"), record("ABANDON")]);
+    const recorded = { instanceId: identity.instanceId, hook: "ready-before-in-service", result: "CONTINUE" as const, at: now };
+    assert.deepEqual(planFailureLaunch(hooked, identity, recorded, failure, now), [], "in service already: verify's failure is the signal's and the group's business");
+    assert.deepEqual(planFailureLaunch(hooked, null, null, failure, now), [], "no identity: nothing to name");
   });
 });
 

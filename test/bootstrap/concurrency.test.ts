@@ -58,11 +58,11 @@ describe("the shared lock", () => {
     const first = await acquireLock(file, { holder: "i-first", leaseMs: 60_000, waitMs: 0 });
     await assert.rejects(acquireLock(file, { holder: "i-second", leaseMs: 60_000, waitMs: 300, pollMs: 50 }), /held by i-first \(pid \d+ on .*\); waited 0 s/);
     first.assertHeld();
-    first.release();
+    await first.release();
     assert.equal(fs.existsSync(file), false);
     const second = await acquireLock(file, { holder: "i-second", leaseMs: 60_000, waitMs: 0 });
     assert.equal(readLock(file) !== null && readLock(file) !== "unreadable" && (readLock(file) as { holder: string }).holder, "i-second");
-    second.release();
+    await second.release();
   });
 
   it("a dead holder's lock on this host is taken over at once", async () => {
@@ -71,7 +71,7 @@ describe("the shared lock", () => {
     fs.writeFileSync(file, JSON.stringify({ token: "t-dead", holder: "i-dead", host: os.hostname(), pid: dead, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3_600_000).toISOString() }));
     const lease = await acquireLock(file, { holder: "i-new", leaseMs: 60_000, waitMs: 0 });
     assert.equal((readLock(file) as { holder: string }).holder, "i-new");
-    lease.release();
+    await lease.release();
   });
 
   it("another host's lock counts as dead only once its lease has run out", () => {
@@ -100,7 +100,7 @@ describe("the shared lock", () => {
     assert.ok(Date.parse(renewed) > Date.parse(first), "the lease was pushed forward");
     assert.equal((readLock(file) as { acquiredAt: string }).acquiredAt, lease.content.acquiredAt, "acquiredAt stays");
     lease.assertHeld();
-    lease.release();
+    await lease.release();
   });
 
   it("a holder whose lock was taken over knows it before committing", async () => {
@@ -108,6 +108,6 @@ describe("the shared lock", () => {
     const lease = await acquireLock(file, { holder: "i-slow", leaseMs: 60_000, waitMs: 0 });
     fs.rmSync(file);
     assert.throws(() => lease.assertHeld(), /lost the migration lock/);
-    lease.release();
+    await lease.release();
   });
 });

@@ -85,7 +85,7 @@ describe("the bootstrap command line", () => {
     const cases: [string[], RegExp][] = [
       [["--local", "--port", "0"], /^bootstrap: bad configuration: port \(from flag\): Too small: expected number to be >=1\n$/],
       [["--frobnicate"], /^bootstrap: bad configuration: usage: Unknown option '--frobnicate'.*\n$/],
-      [["--local", "--only", "dance"], /^bootstrap: bad configuration: --only: "dance" is not a step; the steps are identify, mount, layout, migrate, database, image, start, verify, signal\n$/],
+      [["--local", "--only", "dance"], /^bootstrap: bad configuration: --only: "dance" is not a step; the steps are identify, mount, layout, migrate, database, image, start, launch, verify, signal\n$/],
       [["--local", "--config", configFile({ mode: "local", extra: 1 })], /^bootstrap: bad configuration: extra \(config file .*\): is not a known setting\n$/],
       [["launch"], /^bootstrap: bad configuration: usage: unknown command "launch"/],
     ];

@@ -1,6 +1,6 @@
 // Helpers for the bootstrap suites: an old single-instance layout to migrate, the agent as a real child process, and the convergence check.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -42,11 +42,12 @@ export interface AgentResult {
  * The agent as a child process. The storage suites test steps 1–4, so a run stops after migrate (`--until migrate`)
  * unless `full` is set (the Docker suite) or the arguments choose a command or steps themselves.
  */
-export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number; script?: string; cwd?: string; full?: boolean } = {}): Promise<AgentResult> {
+export function runAgent(args: string[], env: Record<string, string> = {}, options: { killAfterMs?: number; script?: string; cwd?: string; full?: boolean; onSpawn?: (child: ChildProcess) => void } = {}): Promise<AgentResult> {
   const chooses = args.some((arg) => ["status", "supervise", "--only", "--until", "--help"].includes(arg));
   const argv = options.full || chooses ? args : [...args, "--until", "migrate"];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [options.script ?? CLI, ...argv], { env: { ...process.env, ...env }, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    options.onSpawn?.(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));

@@ -1,11 +1,12 @@
-// The migration's promises through the real agent: never overwrite a database already shared, say so, keep every upload, record a marker.
+// The migration's promises through the real agent: never migrate into a tree a fleet already serves, keep every upload, record a marker.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import { journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
+import { bundleAgent } from "../../bootstrap/bundle.ts";
+import { assertConverged, journal, makeOldLayout, runAgent, tempDir } from "./helpers.ts";
 
 function setup(files: number, rows: number) {
   const root = tempDir("migrate");
@@ -26,21 +27,31 @@ const count = (file: string) => {
 };
 
 describe("migrate", () => {
-  it("a database already on the shared storage is kept; the migrated one is archived beside it, and the agent says so", async () => {
-    const { tree, args, root } = setup(5, 40);
+  it("a tree a fleet already serves (a database, no marker) is refused in one line with the next step, and nothing is written", async () => {
+    const { tree, args, root, source } = setup(5, 40);
     fs.mkdirSync(path.join(tree, "database"), { recursive: true });
-    const existing = new DatabaseSync(path.join(tree, "database", "codedetect.db"));
+    const live = path.join(tree, "database", "codedetect.db");
+    const existing = new DatabaseSync(live);
     existing.exec("CREATE TABLE analysis (id INTEGER PRIMARY KEY, file_hash TEXT, timestamp TEXT, score INTEGER); INSERT INTO analysis (score) VALUES (1), (2)");
     existing.close();
-    const before = fs.readFileSync(path.join(tree, "database", "codedetect.db"));
+    const before = fs.readFileSync(live);
     const result = await runAgent(args);
-    assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(fs.readFileSync(path.join(tree, "database", "codedetect.db")), before, "the shared database is untouched");
-    const archived = fs.readdirSync(path.join(tree, "database")).filter((name) => name.startsWith("codedetect.db.migrated-"));
-    assert.equal(archived.length, 1);
-    assert.equal(count(path.join(tree, "database", archived[0]!)), 40, "the archive holds the old rows");
-    assert.match(result.stdout, new RegExp(`kept the database already on the shared storage; the migrated one is database/${archived[0]!.replace(".", "\\.")}`));
-    assert.match(journal(path.join(root, "state")).steps.migrate!.note!, /a database was already on the shared storage: kept it, and archived the migrated one beside it/);
+    assert.equal(result.code, 1, result.stdout);
+    const line = result.stderr.replace(/\n$/, "");
+    assert.doesNotMatch(line, /\n/, "one line");
+    assert.match(line, /^bootstrap: step migrate: migrate .* into .*codedetect: the shared tree already serves a database \(analysis: 2 rows\) and has no migration marker/);
+    assert.ok(line.includes(`next: to keep only the fleet's data, move ${source} aside or set migrateFrom to ""`), line);
+    assert.ok(line.includes(`to serve the old data instead, stop every instance (scale the group to 0), move ${live} aside, and re-run`), line);
+    assert.deepEqual(fs.readFileSync(live), before, "the served database is untouched");
+    assert.deepEqual(fs.readdirSync(path.join(tree, "database")), ["codedetect.db"], "no archive beside it");
+    assert.deepEqual(fs.readdirSync(path.join(tree, "uploads")), [], "no old upload linked in");
+    assert.equal(fs.existsSync(path.join(tree, ".migrated.json")), false);
+    assert.equal(fs.existsSync(path.join(tree, ".migration")), false, "no staging left");
+    assert.equal(journal(path.join(root, "state")).steps.migrate!.outcome, "failed");
+    // The operator's first way on: keep the fleet's data (migrateFrom off); the agent then has nothing to migrate.
+    const kept = await runAgent(args.filter((arg) => arg !== "--migrate-from" && arg !== source), { CODEDETECT_MIGRATE_FROM: "" });
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual(fs.readFileSync(live), before);
   });
 
   it("an upload name already taken with other content keeps both: the shared one stays, the migrated one goes to migration-conflicts/", async () => {
@@ -111,6 +122,16 @@ describe("migrate", () => {
     const again = await runAgent(args);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /migrated 3 upload\(s\) and no database/);
+  });
+
+  it("from the one-file bundle, far from node_modules, the copy workers and the lease renewer run the bundle itself", async () => {
+    const { tree, args, source } = setup(30, 5);
+    const agent = path.join(tempDir("cdagent-bundle-migrate"), "agent.mjs");
+    await bundleAgent(agent);
+    const result = await runAgent(args, { NODE_PATH: "" }, { script: agent, cwd: path.dirname(agent) });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /migrated 30 upload\(s\) and the database \(analysis: 5 rows\)/);
+    assertConverged(source, path.dirname(tree));
   });
 
   it("a journal that does not fit its schema stops the agent before it changes anything", async () => {

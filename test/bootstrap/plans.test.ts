@@ -153,7 +153,7 @@ describe("migrate", () => {
 
   it("old data and no marker: one migrate action under the shared lock", () => {
     assert.deepEqual(planMigrate(seen({}), local), [
-      { kind: "migrate", source: "/old", target: "/shared/codedetect", owner: 1000, holder: "i-1", leaseSeconds: 60, lockWaitSeconds: 900 },
+      { kind: "migrate", source: "/old", target: "/shared/codedetect", owner: 1000, holder: "i-1", leaseSeconds: 60, lockWaitSeconds: 900, heartbeat: null },
     ]);
   });
 

@@ -44,6 +44,7 @@ const EXPECTED_SCOPE: Record<string, unknown> = {
   "cloudformation:SignalResource": { Ref: "AWS::StackId" },
   "autoscaling:SetInstanceHealth": GROUP_ARN,
   "autoscaling:CompleteLifecycleAction": GROUP_ARN,
+  "autoscaling:RecordLifecycleActionHeartbeat": GROUP_ARN,
   "elasticloadbalancing:RegisterTargets": TARGET_GROUP,
   "elasticloadbalancing:DeregisterTargets": TARGET_GROUP,
   "elasticloadbalancing:DescribeTargetHealth": "*",

@@ -97,6 +97,7 @@ test("the user data CloudFormation rendered carries this stack's values, the lau
     logGroup: physical.LogGroup,
     autoScalingGroup: physical.AutoScalingGroup,
     lifecycleHook: "drain-before-terminate",
+    launchHook: "ready-before-in-service",
     drainSeconds: 30,
   });
   assert.equal(file("/opt/codedetect/launcher.sh"), fs.readFileSync(LAUNCHER_SOURCE, "utf8"), "Fn::Sub changed the launcher (an unescaped ${…}?)");

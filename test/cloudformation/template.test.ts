@@ -106,6 +106,8 @@ test("the template's figures: health every 10 s, 2 and 2, drain 30 s, idle above
   assert.deepEqual(r.AutoScalingGroup.CreationPolicy.ResourceSignal.Count, { Ref: "DesiredCapacity" });
   assert.equal(r.AutoScalingGroup.Properties.HealthCheckType, "ELB");
   assert.equal(r.AutoScalingGroup.Properties.LifecycleHookSpecificationList[0].LifecycleTransition, "autoscaling:EC2_INSTANCE_TERMINATING");
+  // The launching hook holds a migrating instance out of the grace period; with no heartbeat (the agent died) it is abandoned and replaced.
+  assert.deepEqual(r.AutoScalingGroup.Properties.LifecycleHookSpecificationList[1], { LifecycleHookName: "ready-before-in-service", LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout: 300, DefaultResult: "ABANDON" });
   const alarms = Object.values(r).filter((x: any) => x.Type === "AWS::CloudWatch::Alarm").map((x: any) => x.Properties.MetricName).sort();
   assert.deepEqual(alarms, ["CPUUtilization", "CPUUtilization", "HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "HealthyHostCount", "NetworkOut", "StatusCheckFailed", "TargetResponseTime", "UnHealthyHostCount"]);
 });

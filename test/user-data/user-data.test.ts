@@ -60,7 +60,9 @@ test("the configuration file the user data writes is read by the agent's own loa
   // Every value the template knows reaches the agent, from the file (not left to a default).
   const template = parse(fs.readFileSync(path.join(ROOT, "cloudformation/codedetect.yaml"), "utf8"));
   const delay = template.Resources.TargetGroup.Properties.TargetGroupAttributes.find((a: any) => a.Key === "deregistration_delay.timeout_seconds").Value;
-  const hook = template.Resources.AutoScalingGroup.Properties.LifecycleHookSpecificationList[0].LifecycleHookName;
+  const hooks = template.Resources.AutoScalingGroup.Properties.LifecycleHookSpecificationList;
+  const hook = hooks.find((h: any) => h.LifecycleTransition === "autoscaling:EC2_INSTANCE_TERMINATING").LifecycleHookName;
+  const launchHook = hooks.find((h: any) => h.LifecycleTransition === "autoscaling:EC2_INSTANCE_LAUNCHING").LifecycleHookName;
   const groupName = template.Resources.AutoScalingGroup.Properties.AutoScalingGroupName["Fn::Sub"].replace("${AWS::StackName}", EXAMPLE_VALUES.StackName);
   const expected = {
     mode: "aws",
@@ -73,6 +75,7 @@ test("the configuration file the user data writes is read by the agent's own loa
     logGroup: EXAMPLE_VALUES.LogGroupName,
     autoScalingGroup: groupName,
     lifecycleHook: hook,
+    launchHook,
     drainSeconds: Number(delay),
   };
   for (const [key, value] of Object.entries(expected)) {
