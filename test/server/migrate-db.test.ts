@@ -166,18 +166,26 @@ test("switch-over: rows written to SQLite after the copy are caught up by id bes
   assert.equal((await pgSums("switch")).count, source.count + 2);
 });
 
-test("the old single-instance application's database (schema version 0) goes straight to PostgreSQL: its copy is brought up to date, the file itself is untouched", { skip: gate.skip }, async () => {
-  const oldDir = tempDir();
-  const file = databaseFile(oldDir);
+/** The old single-instance application's database (schema version 0) in a fresh data directory, with these rows (file_hash, timestamp, score, total, security, complexity, result_json, filename). */
+function oldApplicationDatabase(rows: unknown[][]): { dir: string; file: string } {
+  const dir = tempDir();
+  const file = databaseFile(dir);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const legacy = new Database(file);
   legacy.exec(`CREATE TABLE analysis (id INTEGER PRIMARY KEY AUTOINCREMENT, file_hash TEXT, timestamp TEXT, score INTEGER,
     total_issues INTEGER, security_issues INTEGER, complexity_issues INTEGER, result_json TEXT, filename TEXT);
     CREATE INDEX idx_timestamp ON analysis(timestamp);`);
   const insert = legacy.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues, result_json, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  insert.run("a".repeat(64), "2025-01-09 10:00:00", 90, 3, 1, 0, JSON.stringify({ file_hash: "a".repeat(64), score: 90, summary: { total_issues: 3, security_issues: 1, high_complexity_functions: 0 } }), "old_name.py");
-  insert.run("b".repeat(64), "2025-01-09 11:00:00", 70, 5, 0, 1, null, "other.py");
+  for (const row of rows) insert.run(...row);
   legacy.close();
+  return { dir, file };
+}
+
+test("the old single-instance application's database (schema version 0) goes straight to PostgreSQL: its copy is brought up to date, the file itself is untouched", { skip: gate.skip }, async () => {
+  const { dir: oldDir, file } = oldApplicationDatabase([
+    ["a".repeat(64), "2025-01-09 10:00:00", 90, 3, 1, 0, JSON.stringify({ file_hash: "a".repeat(64), score: 90, summary: { total_issues: 3, security_issues: 1, high_complexity_functions: 0 } }), "old_name.py"],
+    ["b".repeat(64), "2025-01-09 11:00:00", 70, 5, 0, 1, null, "other.py"],
+  ]);
   const before = fs.readFileSync(file);
   postgres!.createDatabase("legacy");
   const run = await migrateDb(["--from", oldDir, "--to", postgres!.url("legacy")]);
@@ -194,16 +202,10 @@ test("the old single-instance application's database (schema version 0) goes str
 });
 
 test("an old database's row PostgreSQL cannot take (text in an integer column) is named by its id and field; nothing is written", { skip: gate.skip }, async () => {
-  const oddDir = tempDir();
-  const file = databaseFile(oddDir);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const legacy = new Database(file);
-  legacy.exec(`CREATE TABLE analysis (id INTEGER PRIMARY KEY AUTOINCREMENT, file_hash TEXT, timestamp TEXT, score INTEGER,
-    total_issues INTEGER, security_issues INTEGER, complexity_issues INTEGER, result_json TEXT, filename TEXT);`);
-  const insert = legacy.prepare("INSERT INTO analysis (file_hash, timestamp, score, total_issues, security_issues, complexity_issues, result_json, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  insert.run(null, "2025-01-09 10:00:00", 90, 3, 1, 0, null, "fine.py");
-  insert.run("c".repeat(64), "2025-01-09 11:00:00", "abc", 5, 0, 1, null, "odd.py");
-  legacy.close();
+  const { dir: oddDir } = oldApplicationDatabase([
+    [null, "2025-01-09 10:00:00", 90, 3, 1, 0, null, "fine.py"],
+    ["c".repeat(64), "2025-01-09 11:00:00", "abc", 5, 0, 1, null, "odd.py"],
+  ]);
   postgres!.createDatabase("odd_rows");
   const run = await migrateDb(["--from", oddDir, "--to", postgres!.url("odd_rows")]);
   assert.equal(run.code, 1, run.stdout);
