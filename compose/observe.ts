@@ -115,7 +115,13 @@ export function parseImageList(stdout: string): LocalImage[] {
 async function imagesInUse(ctx: ObserveContext): Promise<string[]> {
   const ids = (await docker(ctx, ["ps", "--all", "--no-trunc", "--quiet"])).split("\n").filter(Boolean);
   if (ids.length === 0) return [];
-  return [...new Set((await docker(ctx, ["inspect", "--format", "{{.Image}}", ...ids])).split("\n").filter(Boolean))];
+  // Every container on the host: one removed between the list and the inspect (another project's update retiring its old
+  // version, another stack's down) is gone, so its image is no longer in use; docker inspect prints the others and exits 1.
+  const inspected = await ctx.run([ctx.docker, "inspect", "--format", "{{.Image}}", ...ids], { timeoutMs: 30_000 });
+  const answered = inspected.failure === null && (inspected.exitCode === 0 || inspected.stderr.split("\n").filter(Boolean).every((line) => /No such object/i.test(line)));
+  // anything else (the engine down, …) is reported as every other observation is, by the same inspect
+  const stdout = answered ? inspected.stdout : await docker(ctx, ["inspect", "--format", "{{.Image}}", ...ids]);
+  return [...new Set(stdout.split("\n").filter(Boolean))];
 }
 
 async function missingDirs(dirs: string[]): Promise<string[]> {

@@ -48,6 +48,8 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
   const env = { CODEDETECT_PROJECT: project, COMPOSE_LOCK_DIR: path.join(root, "lock"), CODEDETECT_SUPERVISE_INTERVAL_SECONDS: "1" };
   const url = () => `http://127.0.0.1:${port}`;
   const containers = async () => (await docker(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${project}`])).split("\n").filter(Boolean);
+  /** The app's containers only (the port holder beside them stays across updates and restarts). */
+  const appContainers = async () => (await docker(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${project}`, "--filter", "label=com.docker.compose.service=app"])).split("\n").filter(Boolean);
 
   before(async () => {
     if (mustFail) throw new Error("Docker is required under CI");
@@ -69,7 +71,7 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     assert.match(result.stdout, new RegExp(`^CodeDetect is up at ${url().replaceAll(".", "\\.")}$`, "m"));
     const steps = journal(path.join(root, "state")).steps;
     assert.deepEqual(Object.fromEntries(Object.entries(steps).map(([name, entry]) => [name, entry.outcome])), {
-      identify: "done", mount: "done", layout: "done", migrate: "done", database: "unchanged", image: "done", start: "done", verify: "unchanged", signal: "unchanged",
+      identify: "done", mount: "done", layout: "done", migrate: "done", database: "unchanged", image: "done", start: "done", launch: "unchanged", verify: "unchanged", signal: "unchanged",
     });
     const stats = (await (await fetch(`${url()}/api/stats`)).json()) as { total_analyses: number };
     assert.equal(stats.total_analyses, ROWS, "the server on the shared tree serves every migrated row");
@@ -106,7 +108,7 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
   });
 
   it("the on-call engineer's re-run after the server was killed (-9) and Docker restarted it: waits for it to turn healthy, exit 0", async () => {
-    const [id] = await containers();
+    const [id] = await appContainers();
     const pid = (await docker(["inspect", "--format", "{{.State.Pid}}", id!])).trim();
     process.kill(Number(pid), "SIGKILL");
     const restarted = await waitFor("Docker's restart after the kill", async () => {
@@ -154,7 +156,8 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
       for (const i of instances) {
         const stats = (await (await fetch(`http://127.0.0.1:${i.port}/api/stats`)).json()) as { total_analyses: number };
         assert.equal(stats.total_analyses, ROWS, `${i.name} serves the one shared database`);
-        const own = (await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${i.project}`])).split("\n").filter(Boolean);
+        // the app's container (beside it, the port holder the in-place update swaps versions behind)
+        const own = (await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${i.project}`, "--filter", "label=com.docker.compose.service=app"])).split("\n").filter(Boolean);
         assert.equal(own.length, 1, `${i.project} is its own Compose project`);
       }
     } finally {
@@ -176,11 +179,11 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
     };
     try {
       await until(/supervise: watching/);
-      const [before] = await containers();
+      const [before] = await appContainers();
       await docker(["kill", before!]);
       await until(/supervise: healthy again/);
       assert.match(output, /restarting the stack \(restart 1\)/);
-      const [now] = await containers();
+      const [now] = await appContainers();
       assert.equal(await docker(["inspect", "--format", "{{.State.Status}} {{.State.Health.Status}}", now!]), "running healthy");
       assert.equal((await fetch(`${url()}/api/health`)).status, 200);
       child.kill("SIGTERM");
