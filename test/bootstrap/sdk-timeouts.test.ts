@@ -82,7 +82,7 @@ describe("AWS calls against black-holed endpoints", () => {
 
   it("an action (SignalResource) is retried by its own policy, then fails naming the endpoint", async () => {
     const input = { StackName: "s", LogicalResourceId: "AutoScalingGroup", UniqueId: "i-0abc1234def567890", Status: "SUCCESS" };
-    await assert.rejects(adapter(silent.url).perform("cloudformation:SignalResource", input), new RegExp(`^Error: cloudformation:SignalResource failed after 2 attempts: no answer from ${silent.url} within 300 ms`));
+    await assert.rejects(adapter(silent.url).perform("cloudformation:SignalResource", input), new RegExp(`^AwsCallError: cloudformation:SignalResource failed after 2 attempts: no answer from ${silent.url} within 300 ms`));
     await assert.rejects(adapter(unaccepting.url).perform("elbv2:RegisterTargets", { TargetGroupArn: "arn", Targets: [{ Id: "i-0abc1234def567890", Port: 5000 }] }), /failed after 2 attempts: no connection to http:\/\/127\.0\.0\.1:\d+ within 200 ms/);
   });
 
