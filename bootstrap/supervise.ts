@@ -49,8 +49,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   if (!model || !identity) {
     throw new StepError({ step: "supervise", action: `read ${config.stateDir}`, cause: "nothing has been brought up from this state directory yet", next: "run `npm run bootstrap` first (npm start does both)" });
   }
-  const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
-  const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
+  await createRunner({ stateDir: config.stateDir }).tools(); // no Compose on this host: say so now, not at the first restart
+  const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, balancer: balancerSpec(config) };
   const stepContext = refreshContext(config, identity, options.aws, out);
   const checkContext = { ...stepContext, out: quietUnlessChanged(out) };
   const url = localUrl(config);

@@ -125,3 +125,52 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
     ...retire(serving, model, seen, ctx, `${imageLabel(model.image)} is healthy and serves`),
   ];
 }
+
+/** Created at or after `since`: the container a replace requested at `since` started (Docker's Created carries nanoseconds: compared as times, not text). */
+export function createdSince(container: ServiceStatus, since: string): boolean {
+  return Date.parse(container.createdAt) >= Date.parse(since);
+}
+
+/**
+ * The same model in a new container (the supervisor's restart, a rotated secret that the env_file now holds): like an
+ * update, a new container starts beside the running one (`--scale` one more: Compose creates it from compose.yaml and
+ * the env_file as they are now), is gated on its health, then the older ones hand over and stop. `since` is when the
+ * replace was asked for: a container of the model created since then is the replacement, so a re-run with the same
+ * `since` after a kill starts no second one and continues with what is left. Without a fitting port holder there is
+ * nothing to start beside: the update's old way (stop, then start). A dead or exited old container is only removed.
+ */
+export function planReplace(model: StackModel, seen: Observed, ctx: PlanContext, since: string, reason: string): Action[] {
+  if (!holderFits(model, portHolderOf(seen, model))) return planStart(model, seen, ctx);
+  const rendered = renderCompose(model);
+  const write: Action[] = seen.composeFile === rendered ? [] : [{ kind: "write", path: ctx.paths.composeFile, content: rendered, mode: 0o644 }];
+  const apps = containersOf(seen.containers, model.service);
+  const replacement = apps.find((c) => createdSince(c, since) && runsModel(model, c) && c.state === "running");
+  const older = apps.filter((c) => c !== replacement);
+  const stopped = older.filter((c) => c.state !== "running");
+  const serving = older.filter((c) => c.state === "running");
+  return [
+    ...write,
+    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)`, alreadyDone: GONE } satisfies Action] : []),
+    ...(replacement
+      ? []
+      : [
+          {
+            kind: "run",
+            argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--no-recreate", "--remove-orphans", "--scale", `${model.service}=${serving.length + 1}`, model.service),
+            timeoutMs: (model.stopGraceSeconds + 120) * 1000,
+            purpose: `start a new ${imageLabel(model.image)} container beside ${serving.length === 0 ? "nothing (none runs)" : names(serving)} (${reason})`,
+            next: `look at \`${composeArgv(ctx, model.project, "logs", model.service).join(" ")}\``,
+          } satisfies Action,
+        ]),
+    ...(replacement?.health === "healthy" ? [] : [{ kind: "wait", until: healthProbeName(model), deadlineMs: ctx.healthDeadlineMs } satisfies Action]),
+    ...retire(serving, model, seen, ctx, `its replacement is healthy and serves (${reason})`),
+  ];
+}
+
+/** A replacement that failed its gate while an older container still serves: the replacement goes alone. When nothing older runs, it is left to Docker's restart policy: stopping it would serve nothing either. */
+export function planAbandonReplace(model: StackModel, seen: Observed, ctx: PlanContext, since: string): Action[] {
+  const apps = containersOf(seen.containers, model.service);
+  const mine = apps.filter((c) => createdSince(c, since));
+  const olderServing = apps.some((c) => !createdSince(c, since) && c.state === "running");
+  return olderServing ? retire(mine, model, seen, ctx, "it failed its health gate; the older one serves on") : [];
+}
