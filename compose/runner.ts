@@ -270,6 +270,7 @@ export function createRunner(options: RunnerOptions): Runner {
     logs,
     replace: (model, reason, since) => {
       const at = since ?? options.now?.() ?? new Date().toISOString();
+      log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
       return options.dryRun ? replace(model, reason, at) : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, () => replace(model, reason, at));
     },
     async pull(model) {
