@@ -154,6 +154,9 @@ async function performHost(action: HostAction, options: AgentExecutorOptions): P
       const result = await withHeartbeat(action.heartbeat ?? null, options, () => inTurn(() => runner.up(action.model), options.log ?? (() => {})));
       return result.changed ? `up ${imageRefString(action.model.image)}` : `recorded ${imageRefString(action.model.image)}`;
     }
+    case "stack-replace":
+      await inTurn(() => createRunner({ stateDir: action.stateDir, log: options.log }).replace(action.model, action.reason), options.log ?? (() => {}));
+      return `replaced ${action.model.project}/${action.model.service}`;
     case "stack-down":
       await inTurn(() => createRunner({ stateDir: action.stateDir, log: options.log }).down(action.project), options.log ?? (() => {}));
       return `stopped ${action.project}`;

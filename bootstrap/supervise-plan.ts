@@ -1,7 +1,6 @@
 // Supervise's decisions as data: from what one poll observed (health, lifecycle, a stop request) to the actions to take. Pure, tested without a machine.
 import { describeAgentAction, type AgentAction, type BalancerTarget } from "../compose/actions.ts";
-import { healthProbeName } from "../compose/plan.ts";
-import { healthDeadlineSeconds, type StackModel } from "../compose/model.ts";
+import type { StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
 import type { LocalHealth } from "./health.ts";
 import { targetProbeName } from "./adapters/balancer.ts";
@@ -35,8 +34,6 @@ export interface SuperviseContext {
   instanceId: string;
   /** The model last recorded as good in the state directory. */
   model: StackModel;
-  composeFile: string;
-  compose: string[];
   /** "elbv2:<arn>" when a target group is configured. */
   balancer: string | null;
 }
@@ -93,19 +90,15 @@ export function planShutdown(ctx: SuperviseContext, lifecycleTermination: boolea
   return actions;
 }
 
-/** Recreate the container from the recorded model and wait for its health gate: a hung server is replaced too, not only an exited one. With PostgreSQL, database.env is refreshed first: --force-recreate re-reads it, so a rotated password is picked up. */
-export function planRestart(ctx: SuperviseContext): SuperviseAction[] {
+/**
+ * Replace the container with a new one of the recorded model through compose/'s runner (its host lock, its swap): the
+ * new one starts beside the old one, is gated on its health, then the old one hands over and stops, so a hung server is
+ * replaced without a gap (an exited one is removed and a fresh one started, gated the same way). With PostgreSQL,
+ * database.env is refreshed first: the new container is created from it, so a rotated password is picked up.
+ */
+export function planRestart(ctx: SuperviseContext, reason = "restart: the health check kept failing"): SuperviseAction[] {
   const refresh: SuperviseAction[] = databaseConfigured(ctx.config) ? [{ kind: "refresh-database", purpose: "RDS may have rotated the password" }] : [];
-  return [
-    ...refresh,
-    {
-      kind: "run",
-      argv: [...ctx.compose, "--project-name", ctx.model.project, "--file", ctx.composeFile, "up", "--detach", "--pull", "never", "--force-recreate", "--no-deps", ctx.model.service],
-      timeoutMs: (ctx.model.stopGraceSeconds + 120) * 1000,
-      purpose: `restart ${ctx.model.project}/${ctx.model.service}`,
-    },
-    { kind: "wait", until: healthProbeName(ctx.model), deadlineMs: healthDeadlineSeconds(ctx.model) * 1000 },
-  ];
+  return [...refresh, { kind: "stack-replace", stateDir: ctx.config.stateDir, model: ctx.model, reason }];
 }
 
 export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: SuperviseContext): Decision {
@@ -115,8 +108,8 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
     return { state, actions: planShutdown(ctx, byGroup), exit: true, note: `${why}: ${ctx.balancer ? "leaving the target group, draining, " : ""}stopping the stack${byGroup && ctx.config.lifecycleHook ? ", then completing the lifecycle action" : ""}` };
   }
   if (seen.databaseRotated) {
-    const restart = planRestart(ctx).filter((action) => action.kind !== "refresh-database");
-    return { state: { ...state, failures: 0 }, actions: restart, exit: false, note: "the database secret changed (RDS rotated the password): database.env rewritten, recreating the container with it" };
+    const restart = planRestart(ctx, "database.env rewritten after a rotation of the secret").filter((action) => action.kind !== "refresh-database");
+    return { state: { ...state, failures: 0 }, actions: restart, exit: false, note: "the database secret changed (RDS rotated the password): database.env rewritten, replacing the container with one that reads it (beside the old one, no gap)" };
   }
   if (seen.health.healthy) {
     const recovered = state.failures > 0 || state.restarts > 0;

@@ -1,10 +1,6 @@
 // `npm run supervise` (`agent supervise`): the long-running watch the systemd unit runs. Polls health, restarts, reports the instance unhealthy, drains and stops on SIGTERM or termination.
-import { healthVerdict } from "../compose/health-gate.ts";
-import { observeFiles, projectServices } from "../compose/observe.ts";
-import { parseHealthProbeName } from "../compose/plan.ts";
+import { observeFiles } from "../compose/observe.ts";
 import { createRunner } from "../compose/runner.ts";
-import { gatedContainer } from "../compose/swap.ts";
-import { runCommand } from "../compose/executor.ts";
 import { statePaths } from "../compose/state.ts";
 import { createImdsClient } from "./adapters/imds.ts";
 import { balancerSpec, createBalancer, parseTargetProbeName } from "./adapters/balancer.ts";
@@ -49,8 +45,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   if (!model || !identity) {
     throw new StepError({ step: "supervise", action: `read ${config.stateDir}`, cause: "nothing has been brought up from this state directory yet", next: "run `npm run bootstrap` first (npm start does both)" });
   }
-  const { compose } = await createRunner({ stateDir: config.stateDir }).tools();
-  const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, composeFile: statePaths(config.stateDir).composeFile, compose: compose.argv, balancer: balancerSpec(config) };
+  await createRunner({ stateDir: config.stateDir }).tools(); // no Compose on this host: say so now, not at the first restart
+  const ctx: SuperviseContext = { config, instanceId: identity.instanceId, model, balancer: balancerSpec(config) };
   const stepContext = refreshContext(config, identity, options.aws, out);
   const checkContext = { ...stepContext, out: quietUnlessChanged(out) };
   const url = localUrl(config);
@@ -70,11 +66,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   const probe = (name: string) => {
-    const health = parseHealthProbeName(name);
-    if (health) {
-      const observeContext = { run: runCommand, docker: "docker", paths: statePaths(config.stateDir) };
-      return async () => healthVerdict(gatedContainer(await projectServices(observeContext, health.project), health.service, health.image), health.image);
-    }
+    // the restart's health gate is the runner's own (stack-replace); what is left to wait for here is the balancer
     const target = parseTargetProbeName(name);
     if (target) {
       const balancer = createBalancer(target.spec, options.aws);

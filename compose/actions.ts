@@ -153,6 +153,13 @@ export type HostAction =
     }
   | { kind: "stack-down"; stateDir: string; project: string; purpose: string }
   | {
+      /** The model in a new container through compose/'s runner, under its host lock: started beside the old one, gated on its health, then the old one hands over and stops (no gap). */
+      kind: "stack-replace";
+      stateDir: string;
+      model: StackModel;
+      reason: string;
+    }
+  | {
       /** Give a locally built image a registry digest, so that it is pinned like a pulled one; record the reference in `record`. */
       kind: "pin-image";
       image: string;
@@ -193,6 +200,8 @@ export function describeAgentAction(action: AgentAction): string {
       return `up    ${action.model.project} ${imageRefString(action.model.image)} on ${action.model.port.bind}:${action.model.port.host}   # ${action.purpose}`;
     case "stack-down":
       return `down  ${action.project}   # ${action.purpose}`;
+    case "stack-replace":
+      return `replace ${action.model.project}/${action.model.service} ${imageRefString(action.model.image)}: a new container beside the old one, gated on its health, then the old one hands over and stops   # ${action.reason}`;
     case "pin-image":
       return `pin   ${action.image} as ${action.repository}@<digest> -> ${action.record}`;
     case "download":

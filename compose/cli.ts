@@ -1,17 +1,22 @@
-// Operator CLI for the stack runner: `npm run compose -- up|pull|status|down|render --stack FILE [--dry-run]`.
+// Operator CLI for the stack runner: `npm run compose -- up|pull|replace|status|down|render --stack FILE [--dry-run]`.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { ComposeError, configError } from "./errors.ts";
 import { defineStack, type StackInput, type StackModel } from "./model.ts";
 import { readAuthFile } from "./credentials.ts";
 import { renderCompose } from "./render.ts";
+import { observeFiles } from "./observe.ts";
 import { createRunner } from "./runner.ts";
+import { statePaths } from "./state.ts";
 
 const USAGE = `usage: npm run compose -- <command> [options]
 commands:
   render   print compose.yaml for the stack
   pull     pull the stack's image by digest (retried)
   up       pull, start, wait for health; roll back to the last good version on failure
+  replace  the recorded version in a new container (re-reads compose.yaml's env_file): started beside
+           the old one, gated on its health, then the old one hands over and stops (what supervise's
+           restart and database-secret refresh do)
   status   services, health and image digests as JSON
   down     stop and remove the stack's containers
 options:
@@ -22,6 +27,7 @@ options:
                       (one up/down at a time per host: lock in COMPOSE_LOCK_DIR, default /run/lock/codedetect)
   --auth-file FILE    registry credentials (JSON: registry, username, password; mode 0600)
   --health-deadline S seconds the new version may take to turn healthy
+  --since TIME        replace: the ISO time of the replace to continue after an interruption (default now)
   --dry-run           print the plan, change nothing
   --json              errors as one JSON object`;
 
@@ -56,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
       "state-dir": { type: "string" },
       "auth-file": { type: "string" },
       "health-deadline": { type: "string" },
+      since: { type: "string" },
       "dry-run": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -96,6 +103,15 @@ async function main(argv: string[]): Promise<number> {
       print({ image: result.image, changed: result.changed, dryRun: values["dry-run"] });
       return 0;
     }
+    case "replace": {
+      const since = values.since;
+      if (since !== undefined && !(/^\d{4}-\d\d-\d\dT/.test(since) && Number.isFinite(Date.parse(since)))) throw configError("--since", `"${since}" is not an ISO time`, "pass e.g. --since 2026-01-01T12:00:00Z (the time the interrupted replace printed)");
+      const model = (await observeFiles(statePaths(stateDir))).state?.current;
+      if (!model) throw configError("replace", `${stateDir} records no version that passed its health gate`, "run up first");
+      const result = await runner.replace(model, "asked for on the command line", since);
+      print({ project: model.project, replaced: result.actions.length > 0, dryRun: values["dry-run"] });
+      return 0;
+    }
     case "status":
       print(await runner.status(project()));
       return 0;
@@ -105,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw configError(`command "${command}"`, "unknown", `use one of render, pull, up, status, down (--help)`);
+      throw configError(`command "${command}"`, "unknown", `use one of render, pull, up, replace, status, down (--help)`);
   }
 }
 
@@ -115,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
  * exit 128+signal; the lock left behind is taken over by the next run (its holder is gone).
  */
 function stopOnSignals(command: string, stateDir: string, json: boolean): void {
-  const changes = command === "up" || command === "down" || command === "pull";
+  const changes = command === "up" || command === "down" || command === "pull" || command === "replace";
   for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
     process.once(signal, () => {
       const error = new ComposeError({

@@ -24,7 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
-import { gatedContainer } from "./swap.ts";
+import { gatedContainer, planAbandonReplace, planReplace } from "./swap.ts";
 import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
@@ -71,6 +71,12 @@ export interface Runner {
   plan(model: StackModel): Promise<{ observed: Observed; plan: UpPlan }>;
   pull(model: StackModel): Promise<Action[]>;
   up(model: StackModel): Promise<UpResult>;
+  /**
+   * The running model in a new container, without a gap (the supervisor's restart, a rotated database secret): started
+   * beside the old one, gated, then the old one hands over and stops; under the host lock. `since` (default now): a
+   * re-run with the same value after a kill continues that replace instead of starting another container.
+   */
+  replace(model: StackModel, reason: string, since?: string): Promise<{ actions: Action[] }>;
   /** Without a project: the one the state directory records (refused when it records none). */
   status(project?: string): Promise<StackStatus>;
   down(project?: string): Promise<{ project: string; actions: Action[] }>;
@@ -229,10 +235,44 @@ export function createRunner(options: RunnerOptions): Runner {
     return { image: imageRefString(model.image), changed, actions };
   };
 
+  const replace = async (model: StackModel, reason: string, since: string) => {
+    const observed = await observe(model, observeContext);
+    const refusal = refuseUp(model, observed, paths);
+    if (refusal) throw refusal;
+    const ctx = await context(model);
+    const actions = planReplace(model, observed, ctx, since, reason);
+    if (options.dryRun) {
+      log(describePlan(actions).replace(/^/gm, "would "));
+      if (actions.length > 0) log("on a failed health gate: stop the new container alone when an older one still serves");
+      return { actions };
+    }
+    restartBaselines.delete(`${model.project}/${model.service}`);
+    try {
+      await executor.performAll(actions);
+    } catch (error) {
+      const failure = error instanceof ComposeError ? error : new ComposeError({ what: "replace", cause: (error as Error).message, next: "re-run" });
+      const abandon = planAbandonReplace(model, await observe(model, observeContext), ctx, since);
+      const tail = await failedLogs(model).catch(() => []);
+      await executor.performAll(abandon).catch((stopError: unknown) => log(`warning: stopping the failed replacement failed: ${causeOf(stopError)}`));
+      throw new ComposeError({
+        what: `replace ${model.project}/${model.service} on ${imageLabel(model.image)} (${reason})`,
+        cause: `${failure.what.startsWith("wait ") ? `it did not turn healthy: ${failure.cause}` : `${failure.what}: ${failure.cause}`}; ${abandon.length > 0 ? "it was stopped alone: the older container served throughout and still does" : "no older container runs: it is left to Docker's restart policy"}`,
+        next: `look at its log lines${tail.length > 0 ? " below" : ""} and the host`,
+        details: tail,
+      });
+    }
+    return { actions };
+  };
+
   return {
     tools,
     plan,
     logs,
+    replace: (model, reason, since) => {
+      const at = since ?? options.now?.() ?? new Date().toISOString();
+      log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
+      return options.dryRun ? replace(model, reason, at) : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, () => replace(model, reason, at));
+    },
     async pull(model) {
       const { plan: p } = await plan(model);
       await executor.performAll(p.pull);

@@ -81,6 +81,39 @@ function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, 
 }
 
 /**
+ * The swap an update and a replace share, with a fitting port holder: containers that no longer run are removed, `kept`
+ * (the model's container already running, if any) or else a new one started beside the ones that serve (`--scale` one
+ * more, `--no-recreate`: they and the holder are left as they are), the gate, then the others hand over and stop.
+ */
+function swapBeside(model: StackModel, seen: Observed, ctx: PlanContext, kept: ServiceStatus | undefined, started: string, why: string): Action[] {
+  const others = containersOf(seen.containers, model.service).filter((c) => c !== kept);
+  const stopped = others.filter((c) => c.state !== "running");
+  const serving = others.filter((c) => c.state === "running");
+  return [
+    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)`, alreadyDone: GONE } satisfies Action] : []),
+    ...(kept
+      ? []
+      : [
+          {
+            kind: "run",
+            argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--no-recreate", "--remove-orphans", "--scale", `${model.service}=${serving.length + 1}`, model.service),
+            timeoutMs: (model.stopGraceSeconds + 120) * 1000,
+            purpose: `start ${started} beside ${serving.length === 0 ? "nothing (no version serves)" : names(serving)}`,
+            next: `look at \`${composeArgv(ctx, model.project, "logs", model.service).join(" ")}\``,
+          } satisfies Action,
+        ]),
+    ...(kept?.health === "healthy" ? [] : [{ kind: "wait", until: healthProbeName(model), deadlineMs: ctx.healthDeadlineMs } satisfies Action]),
+    ...retire(serving, model, seen, ctx, why),
+  ];
+}
+
+/** compose.yaml as the model renders it, when it is not that already. */
+function writeCompose(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
+  const rendered = renderCompose(model);
+  return seen.composeFile === rendered ? [] : [{ kind: "write", path: ctx.paths.composeFile, content: rendered, mode: 0o644 }];
+}
+
+/**
  * The Actions that bring the service to the model. With a fitting port holder, the in-place update: containers that no
  * longer run are removed, the model's container is started beside the ones that serve (`--scale` one more,
  * `--no-recreate`: the old one and the holder are left as they are), gated on its health, then the old ones drain and
@@ -89,8 +122,7 @@ function retire(containers: ServiceStatus[], model: StackModel, seen: Observed, 
  */
 export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): Action[] {
   if (isRunningModel(model, seen)) return [];
-  const rendered = renderCompose(model);
-  const write: Action[] = seen.composeFile === rendered ? [] : [{ kind: "write", path: ctx.paths.composeFile, content: rendered, mode: 0o644 }];
+  const write = writeCompose(model, seen, ctx);
   const apps = containersOf(seen.containers, model.service);
   const gate: Action = { kind: "wait", until: healthProbeName(model), deadlineMs: ctx.healthDeadlineMs };
   const timeoutMs = (model.stopGraceSeconds + 120) * 1000;
@@ -104,24 +136,32 @@ export function planStart(model: StackModel, seen: Observed, ctx: PlanContext): 
     ];
   }
   const fit = apps.find((c) => runsModel(model, c) && c.state === "running");
-  const others = apps.filter((c) => c !== fit);
-  const stopped = others.filter((c) => c.state !== "running");
-  const serving = others.filter((c) => c.state === "running");
-  return [
-    ...write,
-    ...(stopped.length > 0 ? [{ kind: "run", argv: [ctx.tools.docker, "rm", "--force", ...ids(stopped)], timeoutMs: 60_000, purpose: `remove ${names(stopped)} (not running: serves nothing)`, alreadyDone: GONE } satisfies Action] : []),
-    ...(fit
-      ? []
-      : [
-          {
-            kind: "run",
-            argv: composeArgv(ctx, model.project, "up", "--detach", "--pull", "never", "--no-recreate", "--remove-orphans", "--scale", `${model.service}=${serving.length + 1}`, model.service),
-            timeoutMs,
-            purpose: `start ${imageLabel(model.image)} beside ${serving.length === 0 ? "nothing (no version serves)" : names(serving)}`,
-            next,
-          } satisfies Action,
-        ]),
-    ...(fit?.health === "healthy" ? [] : [gate]),
-    ...retire(serving, model, seen, ctx, `${imageLabel(model.image)} is healthy and serves`),
-  ];
+  return [...write, ...swapBeside(model, seen, ctx, fit, imageLabel(model.image), `${imageLabel(model.image)} is healthy and serves`)];
+}
+
+/** Created at or after `since`: the container a replace requested at `since` started (Docker's Created carries nanoseconds: compared as times, not text). */
+export function createdSince(container: ServiceStatus, since: string): boolean {
+  return Date.parse(container.createdAt) >= Date.parse(since);
+}
+
+/**
+ * The same model in a new container (the supervisor's restart, a rotated secret that the env_file now holds): like an
+ * update, a new container starts beside the running one (`--scale` one more: Compose creates it from compose.yaml and
+ * the env_file as they are now), is gated on its health, then the older ones hand over and stop. `since` is when the
+ * replace was asked for: a container of the model created since then is the replacement, so a re-run with the same
+ * `since` after a kill starts no second one and continues with what is left. Without a fitting port holder there is
+ * nothing to start beside: the update's old way (stop, then start). A dead or exited old container is only removed.
+ */
+export function planReplace(model: StackModel, seen: Observed, ctx: PlanContext, since: string, reason: string): Action[] {
+  if (!holderFits(model, portHolderOf(seen, model))) return planStart(model, seen, ctx);
+  const replacement = containersOf(seen.containers, model.service).find((c) => createdSince(c, since) && runsModel(model, c) && c.state === "running");
+  return [...writeCompose(model, seen, ctx), ...swapBeside(model, seen, ctx, replacement, `a new ${imageLabel(model.image)} container (${reason})`, `its replacement is healthy and serves (${reason})`)];
+}
+
+/** A replacement that failed its gate while an older container still serves: the replacement goes alone. When nothing older runs, it is left to Docker's restart policy: stopping it would serve nothing either. */
+export function planAbandonReplace(model: StackModel, seen: Observed, ctx: PlanContext, since: string): Action[] {
+  const apps = containersOf(seen.containers, model.service);
+  const mine = apps.filter((c) => createdSince(c, since));
+  const olderServing = apps.some((c) => !createdSince(c, since) && c.state === "running");
+  return olderServing ? retire(mine, model, seen, ctx, "it failed its health gate; the older one serves on") : [];
 }

@@ -18,8 +18,8 @@ export interface UpdateLoad {
   acknowledged: Map<string, string>;
 }
 
-/** `clients` loops until stopped; each waits for its answer before the next request, so every answer belongs to its request. */
-export function startUpdateLoad(url: string, clients: number): { stop: () => Promise<UpdateLoad> } {
+/** `clients` loops until stopped; each waits for its answer before the next request, so every answer belongs to its request. Without `uploads`: health and stats only (light load). */
+export function startUpdateLoad(url: string, clients: number, { uploads = true }: { uploads?: boolean } = {}): { stop: () => Promise<UpdateLoad> } {
   const answers: Answer[] = [];
   const acknowledged = new Map<string, string>();
   let running = true;
@@ -40,6 +40,7 @@ export function startUpdateLoad(url: string, clients: number): { stop: () => Pro
     while (running) {
       await one("/api/health");
       await one("/api/stats");
+      if (!uploads) continue;
       const code = `def f_${c}_${(n += 1)}_${process.pid}():\n    """Load."""\n    return ${n}\n`;
       const form = new FormData();
       form.append("file", new Blob([code]), `load_${n}.py`);

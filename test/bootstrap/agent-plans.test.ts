@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { AgentAction } from "../../compose/actions.ts";
+import { imageRefString } from "../../compose/model.ts";
 import { resolveConfig, tagLayer, type Config } from "../../bootstrap/config.ts";
 import { StepError } from "../../bootstrap/errors.ts";
 import { stackModel, projectName } from "../../bootstrap/stack.ts";
@@ -262,7 +263,7 @@ describe("launch (the launching lifecycle hook)", () => {
 
 describe("supervise", () => {
   const model = stackModel(aws, identity, IMAGE);
-  const ctx: SuperviseContext = { config: aws, instanceId: identity.instanceId, model, composeFile: "/var/lib/codedetect/compose.yaml", compose: ["docker", "compose"], balancer: `elbv2:${ARN}` };
+  const ctx: SuperviseContext = { config: aws, instanceId: identity.instanceId, model, balancer: `elbv2:${ARN}` };
   const healthy = { health: { healthy: true, detail: "200 healthy" }, lifecycle: "InService", stopRequested: null };
   const down = { health: { healthy: false, detail: "connection refused" }, lifecycle: "InService", stopRequested: null };
 
@@ -280,12 +281,13 @@ describe("supervise", () => {
     assert.deepEqual(run([healthy, healthy]).map((d) => d.actions), [[], []]);
   });
 
-  it("restarts (recreates the container and gates on health) after repeated failures, not after one", () => {
+  it("restarts (a new container beside the old one through the runner's swap and health gate) after repeated failures, not after one", () => {
     const decisions = run([down, down, down]);
-    assert.deepEqual(decisions.map((d) => d.actions.length), [0, 0, 2]);
-    const [restart, gate] = decisions[2]!.actions;
-    assert.deepEqual(restart!.kind === "run" && restart!.argv, ["docker", "compose", "--project-name", "codedetect", "--file", "/var/lib/codedetect/compose.yaml", "up", "--detach", "--pull", "never", "--force-recreate", "--no-deps", "app"]);
-    assert.equal(gate!.kind === "wait" && gate!.until, `healthy:codedetect/app=${IMAGE}`);
+    assert.deepEqual(decisions.map((d) => d.actions.length), [0, 0, 1]);
+    const [restart] = decisions[2]!.actions;
+    assert.ok(restart!.kind === "stack-replace", "the runner's replace: not compose's stop-then-start (--force-recreate)");
+    assert.equal(restart.stateDir, "/var/lib/codedetect");
+    assert.equal(imageRefString(restart.model.image), IMAGE);
     assert.deepEqual(run([down, healthy, down, down]).map((d) => d.actions.length), [0, 0, 0, 0], "a healthy poll resets the count");
   });
 
@@ -293,7 +295,7 @@ describe("supervise", () => {
     const decisions = run(Array(12).fill(down));
     const calls = decisions.flatMap((d) => d.actions).filter((a) => a.kind === "aws");
     assert.deepEqual(calls, [{ kind: "aws", call: "autoscaling:SetInstanceHealth", input: { InstanceId: identity.instanceId, HealthStatus: "Unhealthy", ShouldRespectGracePeriod: false }, next: (calls[0] as { next: string }).next }]);
-    assert.equal(decisions.flatMap((d) => d.actions).filter((a) => a.kind === "run").length, 2, "two restarts before");
+    assert.equal(decisions.flatMap((d) => d.actions).filter((a) => a.kind === "stack-replace").length, 2, "two restarts before");
     assert.equal(decisions.every((d) => !d.exit), true);
   });
 
@@ -301,7 +303,7 @@ describe("supervise", () => {
     const localCtx = { ...ctx, config: local, balancer: null };
     const actions = run(Array(12).fill(down), localCtx).flatMap((d) => d.actions);
     assert.equal(actions.some((a) => a.kind === "aws"), false);
-    assert.equal(actions.filter((a) => a.kind === "run").length, 4);
+    assert.equal(actions.filter((a) => a.kind === "stack-replace").length, 4);
   });
 
   it("on SIGTERM: leave the target group, wait until it no longer routes here, stop the stack; exit", () => {

@@ -73,7 +73,7 @@ describe("calls moto lacks, against a recording endpoint", () => {
     const stateDir = tempDir("cdagent-lifecycle");
     t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     const cfg = config(stateDir);
-    const actions = planShutdown({ config: cfg, instanceId: identity.instanceId, model: stackModel(cfg, identity, IMAGE), composeFile: "", compose: [], balancer: null }, true).filter((action) => action.kind === "aws");
+    const actions = planShutdown({ config: cfg, instanceId: identity.instanceId, model: stackModel(cfg, identity, IMAGE), balancer: null }, true).filter((action) => action.kind === "aws");
     const executor = createAgentExecutor({ aws: async () => createAwsAdapter({ region: REGION, endpoint: recorder.url, retry: FAST }) });
     for (const action of actions) await executor.perform(action);
     const expected = { action: "CompleteLifecycleAction", params: { AutoScalingGroupName: "web-asg", LifecycleHookName: "drain", InstanceId: identity.instanceId, LifecycleActionResult: "CONTINUE" } };

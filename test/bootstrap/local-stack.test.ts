@@ -156,9 +156,9 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
       for (const i of instances) {
         const stats = (await (await fetch(`http://127.0.0.1:${i.port}/api/stats`)).json()) as { total_analyses: number };
         assert.equal(stats.total_analyses, ROWS, `${i.name} serves the one shared database`);
-        // the app's container (beside it, the port holder the in-place update swaps versions behind)
-        const own = (await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${i.project}`, "--filter", "label=com.docker.compose.service=app"])).split("\n").filter(Boolean);
-        assert.equal(own.length, 1, `${i.project} is its own Compose project`);
+        // its app and its port holder (compose/README.md "In-place update"), no other instance's
+        const own = (await docker(["ps", "--format", '{{.Label "com.docker.compose.service"}}', "--filter", `label=com.docker.compose.project=${i.project}`])).split("\n").filter(Boolean).sort();
+        assert.deepEqual(own, ["app", "app-port"], `${i.project} is its own Compose project`);
       }
     } finally {
       for (const i of instances) await docker(["compose", "--project-name", i.project, "down"]).catch(() => undefined);

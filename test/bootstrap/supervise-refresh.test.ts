@@ -21,7 +21,7 @@ const ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-Ab
 const down = { health: { healthy: false, detail: "503 database unavailable" }, lifecycle: "InService", stopRequested: null };
 
 function contextFor(config: Config): SuperviseContext {
-  return { config, instanceId: "i-0123456789abcdef0", model: stackModel(config, null, IMAGE), composeFile: path.join(config.stateDir, "compose.yaml"), compose: ["docker", "compose"], balancer: null };
+  return { config, instanceId: "i-0123456789abcdef0", model: stackModel(config, null, IMAGE), balancer: null };
 }
 
 /** Failed polls until the first decision with actions (the restart). */
@@ -40,27 +40,25 @@ describe("supervise's restart with PostgreSQL (pure)", () => {
   const sqlite = resolveConfig(true, { file }).config;
   const postgres = resolveConfig(true, { file: { ...file, databaseSecretArn: ARN, databaseEndpoint: "db.example.com:5432", databaseCaSha256: "d".repeat(64) } }).config;
 
-  it("after the failures: refresh database.env from the secret, then recreate the container, then the health gate", () => {
+  it("after the failures: refresh database.env from the secret, then a new container beside the old one through the runner (it reads the env file; gated before the old one goes)", () => {
     const decision = firstRestart(contextFor(postgres));
-    assert.deepEqual(decision.actions.map((action) => action.kind), ["refresh-database", "run", "wait"]);
-    const run = decision.actions[1]!;
-    assert.ok(run.kind === "run" && run.argv.includes("--force-recreate"), "the container is recreated, so it re-reads the env file");
+    assert.deepEqual(decision.actions.map((action) => action.kind), ["refresh-database", "stack-replace"]);
     assert.match(describeSuperviseAction(decision.actions[0]!), /^refresh database\.env from the current secret/);
   });
 
   it("without PostgreSQL: the restart only, no secret read", () => {
-    assert.deepEqual(firstRestart(contextFor(sqlite)).actions.map((action) => action.kind), ["run", "wait"]);
+    assert.deepEqual(firstRestart(contextFor(sqlite)).actions.map((action) => action.kind), ["stack-replace"]);
   });
 
-  it("the periodic secret check rewrote database.env: the container is recreated at once (no refresh again), even while healthy; a stop request still wins", () => {
+  it("the periodic secret check rewrote database.env: the container is replaced at once (no refresh again), even while healthy; a stop request still wins", () => {
     const healthy = { health: { healthy: true, detail: "200 ok" }, lifecycle: "InService", stopRequested: null };
     const rotated = decide(INITIAL_STATE, { ...healthy, databaseRotated: true }, contextFor(postgres));
-    assert.deepEqual(rotated.actions.map((action) => action.kind), ["run", "wait"]);
+    assert.deepEqual(rotated.actions.map((action) => action.kind), ["stack-replace"]);
     assert.match(rotated.note!, /database secret changed/);
     assert.equal(rotated.state.restarts, 0, "not counted towards replacing the instance");
     assert.deepEqual(decide(INITIAL_STATE, { ...healthy, databaseRotated: false }, contextFor(postgres)).actions, []);
     const stopping = decide(INITIAL_STATE, { ...healthy, stopRequested: "SIGTERM", databaseRotated: true }, contextFor(postgres));
-    assert.ok(stopping.exit && stopping.actions.every((action) => action.kind !== "run"));
+    assert.ok(stopping.exit && stopping.actions.every((action) => action.kind !== "stack-replace"));
   });
 
   it("every restart refreshes again (a rotation can land between two restarts)", () => {
@@ -71,7 +69,7 @@ describe("supervise's restart with PostgreSQL (pure)", () => {
       state = decision.state;
       if (decision.actions.length > 0) kinds.push(decision.actions.map((action) => action.kind));
     }
-    assert.deepEqual(kinds, [["refresh-database", "run", "wait"], ["refresh-database", "run", "wait"]]);
+    assert.deepEqual(kinds, [["refresh-database", "stack-replace"], ["refresh-database", "stack-replace"]]);
   });
 });
 
@@ -123,7 +121,7 @@ describe("supervise's refresh after a rotation, against moto's Secrets Manager",
   const passwordIn = (envFile: string) => decodeURIComponent(new URL(/^DATABASE_URL=(.*)$/m.exec(fs.readFileSync(envFile, "utf8"))![1]!).password);
   const secretPattern = /p@ss|p%40ss|rotation/;
 
-  it("the restart path rewrites database.env (0600) with the new password before recreating; nothing prints the password", async () => {
+  it("the restart path rewrites database.env (0600) with the new password before the replacement container is created; nothing prints the password", async () => {
     const { arn, config, ctx, lines, envFile } = await bootstrapped();
     assert.equal(passwordIn(envFile), OLD_PASSWORD);
     await client.send(new PutSecretValueCommand({ SecretId: arn, SecretString: JSON.stringify({ username: "codedetect", password: NEW_PASSWORD }) }));
@@ -134,7 +132,7 @@ describe("supervise's refresh after a rotation, against moto's Secrets Manager",
       if (action.kind === "refresh-database") performed.push(`refresh ${await refreshDatabase(ctx, createAgentExecutor())}`);
       else performed.push(`${action.kind} (needs Docker: not performed here)`);
     }
-    assert.deepEqual(performed.slice(0, 2), ["refresh rewritten", "run (needs Docker: not performed here)"]);
+    assert.deepEqual(performed, ["refresh rewritten", "stack-replace (needs Docker: not performed here)"]);
     assert.equal(passwordIn(envFile), NEW_PASSWORD);
     assert.equal(fs.statSync(envFile).mode & 0o777, 0o600);
 

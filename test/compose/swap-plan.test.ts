@@ -5,7 +5,7 @@ import type { Action } from "../../compose/actions.ts";
 import { defineStack, imageRefString, type StackModel } from "../../compose/model.ts";
 import type { Observed, ServiceStatus } from "../../compose/plan.ts";
 import { renderCompose } from "../../compose/render.ts";
-import { gatedContainer, isRunningModel, planStart, primaryContainer } from "../../compose/swap.ts";
+import { gatedContainer, isRunningModel, planAbandonReplace, planReplace, planStart, primaryContainer } from "../../compose/swap.ts";
 import { appContainer, DIGEST_1, DIGEST_2, nothingObserved, planContext, portHolderContainer, REPO } from "./fixtures.ts";
 
 const v1 = defineStack({ image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs" });
@@ -81,5 +81,47 @@ describe("the in-place update plan", () => {
     const containers = [old, fresh({ health: "starting" })];
     assert.equal(gatedContainer(containers, "app", imageRefString(v2.image))?.id, "n3wn3wn3wn3wn3w");
     assert.equal(primaryContainer(containers, "app")?.id, old.id, "the primary container is the one that serves healthy");
+  });
+});
+
+describe("the replace plan (supervise's restart, a rotated database secret): the same model in a new container, without a gap", () => {
+  // the replace was asked for at `since`: the old one was created before, its replacement after
+  const since = "2026-01-01T12:00:00.000Z";
+  const current = appContainer(v2, { id: "0ld0ld0ld0ld0ld", container: "codedetect-app-1", createdAt: "2026-01-01T00:00:00.123456789Z" });
+  const replacement = (overrides: Partial<ServiceStatus> = {}) => appContainer(v2, { id: "n3wn3wn3wn3wn3w", container: "codedetect-app-2", createdAt: "2026-01-01T12:00:01.5Z", ...overrides });
+  const replace = (containers: ServiceStatus[], holder?: ServiceStatus | null) => steps(planReplace(v2, seen(v2, containers, holder === undefined ? portHolderContainer(v2) : holder), ctx, since, "test"));
+
+  it("while the same model runs healthy (nothing an update would do): a new container starts beside it, is gated, then the old one hands over and stops", () => {
+    assert.equal(isRunningModel(v2, seen(v2, [current], portHolderContainer(v2))), true, "an update would do nothing here");
+    assert.deepEqual(replace([current]), ["up --detach --pull never --no-recreate --remove-orphans --scale app=2 app", `wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+  });
+
+  it("a hung server (running, unhealthy) is replaced the same way: it serves nothing useful, but it is only stopped once the new one is healthy", () => {
+    assert.deepEqual(replace([{ ...current, health: "unhealthy" }]), ["up --detach --pull never --no-recreate --remove-orphans --scale app=2 app", `wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+  });
+
+  it("the old container is dead (the crash supervise recovers from): it is removed, a fresh one starts through the same path and the same gate; nothing to hand over", () => {
+    assert.deepEqual(replace([{ ...current, state: "exited", health: "unhealthy" }]), ["rm --force 0ld0ld0ld0ld", "up --detach --pull never --no-recreate --remove-orphans --scale app=1 app", `wait ${REPO}:v2`]);
+  });
+
+  it("idempotent: a re-run with the same request time after a kill at any point starts no second container and does only what is left", () => {
+    assert.deepEqual(replace([current, replacement({ health: "starting" })]), [`wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([current, replacement()]), ["kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([{ ...current, state: "exited" }, replacement()]), ["rm --force 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([replacement()]), []);
+  });
+
+  it("times are compared as times: Docker's nanoseconds within the request's millisecond count as after it", () => {
+    assert.deepEqual(replace([replacement({ createdAt: "2026-01-01T12:00:00.000456789Z" })]), []);
+  });
+
+  it("without a fitting port holder there is nothing to start beside: the update's old way (the old one drains, the stack starts with its holder)", () => {
+    assert.deepEqual(replace([current], null), ["stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld", "up --detach --pull never --remove-orphans", `wait ${REPO}:v2`]);
+  });
+
+  it("a replacement that fails its gate goes alone while the old one serves; with nothing older running it is left to Docker's restart policy", () => {
+    const failed = replacement({ health: "unhealthy" });
+    assert.deepEqual(steps(planAbandonReplace(v2, seen(v2, [current, failed]), ctx, since)), ["kill --signal SIGUSR2 n3wn3wn3wn3w", "stop n3wn3wn3wn3w", "rm n3wn3wn3wn3w"]);
+    assert.deepEqual(planAbandonReplace(v2, seen(v2, [{ ...current, state: "exited" }, failed]), ctx, since), []);
   });
 });

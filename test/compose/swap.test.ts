@@ -24,6 +24,9 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
   const stateDir = path.join(root, "state");
   const lockDir = path.join(root, "lock");
   const efsRoot = efsStandIn();
+  // an env_file like bootstrap's database.env: a replace must create the new container from what it holds now
+  const envFile = path.join(root, "app.env");
+  fs.writeFileSync(envFile, "REPLACE_MARK=before\n");
   let refs = { v1: "", v2: "", bad: "" };
   let port = 0;
   let uploadsBefore = 0;
@@ -42,6 +45,7 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
       health: { intervalSeconds: 1, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 },
       // one client address (127.0.0.1) sends every upload: its fair share must not refuse them
       environment: { LOG_LEVEL: "warn", ANALYZER_WORKERS: "1", CLIENT_MAX_ANALYSES: "64" },
+      envFile,
     };
     const file = path.join(root, `stack-${image.slice(image.lastIndexOf(":", image.indexOf("@")) + 1, image.indexOf("@"))}.json`);
     fs.writeFileSync(file, JSON.stringify(input));
@@ -163,5 +167,31 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
         await assertConverged(tag);
       }
     });
+  });
+
+  it("a replace of the running version (supervise's restart, a rotated database secret): a new container beside the old one, created from the rewritten env_file, takes over after its gate; 0 failed requests under 2 clients", async () => {
+    const before = await serving();
+    const tag = state().current.image.tag as "v1" | "v2";
+    fs.writeFileSync(envFile, "REPLACE_MARK=after\n");
+    const load = startUpdateLoad(`http://127.0.0.1:${port}`, 2, { uploads: false });
+    const result = await execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), "replace", "--state-dir", stateDir], { reject: false, env });
+    const report = await load.stop();
+    assert.equal(result.exitCode, 0, result.stderr);
+    const failed = failedAnswers(report.answers);
+    // counts, not deepEqual on the array (see underLoad)
+    assert.ok(report.answers.length > 0, "the clients got answers");
+    assert.equal(failed.length, 0, `${failed.length} of ${report.answers.length} requests failed, the first: ${JSON.stringify(failed.slice(0, 10))}`);
+    const steps = result.stderr.split("\n").filter((line) => /^(run|wait) /.test(line)).map((line) => (/--scale app=2/.test(line) ? "start beside" : /^wait/.test(line) ? "gate" : /kill --signal SIGUSR2/.test(line) ? "close old" : /^run +docker (stop|rm) /.test(line) ? line.split(/ +/)[2] : "other"));
+    assert.deepEqual(steps.filter((step) => step !== "other"), ["start beside", "gate", "close old", "stop", "rm"]);
+    const after = await serving();
+    assert.notEqual(after.split(" ")[0], before.split(" ")[0], "a new container serves");
+    assert.match(await docker(["inspect", "--format", "{{json .Config.Env}}", after.split(" ")[0] ?? ""]), /"REPLACE_MARK=after"/, "created from the env_file as rewritten");
+    await assertConverged(tag);
+    // the same replace again (as after a kill): it started its container already, so nothing more
+    const since = /asked for at (\S+)/.exec(result.stderr)?.[1] ?? "";
+    const again = await execa(process.execPath, [path.join(REPO_ROOT, "compose/cli.ts"), "replace", "--state-dir", stateDir, "--since", since], { reject: false, env });
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as { replaced: boolean }).replaced, false, again.stderr);
+    assert.equal(await serving(), after);
   });
 });
