@@ -1,4 +1,4 @@
-// A lock on the shared storage, one holder at a time: atomic create (link), owner and lease inside; a dead holder's lock is taken over, a live one never broken.
+// A lock on the shared storage, one holder at a time: atomic create (link), owner and lease inside; a dead holder's lock (its process gone, or its lease run out) is taken over, a live one never broken.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { startWorker } from "../workers.ts";
@@ -55,9 +55,13 @@ function writeExclusive(file: string, content: LockContent): boolean {
   }
 }
 
-/** Dead: on this host with no such process, or on another host with its lease run out. A live local holder is never stale. */
+/**
+ * Dead: its lease has run out (its renewer thread stopped: the holder checks the lease before every write, so it writes nothing more),
+ * or, on this host, no such process (taken over at once). A local pid alive past its lease is not proof of life: after a reboot the
+ * pid in a lock left by the crashed agent is often some other process's, and judging it alive kept every boot waiting, then failing.
+ */
 export function isStale(holder: LockContent, now: number, host = lockHost()): boolean {
-  if (holder.host === host) return !alive(holder.pid);
+  if (holder.host === host && !alive(holder.pid)) return true;
   return Date.parse(holder.expiresAt) < now;
 }
 

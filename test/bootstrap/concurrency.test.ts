@@ -78,7 +78,9 @@ describe("the shared lock", () => {
     const holder = { token: "t", holder: "i-other", host: "another-host.example.com", pid: 1, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 10_000).toISOString() };
     assert.equal(isStale(holder, Date.now()), false);
     assert.equal(isStale(holder, Date.now() + 11_000), true);
-    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), false, "a live local holder, even past its lease");
+    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now()), false, "a live local holder within its lease");
+    // A lock left by an agent before a reboot: its pid now belongs to another process (here: this one). Judged alive, every boot waited out migrateWaitSeconds, then failed.
+    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), true, "a live local pid past its lease (a pid reused after a reboot)");
   });
 
   it("something that is not a lock at the lock's name is refused, not removed", async () => {
