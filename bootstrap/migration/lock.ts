@@ -65,6 +65,11 @@ export function isStale(holder: LockContent, now: number, host = lockHost()): bo
   return Date.parse(holder.expiresAt) < now;
 }
 
+/** The lease is no longer ours (taken over, run out, storage failing): nothing more may be written under it. */
+export class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function acquireLock(file: string, options: LockOptions): Promise<Lease> {
@@ -152,7 +157,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     return null;
   };
   const lost = (before: string, why: string) =>
-    new Error(`lost the migration lock ${file} before ${before}: ${why}; nothing more was written by this agent, and the next run (or the agent that took over) rolls the migration forward`);
+    new LeaseLostError(`lost the migration lock ${file} before ${before}: ${why}; nothing more was written by this agent, and the next run (or the agent that took over) rolls the migration forward`);
   const lease: Lease = {
     content: current,
     waited,
