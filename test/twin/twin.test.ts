@@ -104,6 +104,11 @@ describe("the AWS twin", () => {
       await clients.asg.send(new RecordLifecycleActionHeartbeatCommand({ AutoScalingGroupName: "hook-asg", LifecycleHookName: "launching", InstanceId: instance.id }));
     }
     assert.equal(instance.lifecycleState, "Pending:Wait", "heartbeats extended the 100 s timeout");
+    // A token that is not the action's, even beside the right instance ID, completes nothing (API_CompleteLifecycleAction.html: the
+    // token identifies the action); the instance keeps waiting.
+    const wrongToken = await refusal(clients.asg.send(new CompleteLifecycleActionCommand({ AutoScalingGroupName: "hook-asg", LifecycleHookName: "launching", InstanceId: instance.id, LifecycleActionToken: "00000000-0000-0000-0000-000000000000", LifecycleActionResult: "CONTINUE" })));
+    assert.equal(wrongToken.name, "ValidationError");
+    assert.equal(instance.lifecycleState, "Pending:Wait", "a wrong token completed nothing");
     await complete(instance.id);
     assert.equal(instance.lifecycleState, "InService");
     assert.notEqual(twin.elbv2.state(tg.arn, instance.id, port), "unregistered", "registered on the way to InService");
