@@ -88,6 +88,10 @@ describe("the shared lock", () => {
     fs.writeFileSync(file, "not json");
     await assert.rejects(acquireLock(file, { holder: "i-x", leaseMs: 60_000, waitMs: 0 }), /is not a lock this agent wrote/);
     assert.equal(fs.readFileSync(file, "utf8"), "not json");
+    const directory = lockIn();
+    fs.mkdirSync(directory);
+    await assert.rejects(acquireLock(directory, { holder: "i-x", leaseMs: 60_000, waitMs: 0 }), /is not a lock this agent wrote/, "a directory there: the same refusal, not a raw EISDIR");
+    assert.ok(fs.statSync(directory).isDirectory());
   });
 
   it("a live holder renews its lease, so another host never sees it run out", async () => {
