@@ -88,6 +88,8 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   });
   let waited = false;
   let lastReported = "";
+  /** Another host's lock first seen run out (by our clock), as it read then, and when. */
+  let suspect = null as { key: string; since: number } | null;
   for (;;) {
     const attempt = content();
     if (writeExclusive(file, attempt)) {
@@ -97,7 +99,16 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     const holder = readLock(file);
     if (holder === null) continue;
     if (holder === "unreadable") throw new Error(`${file} exists but is not a lock this agent wrote; remove it if no agent is migrating, then re-run`);
-    if (isStale(holder, now())) {
+    // Another host's lease is judged by this host's clock: a holder whose clock lags looks run out while it renews. So a lock that
+    // looks run out is taken over only once it has not changed for half a lease by our clock (its renewer rewrites it every third).
+    const deadHere = holder.host === lockHost() && isStale(holder, now());
+    let stale = deadHere;
+    if (!deadHere && isStale(holder, now())) {
+      const key = `${holder.token} ${holder.expiresAt}`;
+      if (suspect?.key !== key) suspect = { key, since: now() };
+      stale = now() - suspect.since >= options.leaseMs / 2;
+    }
+    if (stale) {
       // Take over: rename it to a name of our own (only one taker can), and check that it is the one we judged dead.
       const taken = `${file}.stale.${token}`;
       try {

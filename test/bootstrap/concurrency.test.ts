@@ -83,6 +83,24 @@ describe("the shared lock", () => {
     assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), true, "a live local pid past its lease (a pid reused after a reboot)");
   });
 
+  it("another host whose clock lags (its lease looks run out) but which keeps renewing is waited for, not taken over; once it stops, taken over", async () => {
+    const file = lockIn();
+    // Its clock an hour behind ours: every expiresAt it writes is in our past.
+    const write = (n: number) => fs.writeFileSync(file, JSON.stringify({ token: "t-lagging", holder: "i-lagging", host: "another-host.example.com", pid: 1, acquiredAt: new Date(Date.now() - 3_600_000).toISOString(), expiresAt: new Date(Date.now() - 3_600_000 + n).toISOString() }));
+    let n = 0;
+    write(n);
+    const renewing = setInterval(() => write((n += 1)), 100);
+    try {
+      await assert.rejects(acquireLock(file, { holder: "i-new", leaseMs: 1000, waitMs: 1500, pollMs: 50 }), /is held by i-lagging/);
+    } finally {
+      clearInterval(renewing);
+    }
+    assert.equal((readLock(file) as { token: string }).token, "t-lagging", "its lock stands");
+    const lease = await acquireLock(file, { holder: "i-new", leaseMs: 1000, waitMs: 5000, pollMs: 50 });
+    assert.equal((readLock(file) as { holder: string }).holder, "i-new", "it stopped renewing: taken over after half a lease");
+    await lease.release();
+  });
+
   it("something that is not a lock at the lock's name is refused, not removed", async () => {
     const file = lockIn();
     fs.writeFileSync(file, "not json");
