@@ -28,6 +28,8 @@ export function readLock(file: string): LockContent | null | "unreadable" {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    // A directory at the lock's name is something else sitting there, said as such (not a raw EISDIR).
+    if ((error as NodeJS.ErrnoException).code === "EISDIR") return "unreadable";
     throw error;
   }
   const parsed = LockSchema.safeParse((() => {

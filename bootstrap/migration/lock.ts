@@ -1,4 +1,4 @@
-// A lock on the shared storage, one holder at a time: atomic create (link), owner and lease inside; a dead holder's lock is taken over, a live one never broken.
+// A lock on the shared storage, one holder at a time: atomic create (link), owner and lease inside; a dead holder's lock (its process gone, or its lease run out) is taken over, a live one never broken.
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { startWorker } from "../workers.ts";
@@ -55,10 +55,19 @@ function writeExclusive(file: string, content: LockContent): boolean {
   }
 }
 
-/** Dead: on this host with no such process, or on another host with its lease run out. A live local holder is never stale. */
+/**
+ * Dead: its lease has run out (its renewer thread stopped: the holder checks the lease before every write, so it writes nothing more),
+ * or, on this host, no such process (taken over at once). A local pid alive past its lease is not proof of life: after a reboot the
+ * pid in a lock left by the crashed agent is often some other process's, and judging it alive kept every boot waiting, then failing.
+ */
 export function isStale(holder: LockContent, now: number, host = lockHost()): boolean {
-  if (holder.host === host) return !alive(holder.pid);
+  if (holder.host === host && !alive(holder.pid)) return true;
   return Date.parse(holder.expiresAt) < now;
+}
+
+/** The lease is no longer ours (taken over, run out, storage failing): nothing more may be written under it. */
+export class LeaseLostError extends Error {
+  override name = "LeaseLostError";
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -79,6 +88,8 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
   });
   let waited = false;
   let lastReported = "";
+  /** Another host's lock first seen run out (by our clock), as it read then, and when. */
+  let suspect = null as { key: string; since: number } | null;
   for (;;) {
     const attempt = content();
     if (writeExclusive(file, attempt)) {
@@ -88,7 +99,16 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     const holder = readLock(file);
     if (holder === null) continue;
     if (holder === "unreadable") throw new Error(`${file} exists but is not a lock this agent wrote; remove it if no agent is migrating, then re-run`);
-    if (isStale(holder, now())) {
+    // Another host's lease is judged by this host's clock: a holder whose clock lags looks run out while it renews. So a lock that
+    // looks run out is taken over only once it has not changed for half a lease by our clock (its renewer rewrites it every third).
+    const deadHere = holder.host === lockHost() && isStale(holder, now());
+    let stale = deadHere;
+    if (!deadHere && isStale(holder, now())) {
+      const key = `${holder.token} ${holder.expiresAt}`;
+      if (suspect?.key !== key) suspect = { key, since: now() };
+      stale = now() - suspect.since >= options.leaseMs / 2;
+    }
+    if (stale) {
       // Take over: rename it to a name of our own (only one taker can), and check that it is the one we judged dead.
       const taken = `${file}.stale.${token}`;
       try {
@@ -148,7 +168,7 @@ export async function acquireLock(file: string, options: LockOptions): Promise<L
     return null;
   };
   const lost = (before: string, why: string) =>
-    new Error(`lost the migration lock ${file} before ${before}: ${why}; nothing more was written by this agent, and the next run (or the agent that took over) rolls the migration forward`);
+    new LeaseLostError(`lost the migration lock ${file} before ${before}: ${why}; nothing more was written by this agent, and the next run (or the agent that took over) rolls the migration forward`);
   const lease: Lease = {
     content: current,
     waited,

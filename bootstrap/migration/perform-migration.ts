@@ -10,7 +10,7 @@ import { crashPoint } from "../crash.ts";
 import { metadataRoundTrip } from "./latency.ts";
 import { backupDatabase, hashFile, listFiles } from "./copy.ts";
 import { copyAllVerified, type CopyJob } from "./copy-pool.ts";
-import { acquireLock, type Lease } from "./lock.ts";
+import { acquireLock, LeaseLostError, type Lease } from "./lock.ts";
 import { CommitSchema, MarkerSchema, migrationPaths, readRecord, writeRecord, type Commit, type Marker } from "./records.ts";
 
 type MigrateAction = Extract<HostAction, { kind: "migrate" }>;
@@ -244,7 +244,22 @@ export function describeMarker(marker: Marker): string {
   return `migrated ${marker.files.length} upload(s) and ${database} from ${marker.source}${conflicts}`;
 }
 
+/**
+ * Migrates under the lock. A lease lost on the way (this instance paused or stalled past it, another host took the lock over) is not
+ * the end: the agent that took over rolls the same commit forward, so this one waits for the lock once more, as a late booter would,
+ * and finds the migration finished (or resumes it). Failing instead sent FAILURE for a pause, rolling a whole create back.
+ */
 export async function migrate(action: MigrateAction, log: (line: string) => void): Promise<string> {
+  try {
+    return await migrateUnderLock(action, log);
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    log(`${error.message.split("; ")[0]}; waiting for the lock again`);
+    return await migrateUnderLock(action, log);
+  }
+}
+
+async function migrateUnderLock(action: MigrateAction, log: (line: string) => void): Promise<string> {
   const paths = migrationPaths(action.target);
   const lease = await acquireLock(paths.lock, { holder: action.holder, leaseMs: action.leaseSeconds * 1000, waitMs: action.lockWaitSeconds * 1000, log });
   try {
@@ -259,6 +274,16 @@ export async function migrate(action: MigrateAction, log: (line: string) => void
     for (const conflict of marker.conflicts) log(conflict);
     if (marker.database?.archived) log(`kept the database already on the shared storage; the migrated one is ${marker.database.placedAs}`);
     return describeMarker(marker);
+  } catch (error) {
+    // A raw failure (an ENOENT from a staging directory cleared by the agent that took over) while the lock is no longer ours: the lost lock is the cause.
+    if (!(error instanceof LeaseLostError)) {
+      try {
+        lease.assertHeld("going on");
+      } catch (lost) {
+        if (lost instanceof LeaseLostError) throw lost;
+      }
+    }
+    throw error;
   } finally {
     await lease.release();
   }

@@ -335,6 +335,8 @@ describe("supervise", () => {
     assert.deepEqual(run([{ ...healthy, lifecycle: null, target: gone } as unknown as typeof healthy])[0]!.actions, [], "nothing on AWS when IMDS's lifecycle could not be read (a termination's drain may have removed it)");
     assert.deepEqual(run([{ ...healthy, lifecycle: "Terminated", target: gone } as unknown as typeof healthy])[0]!.actions.map((a) => a.kind), ["balancer", "wait", "stack-down", "aws"], "never while the group terminates it");
     assert.deepEqual(run([{ ...healthy, target: gone } as unknown as typeof healthy], { ...ctx, balancer: null })[0]!.actions, [], "no balancer configured");
+    // EnterStandby deregisters the instance from its target groups (the operator's way to take it out): never undone; nor a warm pool's.
+    for (const lifecycle of ["Standby", "Warmed:Running", "Pending"]) assert.deepEqual(run([{ ...healthy, lifecycle, target: gone } as unknown as typeof healthy])[0]!.actions, [], `${lifecycle}: not put back`);
   });
 
   it("a SetInstanceHealth that failed is sent again at the next unhealthy poll (not only once)", () => {

@@ -78,7 +78,27 @@ describe("the shared lock", () => {
     const holder = { token: "t", holder: "i-other", host: "another-host.example.com", pid: 1, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 10_000).toISOString() };
     assert.equal(isStale(holder, Date.now()), false);
     assert.equal(isStale(holder, Date.now() + 11_000), true);
-    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), false, "a live local holder, even past its lease");
+    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now()), false, "a live local holder within its lease");
+    // A lock left by an agent before a reboot: its pid now belongs to another process (here: this one). Judged alive, every boot waited out migrateWaitSeconds, then failed.
+    assert.equal(isStale({ ...holder, host: os.hostname(), pid: process.pid }, Date.now() + 11_000), true, "a live local pid past its lease (a pid reused after a reboot)");
+  });
+
+  it("another host whose clock lags (its lease looks run out) but which keeps renewing is waited for, not taken over; once it stops, taken over", async () => {
+    const file = lockIn();
+    // Its clock an hour behind ours: every expiresAt it writes is in our past.
+    const write = (n: number) => fs.writeFileSync(file, JSON.stringify({ token: "t-lagging", holder: "i-lagging", host: "another-host.example.com", pid: 1, acquiredAt: new Date(Date.now() - 3_600_000).toISOString(), expiresAt: new Date(Date.now() - 3_600_000 + n).toISOString() }));
+    let n = 0;
+    write(n);
+    const renewing = setInterval(() => write((n += 1)), 100);
+    try {
+      await assert.rejects(acquireLock(file, { holder: "i-new", leaseMs: 1000, waitMs: 1500, pollMs: 50 }), /is held by i-lagging/);
+    } finally {
+      clearInterval(renewing);
+    }
+    assert.equal((readLock(file) as { token: string }).token, "t-lagging", "its lock stands");
+    const lease = await acquireLock(file, { holder: "i-new", leaseMs: 1000, waitMs: 5000, pollMs: 50 });
+    assert.equal((readLock(file) as { holder: string }).holder, "i-new", "it stopped renewing: taken over after half a lease");
+    await lease.release();
   });
 
   it("something that is not a lock at the lock's name is refused, not removed", async () => {
@@ -86,6 +106,10 @@ describe("the shared lock", () => {
     fs.writeFileSync(file, "not json");
     await assert.rejects(acquireLock(file, { holder: "i-x", leaseMs: 60_000, waitMs: 0 }), /is not a lock this agent wrote/);
     assert.equal(fs.readFileSync(file, "utf8"), "not json");
+    const directory = lockIn();
+    fs.mkdirSync(directory);
+    await assert.rejects(acquireLock(directory, { holder: "i-x", leaseMs: 60_000, waitMs: 0 }), /is not a lock this agent wrote/, "a directory there: the same refusal, not a raw EISDIR");
+    assert.ok(fs.statSync(directory).isDirectory());
   });
 
   it("a live holder renews its lease, so another host never sees it run out", async () => {

@@ -45,7 +45,7 @@ describe("the migration lease under per-operation latency", () => {
     assertConverged(source, shared);
   });
 
-  it("a holder frozen past its lease (a paused instance) is taken over, and once thawed stops with a precise error, writing nothing", async () => {
+  it("a holder frozen past its lease (a paused instance) is taken over, and once thawed writes nothing more, waits for the lock again and finds the migration finished (no FAILURE for a pause)", async () => {
     const { source, root, shared, tree, agent } = setup("lease-frozen");
     let holder: ChildProcess | null = null;
     const a = agent("host-a", (child) => (holder = child));
@@ -62,10 +62,10 @@ describe("the migration lease under per-operation latency", () => {
     }
     const marker = fs.readFileSync(path.join(tree, ".migrated.json"));
     const first = await a;
-    assert.equal(first.code, 1, first.stdout);
-    assert.match(first.stderr, /^bootstrap: step migrate: migrate .*: lost the migration lock .*\.migration\.lock before (placing .*|removing .*|writing the marker): the lease ran out before it could be renewed \(the shared storage or this process stalled\); nothing more was written by this agent/);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /lost the migration lock .*\.migration\.lock before (placing .*|removing .*|writing the marker): the lease ran out before it could be renewed \(the shared storage or this process stalled\); waiting for the lock again/);
     assert.deepEqual(fs.readFileSync(path.join(tree, ".migrated.json")), marker, "the thawed holder wrote no marker of its own");
     assertConverged(source, shared);
-    assert.equal(journal(path.join(root, "host-a")).steps.migrate!.outcome, "failed");
+    assert.match(journal(path.join(root, "host-a")).steps.migrate!.note!, /^already migrated by local-[0-9a-f]{12} at /);
   });
 });

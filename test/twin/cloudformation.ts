@@ -46,11 +46,18 @@ export interface CloudFormationDeps {
   log: (event: Omit<TwinEvent, "at">) => void;
 }
 
+const STACK_NAME_PATTERN = "([a-zA-Z][-a-zA-Z0-9]*)|(arn:\\b(aws|aws-us-gov|aws-cn)\\b:[-a-zA-Z0-9:/._+]*)";
+const STACK_NAME = new RegExp(`^(?:${STACK_NAME_PATTERN})$`);
+
 export function createCloudFormation(deps: CloudFormationDeps) {
   const { clock, autoscaling } = deps;
   const stacks = new Map<string, Stack>();
 
   function stackOf(name: string): Stack {
+    // StackName: "Length Constraints: Minimum length of 1. Pattern: ([a-zA-Z][-a-zA-Z0-9]*)|(arn:\b(aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)"
+    // (API_SignalResource.html, Request Parameters): a name outside it (a stackName tag "my_stack", one with a space) is refused by
+    // the request's validation before any stack is looked up, in the query protocol's own wording.
+    if (!STACK_NAME.test(name)) throw new AwsError("ValidationError", `1 validation error detected: Value '${name}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: ${STACK_NAME_PATTERN}`);
     const found = stacks.get(name) ?? [...stacks.values()].find((s) => s.id === name);
     // https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/CommonErrors.html — the answer for an unknown stack.
     if (!found) throw new AwsError("ValidationError", `Stack with id ${name} does not exist`);

@@ -67,6 +67,10 @@ describe("the AWS twin", () => {
     assert.equal(third.cause, "launched by the group after the stack settled");
     assert.deepEqual(await refusal(signal(third.id)), { name: "ValidationError", message: "Stack sig is in CREATE_COMPLETE state and cannot be signaled", status: 400 });
     assert.deepEqual(await refusal(clients.cfn.send(new SignalResourceCommand({ StackName: "nope", LogicalResourceId: "Group", UniqueId: third.id, Status: "SUCCESS" }))), { name: "ValidationError", message: "Stack with id nope does not exist", status: 400 });
+    // A name outside StackName's documented pattern is refused by validation, not looked up (API_SignalResource.html).
+    const invalid = await refusal(clients.cfn.send(new SignalResourceCommand({ StackName: "my_stack", LogicalResourceId: "Group", UniqueId: third.id, Status: "SUCCESS" })));
+    assert.equal(invalid.name, "ValidationError");
+    assert.match(invalid.message, /^1 validation error detected: Value 'my_stack' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern/);
   });
 
   it("FAILURE fails the create at once; a create without enough signals fails at the timeout; both roll back and delete the instances", async () => {
@@ -100,6 +104,11 @@ describe("the AWS twin", () => {
       await clients.asg.send(new RecordLifecycleActionHeartbeatCommand({ AutoScalingGroupName: "hook-asg", LifecycleHookName: "launching", InstanceId: instance.id }));
     }
     assert.equal(instance.lifecycleState, "Pending:Wait", "heartbeats extended the 100 s timeout");
+    // A token that is not the action's, even beside the right instance ID, completes nothing (API_CompleteLifecycleAction.html: the
+    // token identifies the action); the instance keeps waiting.
+    const wrongToken = await refusal(clients.asg.send(new CompleteLifecycleActionCommand({ AutoScalingGroupName: "hook-asg", LifecycleHookName: "launching", InstanceId: instance.id, LifecycleActionToken: "00000000-0000-0000-0000-000000000000", LifecycleActionResult: "CONTINUE" })));
+    assert.equal(wrongToken.name, "ValidationError");
+    assert.equal(instance.lifecycleState, "Pending:Wait", "a wrong token completed nothing");
     await complete(instance.id);
     assert.equal(instance.lifecycleState, "InService");
     assert.notEqual(twin.elbv2.state(tg.arn, instance.id, port), "unregistered", "registered on the way to InService");
