@@ -275,7 +275,11 @@ byId('history-clear').addEventListener('click', () => {
   clearHistory();
   renderHistory();
   byId('history-status').textContent = 'The history in this browser was cleared.';
-  byId('history-heading').focus();
+  // an instant scroll after the focus: a smooth scroll still running (to a result opened just before) would carry it away
+  const heading = byId('history-heading');
+  heading.focus({ preventScroll: true });
+  window.scrollTo({ top: window.scrollY, behavior: 'instant' }); // stops a smooth scroll in flight where it is
+  heading.scrollIntoView({ block: 'nearest', behavior: 'instant' });
 });
 window.addEventListener('popstate', () => {
   clearError();
