@@ -1,5 +1,6 @@
 // Graceful shutdown: on SIGTERM health turns 503 at once, requests are served for the drain period, then the listener closes.
 import type { Server } from "node:http";
+import net from "node:net";
 import pino, { type Logger } from "pino";
 
 export interface LifecycleOptions {
@@ -27,6 +28,8 @@ export interface Lifecycle {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** How long a handover leaves idle keep-alive connections to their clients (a busy client's next request closes one cleanly; an idle one's own timeout, 4 s in Node's fetch, ends it) before closing the rest. */
+const HANDOVER_IDLE_MS = 5000;
 
 export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const { server, logger } = options;
@@ -48,7 +51,11 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       };
     });
     logger.info("closing the listener; waiting for in-flight requests");
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // http.Server#close also closes idle keep-alive connections at once, racing a client that is reusing one (a reset it
+    // sees as a failed request). In a handover only the listener stops (net.Server#close): a client's next request on an
+    // idle connection is answered with Connection: close, and only connections still idle after HANDOVER_IDLE_MS are closed.
+    const closed = new Promise<void>((resolve) => (handover ? net.Server.prototype.close.call(server, () => resolve()) : server.close(() => resolve())));
+    if (handover) await Promise.race([closed, sleep(HANDOVER_IDLE_MS)]);
     server.closeIdleConnections();
     const outcome = await Promise.race([closed.then(() => "finished" as const), sleep(options.inFlightGraceMs).then(() => "cut" as const)]);
     if (outcome === "cut") {
