@@ -68,28 +68,26 @@ def rss_mb():
         return 0
 
 
-def peak_address_space_mb():
-    """The largest address space the process has had (VmPeak): the ceiling is on address space, not on RSS."""
+def status_mb(field):
+    """A figure of /proc/self/status in MB (VmPeak, VmSize), 0 when it cannot be read."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmPeak:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def peak_address_space_mb():
+    """The largest address space the process has had (VmPeak): the ceiling is on address space, not on RSS."""
+    return status_mb("VmPeak")
 
 
 def address_space_mb():
     """The address space the process has now (VmSize): what an earlier job left reserved counts against the ceiling."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return status_mb("VmSize")
 
 
 # A job whose address space came this close to the ceiling ran into it: the tools catch MemoryError themselves
