@@ -47,6 +47,9 @@ RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*
 RUN set -eu; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; \
     apt-get install -y -qq --no-install-recommends pylint bandit radon tini >/dev/null; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+# glibc serves allocations of 16 KiB and more from mappings it returns when freed (server/allocator.ts): what a burst
+# of uploads took goes back to the system, where the default fragmented heap keeps it. The analyzers get their own env.
+ENV MALLOC_MMAP_THRESHOLD_=16384
 # Read-only root: Python, pylint and anything that wants a home write to the /tmp tmpfs only.
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=5000 DATA_DIR=/data \
     HOME=/tmp XDG_CACHE_HOME=/tmp/.cache XDG_CONFIG_HOME=/tmp/.config PYLINTHOME=/tmp/.pylint \

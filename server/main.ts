@@ -4,6 +4,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { mmapThreshold } from "./allocator.ts";
 import { createAnalysisService } from "./analysis-service.ts";
 import { createAnalyzerPool, TimeoutMemory } from "./analyzers/index.ts";
 import { createServerHandlers } from "./app.ts";
@@ -137,7 +138,7 @@ async function start(config: ServerConfig): Promise<void> {
     listening = true;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
-    logger.info({ host: config.host, port, reuse_port: config.reusePort, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000 }, "listening");
+    logger.info({ host: config.host, port, reuse_port: config.reusePort, data_dir: config.dataDir, database: backend, version: config.version, analyzers_ok: analyzerStatus.ok, keep_alive_seconds: timeouts.keepAliveTimeout / 1000, malloc_mmap_threshold: mmapThreshold() }, "listening");
   });
 }
 

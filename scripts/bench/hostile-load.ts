@@ -119,7 +119,8 @@ interface Run {
 }
 
 async function measure(root: string, quick: boolean): Promise<Run> {
-  const server = await startServer({ root, env: { ANALYZER_WORKERS: "2" } });
+  // each as it ships: the baseline with glibc's own malloc settings, this tree with the image's (server/allocator.ts)
+  const server = await startServer({ root, malloc: root === ROOT ? "image" : "default", env: { ANALYZER_WORKERS: "2" } });
   try {
     const pid = server.child.pid!;
     const window = quick ? 6000 : 12_000;

@@ -6,6 +6,7 @@ import path from "node:path";
 import { before, describe, it } from "node:test";
 import { runCommand } from "../../compose/executor.ts";
 import { findCompose, IMAGE_PLUGIN_PATH } from "../../compose/locate.ts";
+import { MALLOC_ENV } from "../../server/allocator.ts";
 import { buildAppImage, docker, dockerUnavailable, gate } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true });
@@ -40,6 +41,12 @@ describe("the application image", { skip }, () => {
     assert.equal(config.Labels["org.opencontainers.image.version"], "1.0.0-test");
     assert.equal(config.Labels["org.opencontainers.image.revision"], "test-revision");
     assert.ok(config.Env.includes("PYTHONDONTWRITEBYTECODE=1") && config.Env.includes("HOME=/tmp"));
+  });
+
+  it("starts the server with glibc's mmap threshold as server/allocator.ts sets it, so that memory a burst took goes back", async () => {
+    assert.ok(config.Env.includes(`MALLOC_MMAP_THRESHOLD_=${MALLOC_ENV.MALLOC_MMAP_THRESHOLD_}`), config.Env.join(" "));
+    const threshold = await run("node", "-e", "import('/app/dist/server/allocator.js').then((m) => console.log(m.mmapThreshold()))");
+    assert.equal(threshold, MALLOC_ENV.MALLOC_MMAP_THRESHOLD_);
   });
 
   it("ships the built server and production dependencies only, with trixie's analyzers", async () => {

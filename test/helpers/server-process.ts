@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { MALLOC_ENV } from "../../server/allocator.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -34,6 +35,8 @@ export interface StartOptions {
   prefix?: string[];
   /** Another checkout of the repository to run the server from (a benchmark's baseline); default: this one. */
   root?: string;
+  /** glibc's malloc as the image sets it (server/allocator.ts), or as glibc sets itself ("default": a benchmark's baseline). */
+  malloc?: "image" | "default";
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
@@ -42,7 +45,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const [command, ...args] = [...(options.prefix ?? []), process.execPath, path.join(root, "server/main.ts")];
   const child = spawn(command!, args, {
     cwd: root,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DRAIN_SECONDS: "0", LOG_LEVEL: "info", ANALYZER_WORKERS: "2", ...options.env },
+    env: { ...process.env, ...(options.malloc === "default" ? {} : MALLOC_ENV), PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DRAIN_SECONDS: "0", LOG_LEVEL: "info", ANALYZER_WORKERS: "2", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.detached ?? false,
   });
