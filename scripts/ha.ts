@@ -8,17 +8,17 @@ import { ALB_SCENARIOS, albTable, fairShareBehindLb, keepAlive, type AlbResult }
 import { CHECK } from "./ha/haproxy.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "./ha/harness.ts";
 import { BIG_MIGRATION, runBigMigration, stopBigMigration } from "./ha/big-migration.ts";
-import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
+import { concurrentWriters, inPlaceDeploy, instanceDies, newVersionOf, rollingDeploy, scaleOut, storageFails, termination, type ScenarioResult } from "./ha/scenarios.ts";
 import { AWS_SCENARIOS, runAwsScenarios } from "./ha/aws-run.ts";
 
 const NAMED = [...ALB_SCENARIOS, ...AWS_SCENARIOS, BIG_MIGRATION];
-const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--time-scale F] [--only 1,2,3,4,5,6,${NAMED.join(",")}]`;
+const USAGE = `usage: npm run ha [-- --quick] [--no-write] [--keep] [--time-scale F] [--only 1,1b,2,3,4,5,6,${NAMED.join(",")}]`;
 let flags: { quick?: boolean; "no-write"?: boolean; keep?: boolean; only?: string; "time-scale"?: string };
 try {
   flags = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, keep: { type: "boolean" }, only: { type: "string" }, "time-scale": { type: "string" } }, strict: true }).values;
-  const known = ["1", "2", "3", "4", "5", "6", ...NAMED];
+  const known = ["1", "1b", "2", "3", "4", "5", "6", ...NAMED];
   const unknown = flags.only?.split(",").filter((name) => !known.includes(name)) ?? [];
-  if (unknown.length > 0 || flags.only === "") throw new Error(`--only takes scenario numbers 1-6 and names (${NAMED.join(", ")}) separated by commas; not ${flags.only === "" ? '""' : unknown.map((u) => JSON.stringify(u)).join(", ")}`);
+  if (unknown.length > 0 || flags.only === "") throw new Error(`--only takes scenario numbers 1-6, 1b and names (${NAMED.join(", ")}) separated by commas; not ${flags.only === "" ? '""' : unknown.map((u) => JSON.stringify(u)).join(", ")}`);
   const scale = Number(flags["time-scale"] ?? "0.2");
   if (!(scale > 0 && scale <= 1)) throw new Error(`--time-scale must be a number in (0, 1] (AWS seconds run this many times as fast), not "${flags["time-scale"]}"`);
 } catch (error) {
@@ -29,7 +29,7 @@ try {
 class SkipClassic extends Error {}
 const wanted = (n: number | string) => flags.only === undefined || flags.only.split(",").includes(String(n));
 // the HAProxy fleet also carries the ALB-twin scenarios (the ALB twin is put in front of its instances)
-const classic = [1, 2, 3, 4, 5, 6, ...ALB_SCENARIOS].some((n) => wanted(n));
+const classic = [1, "1b", 2, 3, 4, 5, 6, ...ALB_SCENARIOS].some((n) => wanted(n));
 const awsWanted = AWS_SCENARIOS.filter((name) => wanted(name));
 
 const reason = await fleetUnavailable();
@@ -60,6 +60,8 @@ process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
 const mixed = { connections: quick ? 3 : 4, maxSeconds: 900, mix: "mixed" as const };
+/** Scenario 1's deploy time, for scenario 1b's comparison in the same run. */
+let replacedSeconds: number | null = null;
 let exitCode = 0;
 try {
   if (!classic) throw new SkipClassic();
@@ -70,7 +72,21 @@ try {
     log("scenario 1: rolling deploy");
     const next = await newVersionOf(harness.image, `ha-${process.pid}`);
     const deploy = await rollingDeploy(harness, next, mixed);
+    replacedSeconds = deploy.deploySeconds;
     results.push({ result: deploy, target: "0 failed, 0 lost", met: deploy.failed === 0 && deploy.lost === 0 && deploy.rowsFound === deploy.rowsExpected, extra: "" });
+  }
+
+  if (wanted("1b")) {
+    log("scenario 1b: the next version in place on every instance at once (bootstrap re-run beside supervise)");
+    const next = await newVersionOf(harness.image, `ha-${process.pid}-in-place`);
+    const inPlace = await inPlaceDeploy(harness, next, mixed);
+    const versus = replacedSeconds === null ? "" : `the deploy took ${inPlace.deploySeconds.toFixed(1)} s in place against ${replacedSeconds.toFixed(1)} s replacing the instances one at a time (scenario 1, this run): ${(replacedSeconds / inPlace.deploySeconds).toFixed(2)}× as fast`;
+    results.push({
+      result: inPlace,
+      target: "0 failed, 0 lost; no instance leaves the pool",
+      met: inPlace.failed === 0 && inPlace.lost === 0 && inPlace.rowsFound === inPlace.rowsExpected && inPlace.departures.length === 0,
+      extra: versus,
+    });
   }
 
   if (wanted(2)) {

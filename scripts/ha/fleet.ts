@@ -72,7 +72,8 @@ function agentEnv(options: FleetOptions, instance: Instance): Record<string, str
     CODEDETECT_TARGET_GROUP_ARN: balancerFor(options.haproxy, instance.slot),
     CODEDETECT_SUPERVISE_INTERVAL_SECONDS: "1",
     CODEDETECT_VERIFY_WAIT_SECONDS: "120",
-    COMPOSE_LOCK_DIR: path.join(options.root, "lock"),
+    // each instance stands for a host of its own, with its own host lock (one deploy at a time per host, not per fleet)
+    COMPOSE_LOCK_DIR: path.join(options.root, "lock", instance.name),
     // as the template tags every instance on AWS: the balancer's addresses (here the Docker bridge's gateway, a private range) are trusted proxies
     CODEDETECT_TRUSTED_PROXIES: PRIVATE_IPV4_RANGES,
   };
@@ -87,7 +88,7 @@ export async function bootstrap(options: FleetOptions, instance: Instance): Prom
   await mountView(options, instance);
   const logFile = path.join(options.root, `${instance.name}.bootstrap.log`);
   const result = await execa(process.execPath, [CLI, ...agentArgs(options, instance)], { env: { ...process.env, ...agentEnv(options, instance) }, reject: false, all: true, timeout: 900_000 });
-  fs.appendFileSync(logFile, String(result.all ?? ""));
+  fs.appendFileSync(logFile, `${String(result.all ?? "").trimEnd()}\n`);
   if (result.exitCode !== 0) throw new Error(`bootstrap of ${instance.name} failed (exit ${result.exitCode}); see ${logFile}: ${String(result.all ?? "").trim().split("\n").slice(-3).join(" | ")}`);
   if (!instance.image) instance.image = recordedImage(instance);
 }

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { checkAcknowledged, countRows } from "./check.ts";
-import { crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
+import { bootstrap, crash, sharedDir, startSupervisor, terminate, type Instance } from "./fleet.ts";
 import { CHECK } from "./haproxy.ts";
 import { addInstance, backendRetries, retire, slotStatus, type Harness } from "./harness.ts";
 import { journalStep } from "./old-layout.ts";
@@ -97,22 +97,85 @@ async function warmUp(progress: { acknowledged: () => number }, count: number, l
   while (progress.acknowledged() - start < count && Date.now() < deadline) await sleep(200);
 }
 
-/** 1: each instance in turn leaves the pool, drains and stops (SIGTERM to its supervisor); a new one with `newImage` boots, is health-gated and joins. */
-export function rollingDeploy(harness: Harness, newImage: string, load: Omit<LoadOptions, "url">): Promise<ScenarioResult> {
+/** 1: each instance in turn leaves the pool, drains and stops (SIGTERM to its supervisor); a new one with `newImage` boots, is health-gated and joins. deploySeconds: the replacements alone, warm-ups excluded. */
+export function rollingDeploy(harness: Harness, newImage: string, load: Omit<LoadOptions, "url">): Promise<ScenarioResult & { deploySeconds: number }> {
+  let deploySeconds = 0;
   return underLoad(harness, "1 rolling deploy", load, async (progress) => {
     await warmUp(progress, 3);
     const notes: string[] = [];
     for (const old of [...harness.live]) {
+      const started = Date.now();
       const code = await terminate(old);
       retire(harness, old);
       if (code !== 0) notes.push(`${old.name}'s supervisor exited ${code}`);
       const fresh = await addInstance(harness, newImage);
+      deploySeconds += (Date.now() - started) / 1000;
       notes.push(`${old.name} → ${fresh.name}`);
       await warmUp(progress, 2);
     }
     harness.image = newImage;
+    notes.push(`the replacements took ${deploySeconds.toFixed(1)} s`);
     return notes;
-  });
+  }).then((result) => ({ ...result, deploySeconds }));
+}
+
+/**
+ * 1b: the same new version, in place: `bootstrap --local --image NEW` is re-run on every instance at once, beside its
+ * running supervisor (as a fleet-wide run command would, or the on-call engineer on one host). On each, the new
+ * container starts beside the old one on the instance's port, is health-gated and takes over, so no instance leaves the
+ * pool and the fleet keeps its capacity: there is no reason to go one instance at a time (Kamal deploys to every host
+ * at once for the same reason). A version that fails its gate is stopped alone on each, the old ones serving. Figures:
+ * every slot's HAProxy status sampled throughout (anything but UP is a departure), the seconds per instance, and
+ * deploySeconds (from the start to the last instance serving the new version, warm-ups excluded).
+ */
+export function inPlaceDeploy(harness: Harness, newImage: string, load: Omit<LoadOptions, "url">): Promise<ScenarioResult & { departures: string[]; perInstance: number[]; deploySeconds: number }> {
+  const departures: string[] = [];
+  const perInstance: number[] = [];
+  let deploySeconds = 0;
+  return underLoad(harness, "1b in-place deploy", load, async (progress) => {
+    const newImageId = (await execa("docker", ["image", "inspect", "--format", "{{.Id}}", newImage])).stdout.trim();
+    await warmUp(progress, 3);
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const instance of harness.live) {
+          const status = await slotStatus(harness, instance).catch(() => "unreadable");
+          if (status !== "UP") departures.push(`${instance.name} ${status} at ${progress.elapsed().toFixed(1)} s`);
+        }
+        await sleep(250);
+      }
+    })();
+    const notes: string[] = [];
+    const started = Date.now();
+    try {
+      await Promise.all(
+        harness.live.map(async (instance) => {
+          instance.image = newImage;
+          await bootstrap(harness.options, instance);
+          const serving = await imagesOf(instance);
+          if (serving.length !== 1 || serving[0] !== newImageId) throw new Error(`${instance.name} runs ${serving.join(", ") || "nothing"} after its in-place update, not only ${newImage} (${newImageId})`);
+          perInstance.push((Date.now() - started) / 1000);
+          notes.push(`${instance.name} updated in place in ${perInstance.at(-1)!.toFixed(1)} s`);
+        }),
+      );
+      deploySeconds = (Date.now() - started) / 1000;
+      await warmUp(progress, 2);
+    } finally {
+      watching = false;
+      await watch;
+    }
+    harness.image = newImage;
+    notes.push(`the updates took ${deploySeconds.toFixed(1)} s`);
+    notes.push(departures.length === 0 ? "no instance left the pool" : `left the pool: ${departures.slice(0, 5).join(", ")}${departures.length > 5 ? ` (+${departures.length - 5})` : ""}`);
+    return notes;
+  }).then((result) => ({ ...result, departures, perInstance, deploySeconds }));
+}
+
+/** The image IDs of the instance's running app containers (one after a finished update). */
+async function imagesOf(instance: Instance): Promise<string[]> {
+  const ids = (await execa("docker", ["ps", "--quiet", "--filter", `label=com.docker.compose.project=${instance.project}`, "--filter", "label=com.docker.compose.service=app"])).stdout.split("\n").filter(Boolean);
+  if (ids.length === 0) return [];
+  return (await execa("docker", ["inspect", "--format", "{{.Image}}", ...ids])).stdout.split("\n").filter(Boolean);
 }
 
 /** 2: kill -9 of one instance's container and agent; errors until HAProxy routes around it; the agent (as systemd would restart it) brings it back. */

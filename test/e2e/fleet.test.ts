@@ -1,4 +1,4 @@
-// The fleet end to end, short form (scenarios 1, 2, 4 and fair-share-behind-lb of `npm run ha`): real agents in local mode on the real Docker Engine behind a real HAProxy, real load.
+// The fleet end to end, short form (scenarios 1, 1b, 2, 4 and fair-share-behind-lb of `npm run ha`): real agents in local mode on the real Docker Engine behind a real HAProxy, real load.
 // Assertions on correctness only (failed requests, rows, checksums), never on time.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gate } from "../compose/docker-harness.ts";
 import { fleetUnavailable, startFleet, stopFleet, type Harness } from "../../scripts/ha/harness.ts";
-import { concurrentWriters, instanceDies, newVersionOf, rollingDeploy, type ScenarioResult } from "../../scripts/ha/scenarios.ts";
+import { concurrentWriters, inPlaceDeploy, instanceDies, newVersionOf, rollingDeploy, type ScenarioResult } from "../../scripts/ha/scenarios.ts";
 import { fairShareBehindLb } from "../../scripts/ha/behind-alb.ts";
 
 const reason = await fleetUnavailable();
@@ -17,7 +17,17 @@ function explain(result: ScenarioResult): string {
   return `${result.name}: ${JSON.stringify({ ...result, failures: result.failures.slice(0, 10) })}`;
 }
 
-describe("a fleet behind HAProxy: rolling deploy, a crash, concurrent writers", { skip }, () => {
+/** A deploy under load: no request failed or was refused, and every acknowledged upload is stored intact. */
+function assertDeployedUnderLoad(result: ScenarioResult): void {
+    assert.equal(result.failed, 0, explain(result));
+    assert.equal(result.refused, 0, explain(result));
+    assert.ok(result.rowsExpected > 0, `uploads were acknowledged during the deploy: ${explain(result)}`);
+    assert.equal(result.rowsFound, result.rowsExpected, explain(result));
+    assert.equal(result.lost, 0, explain(result));
+    assert.equal(result.mismatched, 0, explain(result));
+}
+
+describe("a fleet behind HAProxy: rolling deploy, in-place deploy, a crash, concurrent writers", { skip }, () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdha-e2e-"));
   let harness: Harness | null = null;
 
@@ -38,13 +48,18 @@ describe("a fleet behind HAProxy: rolling deploy, a crash, concurrent writers", 
     const fleet = harness!;
     const next = await newVersionOf(fleet.image, `e2e-${process.pid}`);
     const result = await rollingDeploy(fleet, next, { connections: 3, maxSeconds: 600, mix: "mixed" });
-    assert.equal(result.failed, 0, explain(result));
-    assert.equal(result.refused, 0, explain(result));
-    assert.ok(result.rowsExpected > 0, `uploads were acknowledged during the deploy: ${explain(result)}`);
-    assert.equal(result.rowsFound, result.rowsExpected, explain(result));
-    assert.equal(result.lost, 0, explain(result));
-    assert.equal(result.mismatched, 0, explain(result));
+    assertDeployedUnderLoad(result);
     assert.equal(fleet.live.length, 2);
+    for (const instance of fleet.live) assert.equal(instance.image, next, `${instance.name} runs the new image`);
+  });
+
+  it("1b the next version in place on every instance at once (bootstrap re-run beside supervise): no instance leaves the pool, no failed request, nothing lost", async () => {
+    const fleet = harness!;
+    const next = await newVersionOf(fleet.image, `e2e-${process.pid}-in-place`);
+    const result = await inPlaceDeploy(fleet, next, { connections: 3, maxSeconds: 600, mix: "mixed" });
+    assert.deepEqual(result.departures, [], `HAProxy saw every instance UP throughout: ${explain(result)}`);
+    assertDeployedUnderLoad(result);
+    assert.equal(result.perInstance.length, 2, "both instances were updated");
     for (const instance of fleet.live) assert.equal(instance.image, next, `${instance.name} runs the new image`);
   });
 
