@@ -1,8 +1,8 @@
 // The journal in the state directory: each step's last outcome and duration, written atomically, validated when read back.
 import fs from "node:fs";
-import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "./record-file.ts";
+import { stateFile } from "./state-files.ts";
 
 export const JournalEntrySchema = z
   .object({
@@ -25,13 +25,9 @@ export const JournalSchema = z
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 export type Journal = z.infer<typeof JournalSchema>;
 
-export function journalPath(stateDir: string): string {
-  return path.join(stateDir, "journal.json");
-}
-
 /** The journal, or an empty one when none exists yet; a journal that does not fit the schema stops the agent before it changes anything. */
 export function readJournal(stateDir: string): Journal {
-  const file = journalPath(stateDir);
+  const file = stateFile(stateDir, "journal");
   return readRecordFile(file, JournalSchema, "move it aside and re-run") ?? { version: 1, steps: {} };
 }
 
@@ -40,7 +36,7 @@ export function recordStep(stateDir: string, step: string, entry: JournalEntry):
   const journal = readJournal(stateDir);
   journal.steps[step] = JournalEntrySchema.parse(entry);
   fs.mkdirSync(stateDir, { recursive: true });
-  const file = journalPath(stateDir);
+  const file = stateFile(stateDir, "journal");
   const temporary = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temporary, `${JSON.stringify(journal, null, 2)}\n`);
   fs.renameSync(temporary, file);

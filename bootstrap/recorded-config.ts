@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { AgentAction } from "../compose/actions.ts";
 import { ConfigSchema, defaults, SECRET_KEYS, type ConfigKey, type ConfigLayer, type Layers } from "./config.ts";
 import { readRecordFile } from "./record-file.ts";
+import { stateFile } from "./state-files.ts";
 
 const LayerSchema = ConfigSchema.partial().strict();
 export const RecordedConfigSchema = z.strictObject({
@@ -21,12 +22,8 @@ export type RecordedConfig = z.infer<typeof RecordedConfigSchema>;
 /** Stands for a secret's value in the record: status says where it came from, never what it is. */
 export const REDACTED = "<redacted>";
 
-export function recordedConfigFile(stateDir: string): string {
-  return path.join(stateDir, "config.json");
-}
-
 export function readRecordedConfig(stateDir: string): RecordedConfig | null {
-  return readRecordFile(recordedConfigFile(stateDir), RecordedConfigSchema, "remove it and re-run `npm run bootstrap` (it is written again)");
+  return readRecordFile(stateFile(stateDir, "config"), RecordedConfigSchema, "remove it and re-run `npm run bootstrap` (it is written again)");
 }
 
 /** A layer as it can be recorded: secrets redacted, and values a higher source overrode that do not fit their field dropped (the run never used them). */
@@ -42,7 +39,7 @@ function recordable(layer: ConfigLayer | undefined): z.infer<typeof LayerSchema>
 /** Pure: the write that records this run's sources (not the instance tags: identify records those in identity.json). */
 export function recordConfigAction(stateDir: string, local: boolean, layers: Layers, now: string): AgentAction {
   const record: RecordedConfig = { version: 1, local, recordedAt: now, file: recordable(layers.file), env: recordable(layers.env), flags: recordable(layers.flags) };
-  return { kind: "write", path: recordedConfigFile(stateDir), content: `${JSON.stringify(record)}\n`, mode: 0o644 };
+  return { kind: "write", path: stateFile(stateDir, "config"), content: `${JSON.stringify(record)}\n`, mode: 0o644 };
 }
 
 /** Where `status` looks when no source names the state directory: this mode's default first, then the other mode's. */
@@ -54,7 +51,7 @@ export function candidateStateDirs(local: boolean): string[] {
 export function findStateDir(local: boolean, layers: Layers): string | null {
   const named = [layers.flags, layers.env, layers.file].find((layer) => typeof layer?.stateDir === "string")?.stateDir;
   if (typeof named === "string") return path.resolve(named);
-  return candidateStateDirs(local).find((dir) => fs.existsSync(recordedConfigFile(dir))) ?? null;
+  return candidateStateDirs(local).find((dir) => fs.existsSync(stateFile(dir, "config"))) ?? null;
 }
 
 /** The recorded sources with the ones given now on top of each (a flag given to status still wins). */

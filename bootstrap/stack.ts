@@ -1,13 +1,13 @@
 // The instance's stack model, built from the agent's configuration: compose/'s StackModel for this state directory, image, port and shared tree.
 import { createHash } from "node:crypto";
 import os from "node:os";
-import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "./record-file.ts";
 import { defineStack, MIN_ANALYZER_MB, SERVER_RESERVE_MB, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
-import { CONTAINER_CA_FILE, databaseCaFile, databaseEnvFile } from "./steps/database.ts";
+import { CONTAINER_CA_FILE } from "./steps/database.ts";
 import type { Identity } from "./step.ts";
+import { stateFile } from "./state-files.ts";
 
 /** One Compose project per state directory: the configured name, else "codedetect" on AWS and "codedetect-<hash>" locally. */
 export function projectName(config: Config): string {
@@ -20,12 +20,8 @@ export function projectName(config: Config): string {
 export const LocalImageSchema = z.strictObject({ contextHash: z.string().regex(/^[a-f0-9]{64}$/), image: z.string().min(1), builtAt: z.iso.datetime() });
 export type LocalImage = z.infer<typeof LocalImageSchema>;
 
-export function localImageFile(stateDir: string): string {
-  return path.join(stateDir, "local-image.json");
-}
-
 export function readLocalImage(stateDir: string): LocalImage | null {
-  return readRecordFile(localImageFile(stateDir), LocalImageSchema, "remove it and re-run (the image is rebuilt)");
+  return readRecordFile(stateFile(stateDir, "localImage"), LocalImageSchema, "remove it and re-run (the image is rebuilt)");
 }
 
 /** The image this instance runs: the configured one, else (local mode) the one built and pinned here. */
@@ -74,7 +70,7 @@ export function stackModel(config: Config, identity: Identity | null, image: str
     environment,
     ...(host ? { memoryLimitMb: containerMemoryMb(host), instanceCpus: host.cpus } : {}),
     // RDS PostgreSQL: DATABASE_URL from the root-only env file (never in compose.yaml), the CA bundle bound read-only
-    ...(config.databaseSecretArn ? { envFile: databaseEnvFile(config.stateDir), readOnlyFiles: [{ source: databaseCaFile(config.stateDir), target: CONTAINER_CA_FILE }] } : {}),
+    ...(config.databaseSecretArn ? { envFile: stateFile(config.stateDir, "databaseEnv"), readOnlyFiles: [{ source: stateFile(config.stateDir, "databaseCa"), target: CONTAINER_CA_FILE }] } : {}),
     ...(config.logGroup ? { logGroup: config.logGroup, logRegion: identity?.region ?? config.region ?? undefined, logStream: identity?.instanceId } : {}),
   });
 }

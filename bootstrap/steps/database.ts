@@ -1,21 +1,14 @@
 // Step 4b, database (RDS PostgreSQL only): RDS's CA bundle, pinned by sha256, and a root-only env file with DATABASE_URL from Secrets Manager, both before the stack starts.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import path from "node:path";
 import type { AgentAction } from "../../compose/actions.ts";
 import { sdkClientConfig } from "../adapters/sdk-client.ts";
 import { sdkTimeouts, type Config } from "../config.ts";
 import type { Step } from "../step.ts";
+import { stateFile } from "../state-files.ts";
 
 /** Where the server finds the CA bundle inside its container (bound read-only from the host). */
 export const CONTAINER_CA_FILE = "/etc/codedetect/database-ca.pem";
-
-export function databaseEnvFile(stateDir: string): string {
-  return path.join(stateDir, "database.env");
-}
-export function databaseCaFile(stateDir: string): string {
-  return path.join(stateDir, "database-ca.pem");
-}
 
 export type DatabaseSeen =
   | {
@@ -57,9 +50,9 @@ export function planDatabase(seen: DatabaseSeen, config: Config): AgentAction[] 
   if (config.databaseCaSha256 === null) return [];
   const actions: AgentAction[] = [];
   if (seen.caSha256 !== config.databaseCaSha256) {
-    actions.push({ kind: "download", url: config.databaseCaUrl, sha256: config.databaseCaSha256, path: databaseCaFile(config.stateDir), mode: 0o644 });
+    actions.push({ kind: "download", url: config.databaseCaUrl, sha256: config.databaseCaSha256, path: stateFile(config.stateDir, "databaseCa"), mode: 0o644 });
   }
-  if (!seen.envCurrent) actions.push({ kind: "write", path: databaseEnvFile(config.stateDir), content: seen.wantedEnv, mode: 0o600, sensitive: true });
+  if (!seen.envCurrent) actions.push({ kind: "write", path: stateFile(config.stateDir, "databaseEnv"), content: seen.wantedEnv, mode: 0o600, sensitive: true });
   return actions;
 }
 
@@ -67,7 +60,7 @@ export const databaseStep: Step<DatabaseSeen> = {
   name: "database",
   async observe(ctx) {
     const { databaseSecretArn: secretArn, databaseEndpoint: endpoint, stateDir } = ctx.config;
-    if (secretArn === null || endpoint === null) return { configured: false, leftovers: [databaseEnvFile(stateDir), databaseCaFile(stateDir)].filter((file) => fs.existsSync(file)) };
+    if (secretArn === null || endpoint === null) return { configured: false, leftovers: [stateFile(stateDir, "databaseEnv"), stateFile(stateDir, "databaseCa")].filter((file) => fs.existsSync(file)) };
     // loaded only here: an instance on SQLite never loads the Secrets Manager client
     const { readDatabaseSecret, databaseEnvironment } = await import("../database/secret.ts");
     const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
@@ -77,7 +70,7 @@ export const databaseStep: Step<DatabaseSeen> = {
     try {
       const secret = await readDatabaseSecret(client, secretArn);
       const wantedEnv = databaseEnvironment(secret, endpoint, CONTAINER_CA_FILE);
-      return { configured: true, caSha256: fileSha256(databaseCaFile(stateDir)), wantedEnv, envCurrent: isCurrent(databaseEnvFile(stateDir), wantedEnv) };
+      return { configured: true, caSha256: fileSha256(stateFile(stateDir, "databaseCa")), wantedEnv, envCurrent: isCurrent(stateFile(stateDir, "databaseEnv"), wantedEnv) };
     } finally {
       client.destroy();
     }

@@ -1,7 +1,6 @@
 // Step 1, identify: who and where this instance is (IMDSv2, or the host in local mode), and its codedetect:* tags for configuration.
 import { createHash } from "node:crypto";
 import os from "node:os";
-import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "../record-file.ts";
 import type { AgentAction } from "../../compose/actions.ts";
@@ -9,6 +8,7 @@ import { TAG_PREFIX, type Config } from "../config.ts";
 import { StepError } from "../errors.ts";
 import { createImdsClient, type ImdsResult } from "../adapters/imds.ts";
 import type { Identity, Step } from "../step.ts";
+import { stateFile } from "../state-files.ts";
 
 export const IdentitySchema = z
   .object({
@@ -28,14 +28,10 @@ export type IdentifySeen = {
   tags: { state: "ok"; tags: Record<string, string> } | { state: "failed"; detail: string } | { state: "skipped" };
 };
 
-export function identityFile(stateDir: string): string {
-  return path.join(stateDir, "identity.json");
-}
-
 export type RecordedIdentity = z.infer<typeof IdentitySchema>;
 
 export function readRecordedIdentity(stateDir: string): RecordedIdentity | null {
-  return readRecordFile(identityFile(stateDir), IdentitySchema, "remove it and re-run");
+  return readRecordFile(stateFile(stateDir, "identity"), IdentitySchema, "remove it and re-run");
 }
 
 /** Only the tags meant for the agent, sorted, so that the record compares stably. */
@@ -104,6 +100,6 @@ export const identify: Step<IdentifySeen> = {
     const tags = seen.tags.state === "ok" ? codedetectTags(seen.tags.tags) : {};
     const identity: RecordedIdentity = { ...seen.imds.identity, region: config.region ?? seen.imds.identity.region, source: seen.source, tags };
     const same = seen.recorded !== null && JSON.stringify(IdentitySchema.parse(seen.recorded)) === JSON.stringify(IdentitySchema.parse(identity));
-    return same ? [] : [{ kind: "write", path: identityFile(config.stateDir), content: `${JSON.stringify(identity)}\n`, mode: 0o644 }];
+    return same ? [] : [{ kind: "write", path: stateFile(config.stateDir, "identity"), content: `${JSON.stringify(identity)}\n`, mode: 0o644 }];
   },
 };

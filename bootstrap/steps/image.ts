@@ -6,8 +6,9 @@ import type { AgentAction } from "../../compose/actions.ts";
 import { runCommand } from "../../compose/executor.ts";
 import type { Config } from "../config.ts";
 import { StepError } from "../errors.ts";
-import { localImageFile, readLocalImage, type LocalImage } from "../stack.ts";
+import { readLocalImage, type LocalImage } from "../stack.ts";
 import type { Step } from "../step.ts";
+import { stateFile } from "../state-files.ts";
 
 /** What the Dockerfile's build context holds (its .dockerignore allow-list), plus the Dockerfile itself. */
 export const BUILD_INPUTS = ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "scripts/copy-assets.ts", "scripts/require-node.mjs", "server", "compose", "bootstrap"];
@@ -64,7 +65,7 @@ export function planImage(seen: ImageSeen, config: Config): AgentAction[] {
       purpose: `build ${tag} from ${path.join(seen.context.dir, "Dockerfile")}`,
       next: "run the same `docker build` by hand to see the whole output, fix it, and re-run",
     },
-    { kind: "pin-image", image: tag, repository: LOCAL_REPOSITORY, record: localImageFile(config.stateDir), context: seen.context.hash },
+    { kind: "pin-image", image: tag, repository: LOCAL_REPOSITORY, record: stateFile(config.stateDir, "localImage"), context: seen.context.hash },
   ];
 }
 

@@ -5,23 +5,19 @@
 // and signal sends SUCCESS last, so CreationPolicy and a rolling update's WaitOnResourceSignals count exactly the instances that serve.
 // https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html ("Pending:Wait" … "Pending:Proceed"),
 // https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html
-import path from "node:path";
 import { z } from "zod";
 import type { AgentAction } from "../../compose/actions.ts";
 import type { Config } from "../config.ts";
 import type { StepError } from "../errors.ts";
 import { readRecordFile } from "../record-file.ts";
 import type { Identity, Step } from "../step.ts";
+import { stateFile } from "../state-files.ts";
 
 export const LaunchRecordSchema = z.strictObject({ instanceId: z.string().min(1), hook: z.string().min(1), result: z.enum(["CONTINUE", "ABANDON"]), at: z.iso.datetime() });
 export type LaunchRecord = z.infer<typeof LaunchRecordSchema>;
 
 /** AWS's refusal when the instance has no pending action for the hook (launched before the hook existed, or completed already): nothing to complete. */
 export const NO_ACTIVE_ACTION = "No active Lifecycle Action found";
-
-export function launchFile(stateDir: string): string {
-  return path.join(stateDir, "launch.json");
-}
 
 export interface LaunchSeen {
   instanceId: string | null;
@@ -46,7 +42,7 @@ export function launchActions(config: Config, instanceId: string, result: "CONTI
       next: "grant autoscaling:CompleteLifecycleAction on the group to the instance role, and check autoScalingGroup and launchHook",
       nothingToDo: { code: "ValidationError", message: NO_ACTIVE_ACTION, note: `no ${result} to send: the group has no pending launching action for this instance (launched before the hook existed, or completed already)` },
     },
-    { kind: "write", path: launchFile(config.stateDir), content: `${JSON.stringify(record)}\n`, mode: 0o644 },
+    { kind: "write", path: stateFile(config.stateDir, "launch"), content: `${JSON.stringify(record)}\n`, mode: 0o644 },
   ];
 }
 
@@ -70,7 +66,7 @@ export function planFailureLaunch(config: Config, identity: Identity | null, rec
 }
 
 export function readLaunchRecord(stateDir: string): LaunchRecord | null {
-  return readRecordFile(launchFile(stateDir), LaunchRecordSchema, "remove it and re-run");
+  return readRecordFile(stateFile(stateDir, "launch"), LaunchRecordSchema, "remove it and re-run");
 }
 
 export const launchStep: Step<LaunchSeen> = {

@@ -1,11 +1,11 @@
 // Step 7, signal: tell CloudFormation this instance is up (SignalResource SUCCESS, UniqueId = instance ID), once; FAILURE as soon as a step fails; a stack not waiting for a signal is nothing to signal.
-import path from "node:path";
 import { z } from "zod";
 import { readRecordFile } from "../record-file.ts";
 import type { AgentAction } from "../../compose/actions.ts";
 import type { Config } from "../config.ts";
 import type { StepError } from "../errors.ts";
 import type { Identity, Step } from "../step.ts";
+import { stateFile } from "../state-files.ts";
 
 export const SignalRecordSchema = z.strictObject({
   instanceId: z.string().min(1),
@@ -18,12 +18,8 @@ export const SignalRecordSchema = z.strictObject({
 });
 export type SignalRecord = z.infer<typeof SignalRecordSchema>;
 
-export function signalFile(stateDir: string): string {
-  return path.join(stateDir, "signal.json");
-}
-
 export function readSignalRecord(stateDir: string): SignalRecord | null {
-  return readRecordFile(signalFile(stateDir), SignalRecordSchema, "remove it and re-run");
+  return readRecordFile(stateFile(stateDir, "signal"), SignalRecordSchema, "remove it and re-run");
 }
 
 export interface SignalSeen {
@@ -51,7 +47,7 @@ export function signalActions(config: Config, instanceId: string, status: "SUCCE
       input: { StackName: config.stackName, LogicalResourceId: config.logicalResourceId, UniqueId: instanceId, Status: status },
       next: "grant cloudformation:SignalResource on the stack to the instance role, and check stackName and logicalResourceId",
       nothingToDo: NOT_WAITING,
-      record: { path: signalFile(config.stateDir), accepted: record("signalled"), nothingToDo: record("not-waiting") },
+      record: { path: stateFile(config.stateDir, "signal"), accepted: record("signalled"), nothingToDo: record("not-waiting") },
     },
   ];
 }

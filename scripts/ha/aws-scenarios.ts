@@ -5,6 +5,7 @@ import { HEALTH_INTERVAL_SECONDS, HEALTH_TIMEOUT_SECONDS, UNHEALTHY_THRESHOLD } 
 import { crashInstance, restartSupervisor, type AgentInstance, type AwsFleet } from "./aws-fleet.ts";
 import { checkAcknowledged } from "./check.ts";
 import { startLoad, type LoadOptions, type LoadReport } from "./load.ts";
+import { stateFile } from "../../bootstrap/state-files.ts";
 
 export interface AwsScenarioResult {
   name: string;
@@ -33,7 +34,7 @@ async function until(what: string, predicate: () => boolean | Promise<boolean>, 
 
 function journalNote(instance: AgentInstance, step: string): string | null {
   try {
-    const journal = JSON.parse(fs.readFileSync(path.join(instance.stateDir, "journal.json"), "utf8")) as { steps: Record<string, { outcome: string; note: string | null }> };
+    const journal = JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "journal"), "utf8")) as { steps: Record<string, { outcome: string; note: string | null }> };
     const entry = journal.steps[step];
     return entry ? `${entry.outcome}${entry.note ? `: ${entry.note}` : ""}` : null;
   } catch {
@@ -43,7 +44,7 @@ function journalNote(instance: AgentInstance, step: string): string | null {
 
 function signalRecord(instance: AgentInstance): { outcome?: string; status: string } | null {
   try {
-    return JSON.parse(fs.readFileSync(path.join(instance.stateDir, "signal.json"), "utf8"));
+    return JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "signal"), "utf8"));
   } catch {
     return null;
   }

@@ -5,6 +5,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { PRIVATE_IPV4_RANGES } from "../../cloudformation/template/settings.ts";
 import { balancerFor, type Haproxy, type Slot } from "./haproxy.ts";
+import { stateFile } from "../../bootstrap/state-files.ts";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(REPO_ROOT, "bootstrap", "cli.ts");
@@ -95,7 +96,7 @@ export async function bootstrap(options: FleetOptions, instance: Instance): Prom
 
 /** The image local mode built and pinned by digest for this state dir. */
 export function recordedImage(instance: Instance): string {
-  const record = JSON.parse(fs.readFileSync(path.join(instance.stateDir, "local-image.json"), "utf8")) as { image?: unknown };
+  const record = JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "localImage"), "utf8")) as { image?: unknown };
   if (typeof record.image !== "string") throw new Error(`no image recorded in ${instance.stateDir}/local-image.json`);
   return record.image;
 }
