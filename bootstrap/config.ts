@@ -9,6 +9,12 @@ import { LAUNCH_HEARTBEAT_SECONDS } from "./user-data/values.ts";
 
 /** An AWS region name: a partition-prefixed area, one to three words, a number ("eu-west-1", "us-gov-west-1", "eusc-de-east-1", "us-isob-east-1"). */
 export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
+/**
+ * A CloudFormation stack's name, or its unique ID: SignalResource's StackName pattern,
+ * `([a-zA-Z][-a-zA-Z0-9]*)|(arn:\b(aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)` (the twin's, test/twin/cloudformation.ts),
+ * with CreateStack's 128 characters for a name.
+ */
+const STACK_NAME_OR_ID = /^(?:[a-zA-Z][-a-zA-Z0-9]{0,127}|arn:\b(?:aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)$/;
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
 const nullableText = z.string().min(1).nullable();
 
@@ -37,8 +43,13 @@ export const ConfigSchema = z
     migrateLeaseSeconds: z.number().int().min(5).max(3600),
     /** The owner of the shared tree: the container's user. */
     appUid: z.number().int().min(0).max(2 ** 31 - 1),
-    stackName: nullableText,
-    logicalResourceId: nullableText,
+    /** The stack SignalResource signals: its name or its ID (AWS CloudFormation API Reference, SignalResource: StackName, "The stack name or unique stack ID"; a name is letters, digits and hyphens, starting with a letter, at most 128 characters, CreateStack). */
+    stackName: z
+      .string()
+      .regex(STACK_NAME_OR_ID, 'must be a stack name (a letter, then letters, digits and hyphens, up to 128) or a stack ID ("arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>")')
+      .nullable(),
+    /** The group's logical ID in the template (SignalResource: LogicalResourceId; the template's logical IDs are alphanumeric, at most 255). */
+    logicalResourceId: z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'must be a logical resource ID of the template (letters and digits, such as "AppGroup")').nullable(),
     targetGroupArn: nullableText,
     /** Registry credentials (user:password); redacted in every printout. */
     registryAuth: nullableText,

@@ -46,6 +46,9 @@ export function agentConfig(values: StackValues): Partial<Config> {
 
 /** Refuses values the agent would refuse: the file is parsed exactly as the agent parses it, then resolved. */
 export function checkAgentConfig(values: StackValues): void {
+  // The template's own value first, named as the template names it (the agent's schema would name its stackName).
+  // Values are quoted as JSON in messages, so a value with a line break still gives one line.
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
   const config = agentConfig(values);
   const parsed = ConfigSchema.partial().safeParse(config);
   if (!parsed.success) {
@@ -57,8 +60,6 @@ export function checkAgentConfig(values: StackValues): void {
   } catch (error) {
     throw new UserDataProblem(`agent configuration: ${(error as Error).message}`);
   }
-  // Values are quoted as JSON in messages, so a value with a line break still gives one line.
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
   if (!/^[\w./#-]{1,512}$/.test(values.LogGroupName)) throw new UserDataProblem(`LogGroupName: ${JSON.stringify(values.LogGroupName)} is not a log group name`);
   const targetGroup = TARGET_GROUP_ARN.exec(values.TargetGroupArn);
   if (!targetGroup) throw new UserDataProblem(`TargetGroupArn: ${JSON.stringify(values.TargetGroupArn)} is not a target group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)`);

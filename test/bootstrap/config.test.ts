@@ -52,6 +52,15 @@ describe("resolveConfig", () => {
     assert.throws(() => resolveConfig(true, { flags: flagLayer({ sharedDir: "/srv/shared", migrateFrom: "/srv/shared/codedetect" }) }), /^ConfigProblem: migrateFrom: \/srv\/shared\/codedetect overlaps the shared directory \/srv\/shared/);
   });
 
+  it("refuses a stack name or logical ID SignalResource would refuse, and takes a stack's name or its ID", () => {
+    const id = "arn:aws:cloudformation:eu-west-1:123456789012:stack/prod/8f2d1a40-52c7-11ef-9a6b-0a1b2c3d4e5f";
+    for (const stackName of ["prod", "Prod-2", "p".repeat(128), id]) assert.equal(resolveConfig(true, { file: fileLayer(configFile({ stackName })) }).config.stackName, stackName);
+    for (const stackName of ["2prod", "prod_2", "prod.eu", "p".repeat(129), "arn:aws:cloud formation:eu-west-1:123456789012:stack/prod", "arn:aws-xx:cloudformation:eu-west-1:123456789012:stack/prod"]) {
+      assert.throws(() => resolveConfig(true, { file: fileLayer(configFile({ stackName })) }), /stackName \(config file .*\): must be a stack name \(a letter, then letters, digits and hyphens, up to 128\) or a stack ID/, stackName);
+    }
+    assert.throws(() => resolveConfig(true, { file: fileLayer(configFile({ logicalResourceId: "App-Group" })) }), /logicalResourceId \(config file .*\): must be a logical resource ID/);
+  });
+
   it("the config file is strict: unknown fields, wrong types and non-JSON are refused with the file's name", () => {
     assert.throws(() => fileLayer(configFile({ prot: 5000 })), /prot \(config file .*bootstrap.json\): is not a known setting/);
     assert.throws(() => fileLayer(configFile({ port: "5000" })), /port \(config file .*\): Invalid input: expected number, received string/);
