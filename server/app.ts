@@ -22,6 +22,7 @@ import { reportRoute } from "./routes/report.ts";
 import { StoreUnavailableError, type Store } from "./store/store.ts";
 import type { FileStore } from "./uploads/file-store.ts";
 import { onePerConnection } from "./http/pipelining.ts";
+import type { SendLimits } from "./http/code-answer.ts";
 
 export interface AppDeps {
   config: ServerConfig;
@@ -106,11 +107,11 @@ export function createApp(deps: AppDeps, admission: Admission = createAdmission(
   // An answer carrying a large file's code is gzipped by its own writer (server/http/code-answer.ts): this leaves it be.
   app.use(compression() as never);
   const { clientOf, perClient, memory } = admission;
-  const sendTimeoutMs = config.sendTimeoutSeconds * 1000;
+  const send: SendLimits = { stallMs: config.sendTimeoutSeconds * 1000, minBytesPerSecond: config.sendMinBytesPerSecond };
   const retryAfterSeconds = 5;
-  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds, logger, clientOf, perClient, memory, sendTimeoutMs }));
+  app.post("/api/analyze", analyzeRoute({ service: deps.service, maxUploadBytes: config.maxUploadBytes, retryAfterSeconds, logger, clientOf, perClient, memory, send }));
   app.get("/api/stats", statsRoute(store));
-  const reads = { store, files: deps.files, clientOf, perClient: new InFlightLimit(config.clientMaxReads), memory, sendTimeoutMs, retryAfterSeconds };
+  const reads = { store, files: deps.files, clientOf, perClient: new InFlightLimit(config.clientMaxReads), memory, send, retryAfterSeconds };
   app.get("/api/analysis/:file_hash", analysisRoute(reads));
   app.get("/api/info", infoRoute(config));
   app.post("/api/report", reportRoute(store, { clientOf, perClient: new RateLimit(config.clientReportsPerMinute) }));

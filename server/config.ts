@@ -40,6 +40,8 @@ export interface ServerConfig {
   clientMaxReads: number;
   /** How long an answer may sit unsent (the client not reading it) before its connection is cut. */
   sendTimeoutSeconds: number;
+  /** A streamed answer must be taken at this average rate (after SEND_TIMEOUT_SECONDS of grace), or its connection closes. */
+  sendMinBytesPerSecond: number;
   /** Pipelined requests one connection may have waiting behind its current one; beyond it the connection is closed. */
   maxPipelinedRequests: number;
   /** Reports one client may send a minute (a burst of as many after a quiet minute); beyond it 429. */
@@ -189,6 +191,7 @@ export function loadConfig(env: Env = process.env, packageVersion = "0.0.0"): Se
     requestMemoryBytes: integer(env, "REQUEST_MEMORY_MB", 256, 16, 65536) * 1024 * 1024,
     clientMaxReads: integer(env, "CLIENT_MAX_READS", 4, 1, 10000),
     sendTimeoutSeconds: integer(env, "SEND_TIMEOUT_SECONDS", 30, 1, 3600),
+    sendMinBytesPerSecond: integer(env, "SEND_MIN_BYTES_PER_SECOND", 64 * 1024, 1024, 1024 * 1024 * 1024),
     maxPipelinedRequests: integer(env, "MAX_PIPELINED_REQUESTS", 16, 1, 1000),
     healthIntervalSeconds: integer(env, "HEALTH_INTERVAL_SECONDS", 5, 1, 300),
     dbBusyRetrySeconds: integer(env, "DB_BUSY_RETRY_SECONDS", 15, 1, 50),

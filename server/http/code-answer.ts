@@ -22,12 +22,25 @@ function* slices(code: string): Generator<string> {
 /** A slice as it appears inside a JSON string (the quotes JSON.stringify puts around it removed). */
 const escaped = (slice: string): string => JSON.stringify(slice).slice(1, -1);
 
+/** How long an answer may wait for a client that does not read, and the average rate a streamed answer must be taken at. */
+export interface SendLimits {
+  /** No progress for this long (the send buffer full) closes the connection. */
+  stallMs: number;
+  /** A streamed answer of N bytes must be taken within stallMs + N / minBytesPerSecond: a client reading just often enough never to stall cannot hold it for hours. */
+  minBytesPerSecond: number;
+}
+
 /**
  * Resolves true once the chunk is taken; when the buffer is full, waits for it to drain, and cuts the connection
- * (false) if the client has not read for stallMs: a client that never reads holds nothing for long.
+ * (false) if the client has not read for stallMs, or when the answer's deadline comes first: a client that never
+ * reads, or reads a trickle, holds nothing for long.
  */
-function write(res: ServerResponse, sink: Writable, chunk: string, stallMs: number): Promise<boolean> {
+function write(res: ServerResponse, sink: Writable, chunk: string, stallMs: number, deadline: number): Promise<boolean> {
   if (res.destroyed || sink.destroyed) return Promise.resolve(false);
+  if (Date.now() >= deadline) {
+    res.destroy();
+    return Promise.resolve(false);
+  }
   if (sink.write(chunk)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (taken: boolean) => {
@@ -41,7 +54,7 @@ function write(res: ServerResponse, sink: Writable, chunk: string, stallMs: numb
     const timer = setTimeout(() => {
       res.destroy();
       done(false);
-    }, stallMs);
+    }, Math.max(0, Math.min(stallMs, deadline - Date.now())));
     sink.on("drain", onDrain);
     res.on("close", onClose);
   });
@@ -75,7 +88,7 @@ async function jsonLength(prefix: string, code: string, suffix: string): Promise
  * six bytes in JSON: a 5 MiB file of them is 31.5 MB of JSON, and a few hundred KB gzipped); any other gets
  * Content-Length, counted slice by slice first, then the slices are escaped again as they are sent.
  */
-export async function sendAnswerWithCode(req: IncomingMessage, res: ServerResponse, status: number, answer: object, code: string, stallMs: number): Promise<void> {
+export async function sendAnswerWithCode(req: IncomingMessage, res: ServerResponse, status: number, answer: object, code: string, limits: SendLimits): Promise<void> {
   res.statusCode = status;
   res.setHeader("Content-Type", "application/json; charset=utf-8");
   if (code.length <= SLICE_CHARS) {
@@ -89,6 +102,8 @@ export async function sendAnswerWithCode(req: IncomingMessage, res: ServerRespon
   const suffix = '"}';
   res.appendHeader("Vary", "Accept-Encoding");
   let sink: Writable = res;
+  // what the deadline is counted on: the JSON's length, or for gzip the code's (the compressed length is not known, and smaller)
+  let bytes = prefix.length + code.length;
   if (acceptsGzip(req)) {
     const gzip = zlib.createGzip({ level: 1 });
     res.setHeader("Content-Encoding", "gzip");
@@ -100,12 +115,20 @@ export async function sendAnswerWithCode(req: IncomingMessage, res: ServerRespon
     const length = await jsonLength(prefix, code, suffix);
     if (res.destroyed) return;
     res.setHeader("Content-Length", length);
+    bytes = length;
   }
-  if (!(await write(res, sink, prefix, stallMs))) return;
+  const deadline = Date.now() + limits.stallMs + (bytes / limits.minBytesPerSecond) * 1000;
+  if (!(await write(res, sink, prefix, limits.stallMs, deadline))) return;
   let count = 0;
   for (const slice of slices(code)) {
-    if (!(await write(res, sink, escaped(slice), stallMs))) return;
+    if (!(await write(res, sink, escaped(slice), limits.stallMs, deadline))) return;
     if (++count % SLICES_PER_TURN === 0) await nextTurn();
   }
   sink.end(suffix);
+  // what is still buffered must be taken by the deadline too (or within stallMs, if that comes later)
+  if (res.writableFinished) return;
+  const timer = setTimeout(() => res.destroy(), Math.max(limits.stallMs, deadline - Date.now()));
+  const settle = () => clearTimeout(timer);
+  res.once("finish", settle);
+  res.once("close", settle);
 }

@@ -17,7 +17,7 @@ import { budgetExceededMessage, type MemoryBudget } from "../http/memory-budget.
 import type { RequestWithId } from "../http/prelude.ts";
 import { markBodyNotInvited, refuse } from "../http/refuse.ts";
 import { normalizeTarget, requestPath } from "../http/request-path.ts";
-import { sendAnswerWithCode } from "../http/code-answer.ts";
+import { sendAnswerWithCode, type SendLimits } from "../http/code-answer.ts";
 import { sendError } from "../http/respond.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { REPORT_MAX_BODY } from "./report.ts";
@@ -36,7 +36,8 @@ export interface AnalyzeRouteOptions {
   /** The server's budget for bytes held in memory: an upload reserves its share before its body is read. */
   memory: MemoryBudget;
   /** How long an answer may wait for the client to read it before the connection is cut. */
-  sendTimeoutMs: number;
+  /** How long an answer may wait for the client to read, and the average rate it must be taken at (http/code-answer.ts). */
+  send: SendLimits;
 }
 
 /**
@@ -107,7 +108,7 @@ export function analyzeRoute(options: AnalyzeRouteOptions) {
       return;
     }
     try {
-      await sendAnswerWithCode(req, res, 200, await service.analyze(upload, client), upload.code, options.sendTimeoutMs);
+      await sendAnswerWithCode(req, res, 200, await service.analyze(upload, client), upload.code, options.send);
     } catch (error) {
       const reqId = (req as RequestWithId).id;
       if (error instanceof QueueFullError) {

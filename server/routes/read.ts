@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import os from "node:os";
 import type { ServerConfig } from "../config.ts";
 import { parseStoredAnswer } from "../analysis-service.ts";
-import { sendAnswerWithCode } from "../http/code-answer.ts";
+import { sendAnswerWithCode, type SendLimits } from "../http/code-answer.ts";
 import type { InFlightLimit } from "../http/fair-share.ts";
 import { budgetExceededMessage, type MemoryBudget } from "../http/memory-budget.ts";
 import { sendError, sendJson } from "../http/respond.ts";
@@ -37,7 +37,8 @@ export interface AnalysisReadOptions {
   perClient: InFlightLimit;
   /** The server's budget for bytes in memory: a read reserves the file's bytes and their text before reading them. */
   memory: MemoryBudget;
-  sendTimeoutMs: number;
+  /** How long an answer may wait for the client to read, and the average rate it must be taken at (http/code-answer.ts). */
+  send: SendLimits;
   retryAfterSeconds: number;
 }
 
@@ -60,7 +61,7 @@ export function analysisRoute(options: AnalysisReadOptions) {
     res.once("close", releaseMemory);
     const bytes = await files.read(hash);
     if (bytes === null) return sendError(res, 404, gone(hash));
-    await sendAnswerWithCode(req, res, 200, parseStoredAnswer(stored.resultJson), decodePythonSource(bytes), options.sendTimeoutMs);
+    await sendAnswerWithCode(req, res, 200, parseStoredAnswer(stored.resultJson), decodePythonSource(bytes), options.send);
   };
 }
 

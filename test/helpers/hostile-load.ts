@@ -140,6 +140,49 @@ export function pipelineUnread(port: number, path: string, count: number, from: 
   };
 }
 
+/**
+ * GET `path` and read the answer at `bytesPerSecond`, never stalling for long: what a client that trickles reads gets.
+ * Resolves once the connection ends (cut by the server, or the whole body read): the body's announced and received bytes.
+ */
+export function readTrickle(port: number, path: string, from: string, bytesPerSecond: number, guardMs: number): Promise<{ contentLength: number; received: number; whole: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress: from });
+    const started = Date.now();
+    let head = "";
+    let contentLength = Number.NaN;
+    let received = 0;
+    const guard = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still reading after ${guardMs} ms: ${received} of ${contentLength} bytes`));
+    }, guardMs);
+    const done = () => {
+      clearTimeout(guard);
+      socket.destroy();
+      resolve({ contentLength, received, whole: received >= contentLength });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      if (Number.isNaN(contentLength)) {
+        head += chunk.toString("latin1");
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        contentLength = Number(parseHead(head.slice(0, end)).headers["content-length"]);
+        received = Buffer.byteLength(head.slice(end + 4), "latin1");
+      } else {
+        received += chunk.length;
+      }
+      if (received >= contentLength) return done();
+      const ahead = received / bytesPerSecond - (Date.now() - started) / 1000;
+      if (ahead > 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), ahead * 1000);
+      }
+    });
+    socket.on("error", done);
+    socket.on("close", done);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  });
+}
+
 /** Sends one request's bytes and reads the answer without keeping its body: status, headers and the body's size. */
 export function sendCounting(port: number, parts: Buffer[], from: string): Promise<HeadOfAnswer & { bodyBytes: number }> {
   return new Promise((resolve, reject) => {

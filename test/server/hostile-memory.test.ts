@@ -16,6 +16,7 @@ import {
   multipartRequest,
   pipelineUnread,
   probeHealth,
+  readTrickle,
   rssBytes,
   sampleRss,
   sendCounting,
@@ -24,12 +25,14 @@ import {
 import { startServer, type RunningServer } from "../helpers/server-process.ts";
 
 const BUDGET_MB = 64;
+/** SEND_MIN_BYTES_PER_SECOND here: the 31.5 MB answer below must be taken within 2 s + ~8 s. */
+const MIN_RATE = 4 * MiB;
 const SLACK = 100 * MiB;
 
 let server: RunningServer;
 let pid: number;
 before(async () => {
-  server = await startServer({ env: { REQUEST_MEMORY_MB: String(BUDGET_MB), SEND_TIMEOUT_SECONDS: "2", MAX_PIPELINED_REQUESTS: "8", CLIENT_MAX_READS: "2" } });
+  server = await startServer({ env: { REQUEST_MEMORY_MB: String(BUDGET_MB), SEND_TIMEOUT_SECONDS: "2", SEND_MIN_BYTES_PER_SECOND: String(MIN_RATE), MAX_PIPELINED_REQUESTS: "8", CLIENT_MAX_READS: "2" } });
   pid = server.child.pid!;
 });
 after(async () => {
@@ -156,6 +159,15 @@ describe("a 5 MiB file of control characters inside a comment", () => {
     assert.equal(await healthy(), 200);
     const settledRss = await memoryReturns(baseline);
     assert.ok(settledRss <= baseline + SLACK, `memory came back to ${Math.round(settledRss / MiB)} MiB`);
+  });
+
+  test("a client reading a trickle, just often enough never to stall, is cut at the answer's deadline (SEND_MIN_BYTES_PER_SECOND), not served for minutes", async () => {
+    // a quarter of the minimum rate: reading the whole answer would take ~30 s, four times the deadline
+    const answer = await readTrickle(server.port, `/api/analysis/${hash}`, loopback(330), MIN_RATE / 4, 60_000);
+    assert.ok(answer.contentLength > 30 * 1000 * 1000, `the answer is the 31.5 MB JSON (${answer.contentLength} bytes)`);
+    assert.equal(answer.whole, false, `the connection was cut before the body was read: ${answer.received} of ${answer.contentLength} bytes`);
+    assert.ok(answer.received > 0, "the client was served while it kept the pace");
+    assert.equal(await healthy(), 200);
   });
 
   test("reads are fair per client: one holding CLIENT_MAX_READS unread answers gets 429 for more, another client is served", async () => {
