@@ -24,7 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
-import { gatedContainer, planAbandonReplace, planReplace } from "./swap.ts";
+import { gatedContainer, planAbandonReplace, planReplace, staleReplace } from "./swap.ts";
 import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
@@ -239,6 +239,8 @@ export function createRunner(options: RunnerOptions): Runner {
     const observed = await observe(model, observeContext);
     const refusal = refuseUp(model, observed, paths);
     if (refusal) throw refusal;
+    const stale = staleReplace(model, observed, reason);
+    if (stale) throw stale;
     const ctx = await context(model);
     const actions = planReplace(model, observed, ctx, since, reason);
     if (options.dryRun) {
