@@ -272,8 +272,12 @@ export function createRunner(options: RunnerOptions): Runner {
     logs,
     replace: (model, reason, since) => {
       const at = since ?? options.now?.() ?? new Date().toISOString();
-      log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
-      return options.dryRun ? replace(model, reason, at) : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, () => replace(model, reason, at));
+      // said once the lock is held: the agent asks again every few seconds while another deploy holds it (bootstrap/executor.ts inTurn)
+      const announced = () => {
+        log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
+        return replace(model, reason, at);
+      };
+      return options.dryRun ? announced() : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, announced);
     },
     async pull(model) {
       const { plan: p } = await plan(model);
