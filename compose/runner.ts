@@ -24,7 +24,7 @@ import {
   type UpPlan,
 } from "./plan.ts";
 import { refuseUp } from "./preflight.ts";
-import { gatedContainer, planAbandonReplace, planReplace } from "./swap.ts";
+import { gatedContainer, planAbandonReplace, planReplace, staleReplace } from "./swap.ts";
 import { statePaths, type DeployRecord, type StatePaths } from "./state.ts";
 
 export interface RunnerOptions {
@@ -239,6 +239,8 @@ export function createRunner(options: RunnerOptions): Runner {
     const observed = await observe(model, observeContext);
     const refusal = refuseUp(model, observed, paths);
     if (refusal) throw refusal;
+    const stale = staleReplace(model, observed, reason);
+    if (stale) throw stale;
     const ctx = await context(model);
     const actions = planReplace(model, observed, ctx, since, reason);
     if (options.dryRun) {
@@ -270,8 +272,12 @@ export function createRunner(options: RunnerOptions): Runner {
     logs,
     replace: (model, reason, since) => {
       const at = since ?? options.now?.() ?? new Date().toISOString();
-      log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
-      return options.dryRun ? replace(model, reason, at) : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, () => replace(model, reason, at));
+      // said once the lock is held: the agent asks again every few seconds while another deploy holds it (bootstrap/executor.ts inTurn)
+      const announced = () => {
+        log(`replace ${model.project}/${model.service} asked for at ${at} (${reason}); after an interruption, \`replace --since ${at}\` continues it`);
+        return replace(model, reason, at);
+      };
+      return options.dryRun ? announced() : withLock(lockDir, `replace ${model.project}/${model.service} (${reason})`, announced);
     },
     async pull(model) {
       const { plan: p } = await plan(model);

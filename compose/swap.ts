@@ -1,5 +1,6 @@
 // In-place update as data: the new version starts beside the old one in the port holder's network namespace, is gated on its health, and only then the old one drains and stops. Pure.
 import type { Action } from "./actions.ts";
+import { ComposeError } from "./errors.ts";
 import { imageLabel, imageRefString, type StackModel } from "./model.ts";
 import { composeArgv, healthProbeName, type Observed, type PlanContext, type ServiceStatus } from "./plan.ts";
 import { appFingerprint, portHolderFingerprint, portHolderService, renderCompose } from "./render.ts";
@@ -156,6 +157,22 @@ export function planReplace(model: StackModel, seen: Observed, ctx: PlanContext,
   if (!holderFits(model, portHolderOf(seen, model))) return planStart(model, seen, ctx);
   const replacement = containersOf(seen.containers, model.service).find((c) => createdSince(c, since) && runsModel(model, c) && c.state === "running");
   return [...writeCompose(model, seen, ctx), ...swapBeside(model, seen, ctx, replacement, `a new ${imageLabel(model.image)} container (${reason})`, `its replacement is healthy and serves (${reason})`)];
+}
+
+/**
+ * A replace of a model the state directory no longer records: a deploy of another version finished while the replace
+ * waited for the host lock (supervise decided to restart, then waited for a `bootstrap --image NEW` to finish). Carried
+ * out, it would start the replaced version again beside the new one and retire the new one: the old version serving,
+ * the new one recorded. Refused instead; the caller asks again with what is recorded (supervise re-reads it every poll).
+ */
+export function staleReplace(model: StackModel, seen: Observed, reason: string): ComposeError | null {
+  const recorded = seen.state?.current;
+  if (!recorded || JSON.stringify(recorded) === JSON.stringify(model)) return null;
+  return new ComposeError({
+    what: `replace ${model.project}/${model.service} on ${imageLabel(model.image)} (${reason})`,
+    cause: `the state directory records ${imageLabel(recorded.image)} (${recorded.image.digest.slice(0, 19)}…) now, not this version: a deploy finished since the replace was asked for, and replacing would bring back the version it replaced`,
+    next: "nothing to undo; if the recorded version is unhealthy, replace it (supervise does so at its next polls)",
+  });
 }
 
 /** A replacement that failed its gate while an older container still serves: the replacement goes alone. When nothing older runs, it is left to Docker's restart policy: stopping it would serve nothing either. */

@@ -5,7 +5,7 @@ import type { Action } from "../../compose/actions.ts";
 import { defineStack, imageRefString, type StackModel } from "../../compose/model.ts";
 import type { Observed, ServiceStatus } from "../../compose/plan.ts";
 import { renderCompose } from "../../compose/render.ts";
-import { gatedContainer, isRunningModel, planAbandonReplace, planReplace, planStart, primaryContainer } from "../../compose/swap.ts";
+import { gatedContainer, isRunningModel, planAbandonReplace, planReplace, planStart, primaryContainer, staleReplace } from "../../compose/swap.ts";
 import { appContainer, DIGEST_1, DIGEST_2, nothingObserved, planContext, portHolderContainer, REPO } from "./fixtures.ts";
 
 const v1 = defineStack({ image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs" });
@@ -123,5 +123,12 @@ describe("the replace plan (supervise's restart, a rotated database secret): the
     const failed = replacement({ health: "unhealthy" });
     assert.deepEqual(steps(planAbandonReplace(v2, seen(v2, [current, failed]), ctx, since)), ["kill --signal SIGUSR2 n3wn3wn3wn3w", "stop n3wn3wn3wn3w", "rm n3wn3wn3wn3w"]);
     assert.deepEqual(planAbandonReplace(v2, seen(v2, [{ ...current, state: "exited" }, failed]), ctx, since), []);
+  });
+
+  it("a replace of a version the state no longer records (a deploy finished while it waited for the host lock) is refused, naming the recorded one; the recorded one, or no record yet, goes on", () => {
+    const recordsV1 = seen(v1, [old]);
+    assert.equal(staleReplace(v1, recordsV1, "test"), null);
+    assert.equal(staleReplace(v2, { ...recordsV1, state: null }, "test"), null);
+    assert.match(staleReplace(v2, recordsV1, "restart: the health check kept failing")?.message ?? "", /^replace codedetect\/app on v2 \(restart: the health check kept failing\): the state directory records v1 \(sha256:[a-f0-9]{12}…\) now, not this version: a deploy finished since .*; next: /);
   });
 });

@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import type { StackInput } from "../../compose/model.ts";
+import type { StackInput, StackModel } from "../../compose/model.ts";
+import { createRunner } from "../../compose/runner.ts";
 import { failedAnswers, startUpdateLoad, type UpdateLoad } from "../../scripts/bench/update-load.ts";
 import { checkAcknowledged, countRows } from "../../scripts/ha/check.ts";
 import { appVersions, docker, dockerUnavailable, efsStandIn, freePort, gate, REGISTRY, REPO_ROOT } from "./docker-harness.ts";
@@ -193,5 +194,16 @@ describe("an in-place update under load, on a real Docker Engine", { skip }, () 
     assert.equal(again.exitCode, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as { replaced: boolean }).replaced, false, again.stderr);
     assert.equal(await serving(), after);
+  });
+
+  it("a replace asked for with the version a deploy has since replaced (supervise's restart that waited for the host lock while `bootstrap --image NEW` ran) is refused: it would bring the old version back while the state records the new one", async () => {
+    const before = await serving();
+    const recorded = (JSON.parse(fs.readFileSync(path.join(stateDir, "state.json"), "utf8")) as { current: StackModel }).current;
+    const other = recorded.image.tag === "v1" ? "v2" : "v1";
+    const replaced: StackModel = { ...recorded, image: { ...recorded.image, tag: other, digest: refs[other].slice(refs[other].indexOf("@") + 1) } };
+    const runner = createRunner({ stateDir, lockDir });
+    await assert.rejects(runner.replace(replaced, "restart: the health check kept failing"), /replace .* \(restart: the health check kept failing\): the state directory records v[12] \(sha256:[a-f0-9]{12}…\) now, not this version: a deploy finished since/);
+    assert.equal(await serving(), before, "the recorded version's container serves on, untouched");
+    await assertConverged(recorded.image.tag as "v1" | "v2");
   });
 });
