@@ -1,6 +1,6 @@
 // Supervise's decisions as data: from what one poll observed (health, lifecycle, a stop request) to the actions to take. Pure, tested without a machine.
 import { describeAgentAction, type AgentAction, type BalancerTarget } from "../compose/actions.ts";
-import type { StackModel } from "../compose/model.ts";
+import { imageRefString, type StackModel } from "../compose/model.ts";
 import type { Config } from "./config.ts";
 import type { LocalHealth } from "./health.ts";
 import { targetProbeName } from "./adapters/balancer.ts";
@@ -13,9 +13,11 @@ export interface SuperviseState {
   restarts: number;
   /** SetInstanceHealth Unhealthy was sent: the group will replace this instance. */
   reportedUnhealthy: boolean;
+  /** The image of the interrupted update supervise set out to finish: tried once, never again in a loop. */
+  finishing: string | null;
 }
 
-export const INITIAL_STATE: SuperviseState = { failures: 0, restarts: 0, reportedUnhealthy: false };
+export const INITIAL_STATE: SuperviseState = { failures: 0, restarts: 0, reportedUnhealthy: false, finishing: null };
 
 export interface SuperviseObservation {
   health: LocalHealth;
@@ -27,6 +29,8 @@ export interface SuperviseObservation {
   databaseRotated?: boolean;
   /** The load balancer's view of this target (ELBv2 DescribeTargetHealth, HAProxy's stat); null without a balancer or when it could not be read. */
   target?: TargetHealth | null;
+  /** An update a deploy left half-done: state.json records it pending while no deploy holds the host lock (a killed bootstrap or compose up); null: none. */
+  interruptedUpdate?: StackModel | null;
 }
 
 export interface SuperviseContext {
@@ -120,6 +124,17 @@ export function decide(state: SuperviseState, seen: SuperviseObservation, ctx: S
     const inService = ctx.config.mode !== "aws" || seen.lifecycle === "InService";
     if (ctx.balancer && inService && seen.target?.state === "unregistered") {
       return { state: next, actions: [{ kind: "balancer", op: "register", balancer: ctx.balancer, target: { id: ctx.instanceId, port: ctx.model.port.host } }], exit: false, note: `healthy but the load balancer does not list this instance (${seen.target.reason ?? "unregistered"}): registering it again` };
+    }
+    // An update a killed deploy left half-done (both versions may serve): finished as a re-run of that deploy would,
+    // through the runner (its lock, its gate: a version that fails it is stopped alone, the recorded one serving). Once.
+    const interrupted = seen.interruptedUpdate;
+    if (interrupted && state.finishing !== imageRefString(interrupted.image)) {
+      return {
+        state: { ...next, finishing: imageRefString(interrupted.image) },
+        actions: [{ kind: "stack-up", stateDir: ctx.config.stateDir, model: interrupted, purpose: "finish the update a deploy left half-done" }],
+        exit: false,
+        note: `an update to ${imageRefString(interrupted.image)} was left half-done (state.json records it pending; no deploy holds the host lock): finishing it, as a re-run of that deploy would`,
+      };
     }
     return { state: next, actions: [], exit: false, note: recovered ? "healthy again" : null };
   }

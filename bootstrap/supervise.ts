@@ -1,6 +1,7 @@
 // `npm run supervise` (`agent supervise`): the long-running watch the systemd unit runs. Polls health, restarts, reports the instance unhealthy, drains and stops on SIGTERM or termination.
 import { observeFiles } from "../compose/observe.ts";
 import { createRunner } from "../compose/runner.ts";
+import { defaultLockDir, deployInProgress } from "../compose/lock.ts";
 import { statePaths } from "../compose/state.ts";
 import { createImdsClient } from "./adapters/imds.ts";
 import { balancerSpec, createBalancer, parseTargetProbeName } from "./adapters/balancer.ts";
@@ -96,7 +97,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   try {
     for (;;) {
       // A deploy since the last poll (compose up of a new version) changed what "the stack" is: restart that one, never an older one.
-      ctx.model = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state?.current ?? ctx.model;
+      const recorded = (await observeFiles(statePaths(config.stateDir)).catch(() => null))?.state ?? null;
+      ctx.model = recorded?.current ?? ctx.model;
+      const pending = recorded?.pending ?? null;
+      const interruptedUpdate = pending && !stopRequested && !(await deployInProgress(defaultLockDir())) ? pending : null;
       let databaseRotated = false;
       if (databaseConfigured(config) && !stopRequested && Date.now() - secretCheckedAt >= DATABASE_SECRET_CHECK_SECONDS * 1000) {
         secretCheckedAt = Date.now();
@@ -105,7 +109,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
           (error: Error) => (out.info(`supervise: checking the database secret failed (kept database.env as it is): ${error.message}`), false),
         );
       }
-      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated, target: stopRequested ? null : await targetHealth() };
+      const seen: SuperviseObservation = { health: await checkHealth(url), lifecycle: await lifecycleState(config, imds), stopRequested, databaseRotated, target: stopRequested ? null : await targetHealth(), interruptedUpdate };
       const decision = decide(state, seen, ctx);
       state = decision.state;
       if (decision.note) out.info(`supervise: ${decision.note}`, { health: seen.health, lifecycle: seen.lifecycle });

@@ -31,6 +31,19 @@ export function defaultLockDir(): string {
   return process.env.COMPOSE_LOCK_DIR || "/run/lock/codedetect";
 }
 
+/** Whether the lock at `dir` was left by a process that is gone: its holder on this host is dead, or it has had no details for a minute (its maker died between mkdir and writing them). */
+async function leftBehind(dir: string, holder: LockDetails | null): Promise<boolean> {
+  if (holder === null) return Date.now() - ((await fs.stat(dir).catch(() => null))?.mtimeMs ?? Date.now()) > 60_000;
+  return holder.host === os.hostname() && !alive(holder.pid);
+}
+
+/** Whether a deploy holds the host's lock now: a live holder (a lock left behind by a dead one does not count). */
+export async function deployInProgress(lockDir: string): Promise<boolean> {
+  const dir = `${lockDir.replace(/(.)\/$/, "$1")}/lock`;
+  if (!(await fs.stat(dir).catch(() => null))?.isDirectory()) return false;
+  return !(await leftBehind(dir, await readDetails(dir)));
+}
+
 /** Runs `fn` holding `<lockDir>/lock` (lockDir is made if missing); refuses, naming the holder, while another live process holds it. */
 export async function withLock<T>(lockDir: string, command: string, fn: () => Promise<T>): Promise<T> {
   const dir = `${lockDir.replace(/(.)\/$/, "$1")}/lock`;
@@ -49,10 +62,7 @@ export async function withLock<T>(lockDir: string, command: string, fn: () => Pr
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw cannotLock((error as Error).message);
       const holder = await readDetails(dir);
-      // No details a minute after the lock was made: its maker died between mkdir and writing them.
-      const orphaned = holder === null && Date.now() - ((await fs.stat(dir).catch(() => null))?.mtimeMs ?? Date.now()) > 60_000;
-      const stale = orphaned || (holder !== null && holder.host === details.host && !alive(holder.pid));
-      if (!stale || attempt > 0) {
+      if (!(await leftBehind(dir, holder)) || attempt > 0) {
         throw new ComposeError({
           what: `${command}: another deploy is in progress`,
           cause: holder ? `${dir} is held by pid ${holder.pid} (${holder.command}) since ${holder.since}` : `${dir} exists (no details yet)`,

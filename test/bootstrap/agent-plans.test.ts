@@ -281,6 +281,16 @@ describe("supervise", () => {
     assert.deepEqual(run([healthy, healthy]).map((d) => d.actions), [[], []]);
   });
 
+  it("an update a killed deploy left half-done is finished once, through the runner, while the stack serves; not while it fails", () => {
+    const next = stackModel(aws, identity, `${IMAGE.replace(/@.*/, "")}@sha256:${"b".repeat(64)}`);
+    const interrupted = { ...healthy, interruptedUpdate: next } as typeof healthy;
+    const [finish, again] = run([interrupted, interrupted]);
+    assert.deepEqual(finish!.actions, [{ kind: "stack-up", stateDir: aws.stateDir, model: next, purpose: "finish the update a deploy left half-done" }]);
+    assert.match(finish!.note!, /^an update to .*@sha256:b{64} was left half-done \(state\.json records it pending; no deploy holds the host lock\): finishing it/);
+    assert.deepEqual(again!.actions, [], "tried once: a version that cannot be brought up is not tried in a loop");
+    assert.deepEqual(run([{ ...down, interruptedUpdate: next } as typeof healthy])[0]!.actions, [], "failing health is the restart's business first");
+  });
+
   it("restarts (a new container beside the old one through the runner's swap and health gate) after repeated failures, not after one", () => {
     const decisions = run([down, down, down]);
     assert.deepEqual(decisions.map((d) => d.actions.length), [0, 0, 1]);
@@ -353,7 +363,7 @@ describe("supervise", () => {
     }
     assert.equal(sent.length, 2, `sent at polls ${sent.join(", ")}: the failed one, then once more (which got through)`);
     assert.equal(sent[1], sent[0]! + 1);
-    assert.deepEqual(afterFailedAction({ failures: 3, restarts: 1, reportedUnhealthy: false }, { kind: "run", argv: ["x"], timeoutMs: 1, purpose: "x" }), { failures: 3, restarts: 1, reportedUnhealthy: false });
+    assert.deepEqual(afterFailedAction({ failures: 3, restarts: 1, reportedUnhealthy: false, finishing: null }, { kind: "run", argv: ["x"], timeoutMs: 1, purpose: "x" }), { failures: 3, restarts: 1, reportedUnhealthy: false, finishing: null });
   });
 
   it("locally, Ctrl-C stops the stack and nothing else", () => {

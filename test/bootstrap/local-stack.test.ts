@@ -1,5 +1,6 @@
 // End to end on the real Docker Engine: `bootstrap --local` from nothing to healthy with a migration of an old database and uploads,
-// a second run that finds nothing to do, `status --json`, and supervise restarting a killed container and draining on SIGTERM.
+// a second run that finds nothing to do, `status --json`, supervise finishing an update a killed deploy left half-done,
+// restarting a killed container and draining on SIGTERM.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -162,6 +163,39 @@ describe("the local stack on the real Docker Engine", { skip }, () => {
       }
     } finally {
       for (const i of instances) await docker(["compose", "--project-name", i.project, "down"]).catch(() => undefined);
+    }
+  });
+
+  it("supervise finishes an update a killed bootstrap left half-done: one container of the new version serves, recorded", async () => {
+    const good = JSON.parse(fs.readFileSync(path.join(root, "state", "local-image.json"), "utf8")).image as string;
+    const nextTag = `cdagent-next:${process.pid}`;
+    await buildFromText(nextTag, `FROM ${good}\nLABEL codedetect.test.version="next"\n`);
+    const next = await pinImage(nextTag, "cdagent-next");
+    const nextId = (await docker(["image", "inspect", "--format", "{{.Id}}", next])).trim();
+    // the deploy is killed (-9) once its new container runs beside the old one: both serve, state.json records it pending
+    const deploy = spawn(process.execPath, [CLI, ...args, "--image", next], { env: { ...process.env, ...env }, stdio: "ignore" });
+    await waitFor("the new version's container beside the old one", async () => ((await appContainers()).length === 2 ? true : null), 120_000);
+    deploy.kill("SIGKILL");
+    await new Promise((resolve) => deploy.once("close", resolve));
+    const recorded = () => JSON.parse(fs.readFileSync(path.join(root, "state", "state.json"), "utf8")) as { current: { image: unknown }; pending: { image: unknown } | null };
+    assert.notEqual(recorded().pending, null, "the killed deploy left its update pending");
+    const child = spawn(process.execPath, [CLI, "supervise", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    try {
+      const finished = async () => {
+        const ids = await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${project}`, "--filter", "label=com.docker.compose.service=app"]);
+        const images = ids ? (await docker(["inspect", "--format", "{{.Image}}", ...ids.split("\n")])).split("\n") : [];
+        return images.length === 1 && images[0] === nextId && recorded().pending === null ? true : null;
+      };
+      await waitFor("one container of the new version, recorded", finished, 180_000).catch((error: Error) => {
+        throw new Error(`${error.message}; supervise said:\n${output}`);
+      });
+      assert.match(output, /supervise: an update to .*cdagent-next.* was left half-done \(state\.json records it pending; no deploy holds the host lock\): finishing it/);
+      assert.equal((await fetch(`${url()}/api/health`)).status, 200);
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { withLock } from "../../compose/lock.ts";
+import { deployInProgress, withLock } from "../../compose/lock.ts";
 
 describe("withLock", () => {
   it("refuses while a live process holds the lock, naming it, and releases after the work", async () => {
@@ -24,6 +24,15 @@ describe("withLock", () => {
     fs.writeFileSync(path.join(dir, "lock", "details.json"), JSON.stringify({ pid: dead, host: os.hostname(), command: "up v0", since: "earlier" }));
     await assert.rejects(withLock(dir, "up v1", async () => Promise.reject(new Error("boom"))), /boom/);
     assert.equal(fs.existsSync(path.join(dir, "lock")), false);
+  });
+
+  it("deployInProgress (supervise's question before it finishes a half-done update): only a live holder counts", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));
+    assert.equal(await deployInProgress(dir), false, "no lock");
+    await withLock(dir, "up v1", async () => assert.equal(await deployInProgress(dir), true, "held by this live process"));
+    fs.mkdirSync(path.join(dir, "lock"));
+    fs.writeFileSync(path.join(dir, "lock", "details.json"), JSON.stringify({ pid: spawnSync("true").pid, host: os.hostname(), command: "up v0", since: "earlier" }));
+    assert.equal(await deployInProgress(dir), false, "left by a dead process: the deploy was killed");
   });
 
   it("a lock without details is held while fresh, and taken over a minute later (its maker died between mkdir and writing them)", async () => {
