@@ -7,16 +7,12 @@ import { describe, it } from "node:test";
 import YAML from "yaml";
 import { defineStack } from "../../compose/model.ts";
 import { renderCompose } from "../../compose/render.ts";
-import { BASE_IMAGE, docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { BASE_IMAGE, describeDocker, docker, dockerUnavailable, gate } from "./docker-harness.ts";
 import { DIGEST_1, REPO } from "./fixtures.ts";
 
-const { skip, mustFail } = gate(await dockerUnavailable({ engine: false }));
+const reason = await dockerUnavailable({ engine: false });
 
-describe("docker compose config accepts the rendered file", { skip }, () => {
-  if (mustFail) {
-    it("needs Compose v2 under CI", async () => assert.fail(String(await dockerUnavailable({ engine: false }))));
-    return;
-  }
+describeDocker("docker compose config accepts the rendered file", reason, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-config-"));
 
   const check = async (name: string, input: Parameters<typeof defineStack>[0], service = "app") => {
@@ -55,7 +51,7 @@ describe("docker compose config accepts the rendered file", { skip }, () => {
     assert.equal(holder.network_mode, undefined);
     assert.deepEqual(Object.keys(holder.networks ?? {}), ["default"]);
   });
-});
+}, "Compose v2");
 
 let awslogsOptions: Record<string, string> | null = null;
 const engine = gate(await dockerUnavailable({ baseImage: true }));

@@ -1,9 +1,11 @@
 // Real-Docker helpers for the compose suites: the engine gate (skip here, fail under CI), image builds, pushes, a registry of our own.
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { describe, it } from "node:test";
 import { execa } from "execa";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
@@ -43,6 +45,21 @@ export function gate(reason: string | null): { skip: string | false; mustFail: b
   if (reason === null) return { skip: false, mustFail: false };
   if (process.env.CI === "true") return { skip: false, mustFail: true };
   return { skip: `Docker suite skipped: ${reason}`, mustFail: false };
+}
+
+/**
+ * A suite that needs Docker: skipped with the reason on a machine without it; under CI one failing test that says what
+ * is missing, instead of the suite.
+ */
+export function describeDocker(title: string, reason: string | null, body: () => void, needs = "Docker"): void {
+  const { skip, mustFail } = gate(reason);
+  describe(title, { skip }, () => {
+    if (mustFail) {
+      it(`needs ${needs} under CI`, () => assert.fail(String(reason)));
+      return;
+    }
+    body();
+  });
 }
 
 export async function docker(args: string[], options: { input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<string> {

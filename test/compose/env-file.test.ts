@@ -9,7 +9,7 @@ import { ComposeError } from "../../compose/errors.ts";
 import { defineStack } from "../../compose/model.ts";
 import { renderCompose } from "../../compose/render.ts";
 import { stackModelSchema } from "../../compose/stack-schema.ts";
-import { docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { describeDocker, docker, dockerUnavailable } from "./docker-harness.ts";
 import { DIGEST_1, REPO } from "./fixtures.ts";
 
 const base = { image: `${REPO}:v1@${DIGEST_1}`, efsRoot: "/mnt/efs" };
@@ -50,13 +50,9 @@ describe("env_file and read-only files in the model", () => {
   });
 });
 
-const { skip, mustFail } = gate(await dockerUnavailable({ engine: false }));
+const reason = await dockerUnavailable({ engine: false });
 
-describe("docker compose config reads the env file", { skip }, () => {
-  if (mustFail) {
-    it("needs Compose v2 under CI", async () => assert.fail(String(await dockerUnavailable({ engine: false }))));
-    return;
-  }
+describeDocker("docker compose config reads the env file", reason, () => {
   it("its values reach the container's environment verbatim, and cannot override the model's own keys", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-env-file-"));
     try {
@@ -77,4 +73,4 @@ describe("docker compose config reads the env file", { skip }, () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
-});
+}, "Compose v2");

@@ -1,17 +1,16 @@
 // The runner as a careless or hostile operator drives it (issue 6, items 16–25), on a real Docker Engine with small stand-in images.
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import fc from "fast-check";
 import { ComposeError } from "../../compose/errors.ts";
 import { parseState, serializeState } from "../../compose/state.ts";
-import { docker, dockerUnavailable, gate, REGISTRY } from "./docker-harness.ts";
+import { describeDocker, docker, dockerUnavailable, REGISTRY } from "./docker-harness.ts";
 import { testStack, type TestStack } from "./hostile-harness.ts";
 import { stateContents } from "./state-contents.ts";
 import { tinyImage } from "./tiny-app.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
-const { skip, mustFail } = gate(reason);
 
 const digestOf = (ref: string) => ref.slice(ref.indexOf("@") + 1);
 const repositoryOf = (ref: string) => ref.slice(0, ref.lastIndexOf(":", ref.indexOf("@")));
@@ -22,11 +21,7 @@ const failure = async (promise: Promise<unknown>): Promise<ComposeError> => {
   return error;
 };
 
-describe("the runner against a hostile operator, on a real Docker Engine", { skip }, () => {
-  if (mustFail) {
-    it("needs Docker under CI", () => assert.fail(String(reason)));
-    return;
-  }
+describeDocker("the runner against a hostile operator, on a real Docker Engine", reason, () => {
   const repo = `cdrun-app-${process.pid}`;
   const refs = { v1: "", v2: "", slow: "", crash: "", silent: "", other: "" };
   const stacks: TestStack[] = [];

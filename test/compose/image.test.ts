@@ -3,21 +3,16 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { before, describe, it } from "node:test";
+import { before, it } from "node:test";
 import { runCommand } from "../../compose/executor.ts";
 import { findCompose, IMAGE_PLUGIN_PATH } from "../../compose/locate.ts";
 import { MALLOC_ENV } from "../../server/allocator.ts";
-import { buildAppImage, docker, dockerUnavailable, gate } from "./docker-harness.ts";
+import { buildAppImage, describeDocker, docker, dockerUnavailable } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true });
-const { skip, mustFail } = gate(reason);
 const IMAGE = "codedetect-test-build:v1";
 
-describe("the application image", { skip }, () => {
-  if (mustFail) {
-    it("needs Docker under CI", () => assert.fail(String(reason)));
-    return;
-  }
+describeDocker("the application image", reason, () => {
   const run = (...args: string[]) => docker(["run", "--rm", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", IMAGE, ...args]);
   let config: { User: string; Labels: Record<string, string>; Healthcheck: { Test: string[] }; Entrypoint: string[]; Env: string[] };
 

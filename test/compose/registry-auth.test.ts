@@ -3,13 +3,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { execa } from "execa";
 import { ComposeError } from "../../compose/errors.ts";
 import { defineStack } from "../../compose/model.ts";
 import { dockerConfigContent } from "../../compose/plan.ts";
 import { createRunner } from "../../compose/runner.ts";
-import { docker, dockerUnavailable, gate, startRegistry } from "./docker-harness.ts";
+import { describeDocker, docker, dockerUnavailable, startRegistry } from "./docker-harness.ts";
 
 /** htpasswd wants bcrypt; the host's Python (libxcrypt) makes one without extra packages. */
 async function bcrypt(password: string): Promise<string | null> {
@@ -20,13 +20,8 @@ async function bcrypt(password: string): Promise<string | null> {
 
 const hash = await bcrypt("s3cret-token");
 const reason = (await dockerUnavailable()) ?? (hash ? null : "python3 with crypt (bcrypt) is needed to write the registry's htpasswd");
-const { skip, mustFail } = gate(reason);
 
-describe("pulling with registry credentials", { skip }, () => {
-  if (mustFail) {
-    it("needs Docker under CI", () => assert.fail(String(reason)));
-    return;
-  }
+describeDocker("pulling with registry credentials", reason, () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-auth-"));
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let image = "";

@@ -3,15 +3,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { execa } from "execa";
 import { ComposeError } from "../../compose/errors.ts";
 import { defineStack, type StackInput } from "../../compose/model.ts";
 import { createRunner, type Runner } from "../../compose/runner.ts";
-import { appVersions, docker, dockerUnavailable, efsStandIn, freePort, gate, push, REGISTRY, REPO_ROOT, startRegistry } from "./docker-harness.ts";
+import { appVersions, describeDocker, docker, dockerUnavailable, efsStandIn, freePort, push, REGISTRY, REPO_ROOT, startRegistry } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
-const { skip, mustFail } = gate(reason);
 
 const SAMPLE = `"""Sample upload."""
 import subprocess
@@ -27,11 +26,7 @@ def evaluate(text):
     return eval(text)
 `;
 
-describe("the stack on a real Docker Engine", { skip }, () => {
-  if (mustFail) {
-    it("needs Docker under CI", () => assert.fail(String(reason)));
-    return;
-  }
+describeDocker("the stack on a real Docker Engine", reason, () => {
   const project = `cdtest${process.pid}`;
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-state-"));
   const efsRoot = efsStandIn();

@@ -19,6 +19,11 @@ function seen(model: StackModel, containers: ServiceStatus[], holder: ServiceSta
   return nothingObserved({ composeFile: renderCompose(model), imagePresent: true, containers: all, service: primaryContainer(all, model.service), state: { project: "codedetect", current: v1, pending: null, history: [] } });
 }
 
+/** The new version started beside the ones that serve, as a step line. */
+const START_BESIDE = "up --detach --pull never --no-recreate --remove-orphans --scale app=2 app";
+/** A serving container's retirement after the gate, as step lines: the handover (SIGUSR2), the stop, the removal. */
+const retire = (id: string) => [`kill --signal SIGUSR2 ${id}`, `stop ${id}`, `rm ${id}`];
+
 /** Each action as one short line: the docker verb and its first arguments (compose commands from their subcommand on). */
 const steps = (actions: Action[]) =>
   actions.map((a) => (a.kind === "run" ? (a.argv[1] === "compose" ? a.argv.slice(6).join(" ") : a.argv.slice(1).join(" ")) : a.kind === "wait" ? `wait ${a.until.split("=")[1]?.split("@")[0]}` : `write ${a.path}`));
@@ -27,20 +32,18 @@ describe("the in-place update plan", () => {
   it("starts the new version beside the old one (the old one and the port holder untouched), gates it, and only then retires the old one", () => {
     assert.deepEqual(steps(planStart(v2, nothingObserved({ ...seen(v1, [old]), composeFile: renderCompose(v1) }), ctx)), [
       "write /var/lib/codedetect/compose.yaml",
-      "up --detach --pull never --no-recreate --remove-orphans --scale app=2 app",
+      START_BESIDE,
       `wait ${REPO}:v2`,
-      "kill --signal SIGUSR2 0ld0ld0ld0ld",
-      "stop 0ld0ld0ld0ld",
-      "rm 0ld0ld0ld0ld",
+      ...retire("0ld0ld0ld0ld"),
     ]);
   });
 
   it("after a kill while the new version was starting: no second start, the gate, then the old one goes", () => {
-    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh({ health: "starting" })]), ctx)), [`wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh({ health: "starting" })]), ctx)), [`wait ${REPO}:v2`, ...retire("0ld0ld0ld0ld")]);
   });
 
   it("after a kill once the new version was healthy, or while the old one was stopping: only what is left of the retirement", () => {
-    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh()]), ctx)), ["kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh()]), ctx)), retire("0ld0ld0ld0ld"));
     assert.deepEqual(steps(planStart(v2, seen(v2, [{ ...old, state: "exited" }, fresh()]), ctx)), ["rm --force 0ld0ld0ld0ld"]);
     assert.deepEqual(planStart(v2, seen(v2, [fresh()]), ctx), []);
   });
@@ -48,20 +51,16 @@ describe("the in-place update plan", () => {
   it("a version that failed beside the old one is the one retired when the old model is asked for (the rollback); the old one is not restarted", () => {
     assert.deepEqual(steps(planStart(v1, seen(v2, [old, fresh({ health: "unhealthy" })]), ctx)), [
       "write /var/lib/codedetect/compose.yaml",
-      "kill --signal SIGUSR2 n3wn3wn3wn3w",
-      "stop n3wn3wn3wn3w",
-      "rm n3wn3wn3wn3w",
+      ...retire("n3wn3wn3wn3w"),
     ]);
   });
 
   it("a re-run of the failed version removes its stopped container and starts a fresh one beside the one that serves", () => {
     assert.deepEqual(steps(planStart(v2, seen(v2, [old, fresh({ state: "exited", health: "unhealthy" })]), ctx)), [
       "rm --force n3wn3wn3wn3w",
-      "up --detach --pull never --no-recreate --remove-orphans --scale app=2 app",
+      START_BESIDE,
       `wait ${REPO}:v2`,
-      "kill --signal SIGUSR2 0ld0ld0ld0ld",
-      "stop 0ld0ld0ld0ld",
-      "rm 0ld0ld0ld0ld",
+      ...retire("0ld0ld0ld0ld"),
     ]);
   });
 
@@ -93,11 +92,11 @@ describe("the replace plan (supervise's restart, a rotated database secret): the
 
   it("while the same model runs healthy (nothing an update would do): a new container starts beside it, is gated, then the old one hands over and stops", () => {
     assert.equal(isRunningModel(v2, seen(v2, [current], portHolderContainer(v2))), true, "an update would do nothing here");
-    assert.deepEqual(replace([current]), ["up --detach --pull never --no-recreate --remove-orphans --scale app=2 app", `wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([current]), [START_BESIDE, `wait ${REPO}:v2`, ...retire("0ld0ld0ld0ld")]);
   });
 
   it("a hung server (running, unhealthy) is replaced the same way: it serves nothing useful, but it is only stopped once the new one is healthy", () => {
-    assert.deepEqual(replace([{ ...current, health: "unhealthy" }]), ["up --detach --pull never --no-recreate --remove-orphans --scale app=2 app", `wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([{ ...current, health: "unhealthy" }]), [START_BESIDE, `wait ${REPO}:v2`, ...retire("0ld0ld0ld0ld")]);
   });
 
   it("the old container is dead (the crash supervise recovers from): it is removed, a fresh one starts through the same path and the same gate; nothing to hand over", () => {
@@ -105,8 +104,8 @@ describe("the replace plan (supervise's restart, a rotated database secret): the
   });
 
   it("idempotent: a re-run with the same request time after a kill at any point starts no second container and does only what is left", () => {
-    assert.deepEqual(replace([current, replacement({ health: "starting" })]), [`wait ${REPO}:v2`, "kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
-    assert.deepEqual(replace([current, replacement()]), ["kill --signal SIGUSR2 0ld0ld0ld0ld", "stop 0ld0ld0ld0ld", "rm 0ld0ld0ld0ld"]);
+    assert.deepEqual(replace([current, replacement({ health: "starting" })]), [`wait ${REPO}:v2`, ...retire("0ld0ld0ld0ld")]);
+    assert.deepEqual(replace([current, replacement()]), retire("0ld0ld0ld0ld"));
     assert.deepEqual(replace([{ ...current, state: "exited" }, replacement()]), ["rm --force 0ld0ld0ld0ld"]);
     assert.deepEqual(replace([replacement()]), []);
   });
@@ -121,7 +120,7 @@ describe("the replace plan (supervise's restart, a rotated database secret): the
 
   it("a replacement that fails its gate goes alone while the old one serves; with nothing older running it is left to Docker's restart policy", () => {
     const failed = replacement({ health: "unhealthy" });
-    assert.deepEqual(steps(planAbandonReplace(v2, seen(v2, [current, failed]), ctx, since)), ["kill --signal SIGUSR2 n3wn3wn3wn3w", "stop n3wn3wn3wn3w", "rm n3wn3wn3wn3w"]);
+    assert.deepEqual(steps(planAbandonReplace(v2, seen(v2, [current, failed]), ctx, since)), retire("n3wn3wn3wn3w"));
     assert.deepEqual(planAbandonReplace(v2, seen(v2, [{ ...current, state: "exited" }, failed]), ctx, since), []);
   });
 

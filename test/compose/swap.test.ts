@@ -4,22 +4,17 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { execa } from "execa";
 import type { StackInput, StackModel } from "../../compose/model.ts";
 import { createRunner } from "../../compose/runner.ts";
 import { failedAnswers, startUpdateLoad, type UpdateLoad } from "../../scripts/bench/update-load.ts";
 import { checkAcknowledged, countRows } from "../../scripts/ha/check.ts";
-import { appVersions, docker, dockerUnavailable, efsStandIn, freePort, gate, REGISTRY, REPO_ROOT } from "./docker-harness.ts";
+import { appVersions, describeDocker, docker, dockerUnavailable, efsStandIn, freePort, REGISTRY, REPO_ROOT } from "./docker-harness.ts";
 
 const reason = await dockerUnavailable({ baseImage: true, registry: true });
-const { skip, mustFail } = gate(reason);
 
-describe("an in-place update under load, on a real Docker Engine", { skip }, () => {
-  if (mustFail) {
-    it("needs Docker under CI", () => assert.fail(String(reason)));
-    return;
-  }
+describeDocker("an in-place update under load, on a real Docker Engine", reason, () => {
   const project = `cdswap${process.pid}`;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdswap-"));
   const stateDir = path.join(root, "state");
