@@ -14,7 +14,10 @@ export const REGION = /^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[1-9][0-9]?$/;
  * `([a-zA-Z][-a-zA-Z0-9]*)|(arn:\b(aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)` (the twin's, test/twin/cloudformation.ts),
  * with CreateStack's 128 characters for a name.
  */
-const STACK_NAME_OR_ID = /^(?:[a-zA-Z][-a-zA-Z0-9]{0,127}|arn:\b(?:aws|aws-us-gov|aws-cn)\b:[-a-zA-Z0-9:/._+]*)$/;
+const STACK_NAME_BODY = "[a-zA-Z][-a-zA-Z0-9]{0,127}";
+/** A stack's name alone (what the template's AWS::StackName gives). */
+export const STACK_NAME = new RegExp(`^${STACK_NAME_BODY}$`);
+const STACK_NAME_OR_ID = new RegExp(`^(?:${STACK_NAME_BODY}|arn:\\b(?:aws|aws-us-gov|aws-cn)\\b:[-a-zA-Z0-9:/._+]*)$`);
 const absoluteOrRelativePath = z.string().min(1, "must not be empty");
 const nullableText = z.string().min(1).nullable();
 

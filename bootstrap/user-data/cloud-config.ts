@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { stringify } from "yaml";
-import { ConfigSchema, resolveConfig, type Config } from "../config.ts";
+import { ConfigSchema, resolveConfig, STACK_NAME, type Config } from "../config.ts";
 import { DRAIN_SECONDS, GROUP_NAME_SUFFIX, LAUNCH_HOOK_NAME, LIFECYCLE_HOOK_NAME, LONGEST_VALUES, SIGNALLED_RESOURCE, TERMINATION_HEARTBEAT_SECONDS, STACK_VALUE_NAMES, TEMPLATE_EXPRESSIONS, type StackValues } from "./values.ts";
 
 /** EC2's limit on raw user data. */
@@ -48,7 +48,7 @@ export function agentConfig(values: StackValues): Partial<Config> {
 export function checkAgentConfig(values: StackValues): void {
   // The template's own value first, named as the template names it (the agent's schema would name its stackName).
   // Values are quoted as JSON in messages, so a value with a line break still gives one line.
-  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
+  if (!STACK_NAME.test(values.StackName)) throw new UserDataProblem(`StackName: ${JSON.stringify(values.StackName)} is not a CloudFormation stack name`);
   const config = agentConfig(values);
   const parsed = ConfigSchema.partial().safeParse(config);
   if (!parsed.success) {

@@ -8,7 +8,8 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { execa } from "execa";
 import { median, ratio } from "./measure.ts";
-import { stateFile } from "../../bootstrap/state-files.ts";
+import { readJournal } from "../../bootstrap/journal.ts";
+import { pinnedLocalImage } from "../ha/fleet.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "bootstrap", "cli.ts");
@@ -82,11 +83,11 @@ export async function benchAgent({ quick, say, target }: AgentBenchOptions): Pro
     // The image, built and pinned once by a first local run (not measured): then "image present" for the runs below.
     const prime = [ "--local", "--state-dir", path.join(work, "prime"), "--shared-dir", path.join(work, "shared"), "--port", port];
     await timeAgent([...prime, "--until", "image"], env);
-    const image = JSON.parse(fs.readFileSync(stateFile(path.join(work, "prime"), "localImage"), "utf8")).image as string;
+    const image = pinnedLocalImage(path.join(work, "prime"));
 
     const args = ["--local", "--state-dir", path.join(work, "state"), "--shared-dir", path.join(work, "shared"), "--port", port, "--image", image];
     const first = await timeAgent(args, env, /^run +docker compose .* up --detach/m);
-    const steps = JSON.parse(fs.readFileSync(stateFile(path.join(work, "state"), "journal"), "utf8")).steps as Record<string, { durationMs: number }>;
+    const steps = readJournal(path.join(work, "state")).steps;
     const noop: number[] = [];
     const own: number[] = [];
     for (let i = 0; i < rounds; i++) {

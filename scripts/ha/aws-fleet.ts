@@ -12,9 +12,8 @@ import type { Transition, TwinInstance } from "../../test/twin/autoscaling.ts";
 import type { Stack } from "../../test/twin/cloudformation.ts";
 import type { TargetGroup } from "../../test/twin/elbv2.ts";
 import { startTwin, type Twin } from "../../test/twin/twin.ts";
-import { REPO_ROOT } from "./fleet.ts";
+import { pinnedLocalImage, REPO_ROOT } from "./fleet.ts";
 import { freePort } from "./harness.ts";
-import { stateFile } from "../../bootstrap/state-files.ts";
 
 const CLI = path.join(REPO_ROOT, "bootstrap", "cli.ts");
 const FILE_SYSTEM_ID = "fs-0123456789abcdef0";
@@ -153,7 +152,7 @@ export async function buildPinnedImage(root: string): Promise<string> {
   const stateDir = path.join(root, "image-state");
   const result = await execa(process.execPath, [CLI, "--local", "--state-dir", stateDir, "--shared-dir", path.join(root, "image-shared"), "--until", "image"], { reject: false, all: true, timeout: 900_000 });
   if (result.exitCode !== 0) throw new Error(`building the image failed: ${String(result.all).trim().split("\n").slice(-3).join(" | ")}`);
-  return JSON.parse(fs.readFileSync(stateFile(stateDir, "localImage"), "utf8")).image as string;
+  return pinnedLocalImage(stateDir);
 }
 
 /** The twin, an ALB in front, a stack whose group launches `size` real agents in AWS mode and waits for their signals. */

@@ -5,7 +5,8 @@ import { HEALTH_INTERVAL_SECONDS, HEALTH_TIMEOUT_SECONDS, UNHEALTHY_THRESHOLD } 
 import { crashInstance, restartSupervisor, type AgentInstance, type AwsFleet } from "./aws-fleet.ts";
 import { checkAcknowledged } from "./check.ts";
 import { startLoad, type LoadOptions, type LoadReport } from "./load.ts";
-import { stateFile } from "../../bootstrap/state-files.ts";
+import { readSignalRecord, type SignalRecord } from "../../bootstrap/steps/signal.ts";
+import { readJournal } from "../../bootstrap/journal.ts";
 
 export interface AwsScenarioResult {
   name: string;
@@ -34,17 +35,16 @@ async function until(what: string, predicate: () => boolean | Promise<boolean>, 
 
 function journalNote(instance: AgentInstance, step: string): string | null {
   try {
-    const journal = JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "journal"), "utf8")) as { steps: Record<string, { outcome: string; note: string | null }> };
-    const entry = journal.steps[step];
+    const entry = readJournal(instance.stateDir).steps[step];
     return entry ? `${entry.outcome}${entry.note ? `: ${entry.note}` : ""}` : null;
   } catch {
     return null;
   }
 }
 
-function signalRecord(instance: AgentInstance): { outcome?: string; status: string } | null {
+function signalRecord(instance: AgentInstance): SignalRecord | null {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "signal"), "utf8"));
+    return readSignalRecord(instance.stateDir);
   } catch {
     return null;
   }

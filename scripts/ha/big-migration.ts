@@ -11,7 +11,7 @@ import { DatabaseSync } from "node:sqlite";
 import { HEALTH_CHECK_GRACE_SECONDS } from "../../cloudformation/template/settings.ts";
 import { buildPinnedImage, startAwsFleet, templateHooks, type AwsFleet } from "./aws-fleet.ts";
 import { makeOldLayout } from "./old-layout.ts";
-import { stateFile } from "../../bootstrap/state-files.ts";
+import { readJournal } from "../../bootstrap/journal.ts";
 
 export const BIG_MIGRATION = "big-migration";
 /** Per metadata round trip, as EFS answers (a few ms; General Purpose mode's documented latency is "single-digit milliseconds"). */
@@ -29,7 +29,7 @@ export interface BigMigrationOptions {
 
 function journal(stateDir: string): Record<string, { outcome: string; note: string | null; durationMs: number }> {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(stateDir, "journal"), "utf8")).steps ?? {};
+    return readJournal(stateDir).steps;
   } catch {
     return {};
   }

@@ -5,6 +5,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { PRIVATE_IPV4_RANGES } from "../../cloudformation/template/settings.ts";
 import { balancerFor, type Haproxy, type Slot } from "./haproxy.ts";
+import { readLocalImage } from "../../bootstrap/stack.ts";
 import { stateFile } from "../../bootstrap/state-files.ts";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
@@ -91,13 +92,13 @@ export async function bootstrap(options: FleetOptions, instance: Instance): Prom
   const result = await execa(process.execPath, [CLI, ...agentArgs(options, instance)], { env: { ...process.env, ...agentEnv(options, instance) }, reject: false, all: true, timeout: 900_000 });
   fs.appendFileSync(logFile, `${String(result.all ?? "").trimEnd()}\n`);
   if (result.exitCode !== 0) throw new Error(`bootstrap of ${instance.name} failed (exit ${result.exitCode}); see ${logFile}: ${String(result.all ?? "").trim().split("\n").slice(-3).join(" | ")}`);
-  if (!instance.image) instance.image = recordedImage(instance);
+  if (!instance.image) instance.image = pinnedLocalImage(instance.stateDir);
 }
 
-/** The image local mode built and pinned by digest for this state dir. */
-export function recordedImage(instance: Instance): string {
-  const record = JSON.parse(fs.readFileSync(stateFile(instance.stateDir, "localImage"), "utf8")) as { image?: unknown };
-  if (typeof record.image !== "string") throw new Error(`no image recorded in ${instance.stateDir}/local-image.json`);
+/** The image local mode built and pinned by digest in this state dir, read with the agent's own schema (bootstrap/stack.ts). */
+export function pinnedLocalImage(stateDir: string): string {
+  const record = readLocalImage(stateDir);
+  if (!record) throw new Error(`no image recorded in ${stateFile(stateDir, "localImage")}`);
   return record.image;
 }
 

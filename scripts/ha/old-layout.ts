@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { stateFile } from "../../bootstrap/state-files.ts";
+import { readJournal } from "../../bootstrap/journal.ts";
 
 export function makeOldLayout(dir: string, files: number, rows: number): void {
   fs.mkdirSync(path.join(dir, "database"), { recursive: true });
@@ -19,8 +19,7 @@ export function makeOldLayout(dir: string, files: number, rows: number): void {
 /** The step's journal entry for an instance: outcome and the actions it took. */
 export function journalStep(stateDir: string, step: string): { outcome: string; actions: string[] } | null {
   try {
-    const journal = JSON.parse(fs.readFileSync(stateFile(stateDir, "journal"), "utf8")) as { steps?: Record<string, { outcome: string; actions: string[] }> };
-    return journal.steps?.[step] ?? null;
+    return readJournal(stateDir).steps[step] ?? null;
   } catch {
     return null;
   }
