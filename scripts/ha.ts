@@ -153,6 +153,9 @@ try {
   else if (root) log(`kept ${root} (logs, state directories, the shared directory; the fleet itself is removed)`);
 }
 
+/** The command as it was given (its scenario list too), for the section's "Command:" line. */
+const given = [quick ? "--quick" : "", flags.only === undefined ? "" : `--only ${flags.only}`].filter(Boolean).join(" ");
+const commandRun = `npm run ha${given ? ` -- ${given}` : ""}`;
 const lines = [
   `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; HAProxy 2.6 on loopback, health check \`GET /api/health\` inter ${CHECK.interSeconds}s fall ${CHECK.fall} rise ${CHECK.rise} (the target group's 10 s / 2 / 2 scaled tenfold); instances are the agent in local mode (\`bootstrap/cli.ts --local\`, then \`supervise --local\`), one Compose project and port each, one shared directory; load by autocannon through HAProxy.`,
   "",
@@ -166,7 +169,7 @@ const lines = [
   "",
 ];
 if (results.length > 0) for (const line of lines) console.log(line);
-if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", `npm run ha${quick ? " -- --quick" : ""}`, lines);
+if (!flags["no-write"] && results.length > 0) writeSection(path.join(import.meta.dirname, "..", "BENCHMARKS.md"), "ha", "Availability: a fleet behind HAProxy through deploys and failures", commandRun, lines);
 const machine = `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
 const albLines = albTable(albResults, machine);
 if (albResults.length > 0) for (const line of albLines) console.log(line);
